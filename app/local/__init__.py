@@ -1,0 +1,1 @@
+"""The embedded local stack: JVM jars from Maven Central and a real single-node Kafka broker."""

@@ -1,0 +1,128 @@
+"""Typed settings for every environment, read from `PULSE_*` environment variables.
+
+One object, one switch (`PULSE_ENV`). Every setting has a local default so a laptop needs
+nothing set. Secrets are never values in code: Confluent Cloud credentials arrive as
+environment variables (or Databricks secret-scope lookups that populate them).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["local", "dev", "staging", "prod"]
+
+LAYER_TABLES: dict[str, tuple[str, ...]] = {
+    "bronze": ("events_raw",),
+    "silver": ("events", "quarantine"),
+    "gold": ("events_by_type", "user_sessions", "video_activity"),
+}
+
+_BOOTSTRAP_ENTRY = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+
+
+class SettingsError(ValueError):
+    """Raised when the environment holds settings Pulse cannot run with. The message says what to fix."""
+
+
+class PulseSettings(BaseSettings):
+    """Runtime settings. Field `x` is read from the environment variable `PULSE_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="PULSE_", extra="ignore", frozen=True)
+
+    env: Environment = "local"
+    home: Path = Field(
+        default=Path(".pulse"), description="State folder: jars cache, broker data, logs, lake."
+    )
+    lake: str | None = Field(default=None, description="Lake root: a local path, abfss://… or az://….")
+    jars: Path | None = Field(default=None, description="JVM jar cache; defaults to $PULSE_HOME/jars.")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_topic: str = "user-interactions"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_api_key: SecretStr | None = None
+    kafka_api_secret: SecretStr | None = None
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_is_host_port_list(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",")]
+        bad = [entry for entry in entries if not _BOOTSTRAP_ENTRY.match(entry)]
+        if not value.strip() or bad:
+            raise ValueError(f"expected host:port[,host:port…], got {value!r}")
+        return ",".join(entries)
+
+    @field_validator("kafka_topic")
+    @classmethod
+    def _topic_is_legal(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9._\-]{1,249}", value):
+            raise ValueError("a Kafka topic is 1-249 characters of letters, digits, '.', '_' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _cloud_needs_credentials(self) -> PulseSettings:
+        if self.kafka_security_protocol == "SASL_SSL" and not (self.kafka_api_key and self.kafka_api_secret):
+            raise ValueError(
+                "PULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs PULSE_KAFKA_API_KEY and PULSE_KAFKA_API_SECRET"
+            )
+        if self.env != "local" and self.lake is None:
+            raise ValueError(f"PULSE_ENV={self.env} needs PULSE_LAKE (abfss://… or az://…): no local default")
+        return self
+
+    @property
+    def lake_root(self) -> str:
+        """The lake root as a string: `PULSE_LAKE`, or `$PULSE_HOME/lake`."""
+        return self.lake if self.lake is not None else str(self.home / "lake")
+
+    @property
+    def jars_dir(self) -> Path:
+        """Where resolved JVM jars are cached."""
+        return self.jars if self.jars is not None else self.home / "jars"
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where local processes write their logs."""
+        return self.home / "logs"
+
+    def table_path(self, layer: str, table: str) -> str:
+        """Location of one Delta table: `<lake>/<layer>/<table>`."""
+        if table not in LAYER_TABLES.get(layer, ()):
+            raise KeyError(f"unknown table {layer}.{table}")
+        return f"{self.lake_root.rstrip('/')}/{layer}/{table}"
+
+    def checkpoint_path(self, job: str) -> str:
+        """Location of one streaming job's checkpoint: `<lake>/_checkpoints/<job>`."""
+        return f"{self.lake_root.rstrip('/')}/_checkpoints/{job}"
+
+    def kafka_client_config(self) -> dict[str, str]:
+        """librdkafka/confluent-kafka connection settings, credentials included when set."""
+        config = {
+            "bootstrap.servers": self.kafka_bootstrap,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol == "SASL_SSL":
+            assert self.kafka_api_key is not None
+            assert self.kafka_api_secret is not None
+            config |= {
+                "sasl.mechanisms": self.kafka_sasl_mechanism,
+                "sasl.username": self.kafka_api_key.get_secret_value(),
+                "sasl.password": self.kafka_api_secret.get_secret_value(),
+            }
+        return config
+
+
+def load_settings(**overrides: object) -> PulseSettings:
+    """Read settings from the environment, turning validation errors into one readable `SettingsError`."""
+    try:
+        return PulseSettings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            variable = f"PULSE_{field.upper()}" if field else "settings"
+            problems.append(f"  {variable}: {error['msg']}")
+        raise SettingsError("Invalid Pulse settings:\n" + "\n".join(problems)) from None

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: Gold readers (deltalake) and storage credentials (SAS)."""
