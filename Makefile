@@ -7,7 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PULSE_HOME ?= $(CURDIR)/.pulse
 # Extras installed for local work: everything that runs on this machine.
-EXTRAS ?= pipeline,dashboard,dev
+EXTRAS ?= pipeline,dashboard,infra,dev
+# checkov pins packaging<24, pytest needs >=24: it lives in its own venv.
+CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 
 .PHONY: help setup prereqs demo test lint fmt synth bench clean
@@ -32,9 +34,17 @@ node_modules/.installed: package.json package-lock.json | prereqs
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed ## Install everything (venv, jars, npm tools); cached, so a rerun downloads nothing
+.venv-checkov/.installed: Makefile | prereqs
+	@echo "==> checkov $(CHECKOV_VERSION) (own venv)"
+	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
+	@.venv-checkov/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	@touch $@
+
+setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## Install everything (venv, jars, npm tools); cached, so a rerun downloads nothing
 	@echo "==> JVM jars ($(PULSE_HOME)/jars)"
 	@$(BIN)/pulse jars resolve
+	@echo "==> Chromium (browser tests)"
+	@scripts/install-chromium.sh
 
 demo: setup ## Run the live pipeline on the embedded stack
 	@$(BIN)/pulse local up
@@ -55,12 +65,12 @@ fmt: $(VENV)/.installed ## Format and auto-fix (ruff)
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
 
-synth: $(VENV)/.installed ## Synthesize the cdktf stacks into cdktf.out/
-	@echo "The infrastructure stacks are not built yet (see the infrastructure issue)." >&2; exit 2
+synth: $(VENV)/.installed ## Synthesize the cdktf stacks (dev, staging, prod) into cdktf.out/
+	@JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CHECKPOINT_DISABLE=1 $(BIN)/python infra/main.py
 
 bench: setup ## Run the benchmarks; writes benchmarks/results/*.json
 	@echo "The benchmark harness is not built yet (see the benchmarks issue)." >&2; exit 2
 
 clean: ## Stop the broker and remove local state (venv, jars, lake, logs)
 	-@$(BIN)/pulse local down 2>/dev/null
-	rm -rf $(VENV) node_modules .pulse cdktf.out
+	rm -rf $(VENV) .venv-checkov node_modules .pulse cdktf.out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -43,6 +45,137 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _broker(settings: PulseSettings) -> EmbeddedKafka:
     return EmbeddedKafka(settings.home, settings.jars_dir, echo=console.print)
+
+
+def _parse_start(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time (e.g. 2025-07-13T12:00:00Z)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@app.command("produce")
+def produce_command(
+    events: Annotated[int | None, typer.Option("--events", help="Send this many events, then stop.")] = None,
+    duration: Annotated[
+        float | None, typer.Option("--duration", help="Send this many seconds of (event-time) audience.")
+    ] = None,
+    rate: Annotated[
+        float, typer.Option(help="Events per second; 0 sends as fast as possible. Also sizes the audience.")
+    ] = 100.0,
+    videos: Annotated[int, typer.Option(help="How many live streams to simulate.", min=1)] = 5,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed: the same seed sends the same events.")
+    ] = None,
+    start: Annotated[
+        str | None,
+        typer.Option(help="Event time of the first event (ISO-8601), for backfills. Default: now (live)."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file",
+            help="Replay a JSONL file exactly, one value per line (invalid lines too).",
+            exists=True,
+        ),
+    ] = None,
+    inject_bad: Annotated[
+        float, typer.Option(help="Fraction of events replaced by malformed ones, covering every reason code.")
+    ] = 0.0,
+    duplicates: Annotated[
+        float, typer.Option(help="Fraction of events resent later, as retries would.")
+    ] = 0.0,
+    hype_every: Annotated[
+        int, typer.Option(help="Seconds between hype moments (chat bursts); 0 = none.")
+    ] = 180,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Also write the final summary as JSON to this file.")
+    ] = None,
+) -> None:
+    """Send simulated live-stream events (or a replayed file) to Kafka, keyed by video_id.
+
+    Delivery is acks=all with idempotence on. The command exits non-zero if any message fails delivery.
+    """
+    from app.producer.run import ProduceOptions, produce
+
+    settings = _settings()
+    try:
+        options = ProduceOptions(
+            events=events,
+            duration_s=duration,
+            rate=rate,
+            videos=videos,
+            seed=seed,
+            start=_parse_start(start),
+            from_file=from_file,
+            inject_bad=inject_bad,
+            duplicates=duplicates,
+            hype_every_s=hype_every,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    summary = produce(options, settings.kafka_client_config(), settings.kafka_topic, echo=console.print)
+    if summary_json is not None:
+        summary_json.write_text(summary.to_json())
+    console.print(
+        f"\nSent {summary.sent:,} messages in {summary.elapsed_s:.1f} s "
+        f"({summary.events_per_second:,.0f}/s): "
+        f"{summary.delivered:,} delivered, {summary.failed:,} failed; {summary.valid:,} valid events, "
+        f"{summary.duplicates:,} resends, {sum(summary.injected.values()):,} malformed."
+    )
+    if summary.injected:
+        console.print("  malformed by reason: " + ", ".join(f"{k}={v}" for k, v in summary.injected.items()))
+    if summary.failed:
+        raise _fail(
+            f"{summary.failed} of {summary.sent} messages were not delivered "
+            f"to {settings.kafka_bootstrap}:\n  " + "\n  ".join(summary.errors)
+        )
+
+
+@app.command("pipeline")
+def pipeline_command(
+    job: Annotated[str, typer.Argument(help="Which job: bronze, silver, or all (in one Spark session).")],
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is available (availableNow), then exit.")
+    ] = False,
+    trigger_seconds: Annotated[
+        float, typer.Option(help="Micro-batch interval when running continuously.", min=0.1)
+    ] = 5.0,
+    max_offsets_per_trigger: Annotated[
+        int | None, typer.Option(help="Bronze: at most this many Kafka records per micro-batch.", min=1)
+    ] = None,
+) -> None:
+    """Run pipeline jobs: Kafka → bronze → silver (+ quarantine).
+
+    Each job logs one line per micro-batch. Without --once the jobs run until Ctrl-C, which stops
+    them cleanly; the next start resumes from the checkpoints under <lake>/_checkpoints/.
+    """
+    from app.jobs.runner import PIPELINE_ORDER, PipelineError, PipelineOptions, run
+
+    jobs = PIPELINE_ORDER if job == "all" else (job,)
+    if job != "all" and job not in PIPELINE_ORDER:
+        raise _fail(f"unknown job {job!r}; choose from {', '.join(PIPELINE_ORDER)} or all", 2)
+    settings = _settings()
+    try:
+        run(PipelineOptions(jobs, once, trigger_seconds, max_offsets_per_trigger), settings)
+    except PipelineError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("dashboard")
+def dashboard_command(
+    port: Annotated[int, typer.Option(help="Port for the dashboard on 127.0.0.1.", min=1, max=65535)] = 8501,
+    address: Annotated[str, typer.Option(help="Interface to bind (0.0.0.0 in a container).")] = "127.0.0.1",
+) -> None:
+    """Start the Streamlit dashboard over the Gold tables of PULSE_LAKE (Ctrl-C stops it)."""
+    from dashboard.serve import run_dashboard
+
+    settings = _settings()
+    console.print(f"Dashboard: http://{address}:{port}  (reading {settings.lake_root}/gold; Ctrl-C stops it)")
+    raise typer.Exit(run_dashboard(port, settings, address))
 
 
 @local_app.command("up")

@@ -38,7 +38,13 @@ class PulseSettings(BaseSettings):
     home: Path = Field(
         default=Path(".pulse"), description="State folder: jars cache, broker data, logs, lake."
     )
-    lake: str | None = Field(default=None, description="Lake root: a local path, abfss://… or az://….")
+    lake: str | None = Field(
+        default=None,
+        description=(
+            "Lake root: a local path, abfss://… or az://…. A `{layer}` placeholder puts each layer in its "
+            "own container, e.g. abfss://{layer}@acct.dfs.core.windows.net (checkpoints go to `checkpoints`)."
+        ),
+    )
     jars: Path | None = Field(default=None, description="JVM jar cache; defaults to $PULSE_HOME/jars.")
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_topic: str = "user-interactions"
@@ -46,6 +52,9 @@ class PulseSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_api_key: SecretStr | None = None
     kafka_api_secret: SecretStr | None = None
+    kafka_group_prefix: str | None = Field(
+        default=None, description="Consumer-group prefix for Spark's Kafka source (Confluent ACLs allow one)."
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -88,15 +97,24 @@ class PulseSettings(BaseSettings):
         """Where local processes write their logs."""
         return self.home / "logs"
 
+    def _layer_root(self, layer: str) -> str:
+        root = self.lake_root.rstrip("/")
+        if "{layer}" in root:
+            return root.replace("{layer}", layer)
+        return f"{root}/{layer}"
+
     def table_path(self, layer: str, table: str) -> str:
-        """Location of one Delta table: `<lake>/<layer>/<table>`."""
+        """Location of one Delta table: `<lake>/<layer>/<table>` (or the layer's own container)."""
         if table not in LAYER_TABLES.get(layer, ()):
             raise KeyError(f"unknown table {layer}.{table}")
-        return f"{self.lake_root.rstrip('/')}/{layer}/{table}"
+        return f"{self._layer_root(layer)}/{table}"
 
     def checkpoint_path(self, job: str) -> str:
         """Location of one streaming job's checkpoint: `<lake>/_checkpoints/<job>`."""
-        return f"{self.lake_root.rstrip('/')}/_checkpoints/{job}"
+        root = self.lake_root.rstrip("/")
+        if "{layer}" in root:
+            return f"{root.replace('{layer}', 'checkpoints')}/{job}"
+        return f"{root}/_checkpoints/{job}"
 
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka/confluent-kafka connection settings, credentials included when set."""

@@ -55,6 +55,16 @@ def test_cloud_lake_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+def test_layer_per_container(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_ENV", "prod")
+    monkeypatch.setenv("PULSE_LAKE", "abfss://{layer}@acct.dfs.core.windows.net")
+    settings = load_settings()
+    assert (
+        settings.table_path("gold", "user_sessions") == "abfss://gold@acct.dfs.core.windows.net/user_sessions"
+    )
+    assert settings.checkpoint_path("silver") == "abfss://checkpoints@acct.dfs.core.windows.net/silver"
+
+
 def test_unknown_table_is_refused() -> None:
     with pytest.raises(KeyError, match=r"gold\.nope"):
         load_settings().table_path("gold", "nope")

@@ -1,0 +1,169 @@
+"""The one module that opens sources and sinks, batch and stream.
+
+Jobs describe what they read and write with the typed configs below; nothing else in Pulse calls
+`readStream`, `writeStream` or writes a Delta table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from app.settings import PulseSettings
+from app.spark import on_databricks
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger("pulse.io")
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a streaming query runs: `once` processes what is available then stops; else every `interval_s`."""
+
+    once: bool = False
+    interval_s: float = 5.0
+
+    def describe(self) -> str:
+        return "availableNow" if self.once else f"every {self.interval_s:g} s"
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    """The events topic, with the connection settings and how much to read per trigger."""
+
+    bootstrap: str
+    topic: str
+    options: dict[str, str] = field(default_factory=dict)
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: PulseSettings, max_offsets_per_trigger: int | None = None
+    ) -> KafkaSource:
+        """Connection options from settings; SASL credentials are read from the settings at run time."""
+        options: dict[str, str] = {"kafka.security.protocol": settings.kafka_security_protocol}
+        if settings.kafka_security_protocol == "SASL_SSL":
+            assert settings.kafka_api_key is not None
+            assert settings.kafka_api_secret is not None
+            module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if on_databricks():
+                module = "kafkashaded." + module  # Databricks shades the Kafka client
+            options["kafka.sasl.mechanism"] = settings.kafka_sasl_mechanism
+            options["kafka.sasl.jaas.config"] = (
+                f'{module} required username="{settings.kafka_api_key.get_secret_value()}" '
+                f'password="{settings.kafka_api_secret.get_secret_value()}";'
+            )
+        if settings.kafka_group_prefix:
+            options["groupIdPrefix"] = settings.kafka_group_prefix
+        return cls(
+            settings.kafka_bootstrap, settings.kafka_topic, options, "earliest", max_offsets_per_trigger
+        )
+
+
+@dataclass(frozen=True)
+class StreamSink:
+    """Where a streaming query writes and keeps its checkpoint."""
+
+    name: str
+    checkpoint: str
+    trigger: Trigger
+
+
+def read_kafka_stream(spark: SparkSession, source: KafkaSource) -> DataFrame:
+    """The topic as an unbounded stream of Kafka records (key and value as binary)."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", source.bootstrap)
+        .option("subscribe", source.topic)
+        .option("startingOffsets", source.starting_offsets)
+        .options(**source.options)
+    )
+    if source.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
+    return reader.load()
+
+
+def read_delta_stream(spark: SparkSession, path: str, max_files_per_trigger: int | None = None) -> DataFrame:
+    """A Delta table as a stream of its appended rows."""
+    reader = spark.readStream.format("delta")
+    if max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
+    return reader.load(path)
+
+
+def read_delta(spark: SparkSession, path: str) -> DataFrame:
+    """A Delta table as a batch DataFrame."""
+    return spark.read.format("delta").load(path)
+
+
+def ensure_delta_table(
+    spark: SparkSession, path: str, schema: StructType, partition_by: tuple[str, ...] = ()
+) -> None:
+    """Create an empty Delta table at `path` unless one exists, so streams can start before data arrives."""
+    from delta.tables import DeltaTable
+
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    builder.execute()
+
+
+def _start(writer, sink: StreamSink) -> StreamingQuery:
+    writer = writer.queryName(sink.name).option("checkpointLocation", sink.checkpoint)
+    if sink.trigger.once:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{sink.trigger.interval_s} seconds")
+    return writer.start()
+
+
+def write_delta_stream(
+    frame: DataFrame, path: str, sink: StreamSink, partition_by: tuple[str, ...] = ()
+) -> StreamingQuery:
+    """Append a stream to a Delta table; the checkpoint plus the Delta sink make it exactly-once."""
+    writer = frame.writeStream.format("delta").outputMode("append").option("path", path)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    return _start(writer, sink)
+
+
+def write_foreach_batch(
+    frame: DataFrame, handler: Callable[[DataFrame, int], None], sink: StreamSink
+) -> StreamingQuery:
+    """Hand every micro-batch to `handler(batch, batch_id)`; the handler's writes must be idempotent."""
+    return _start(frame.writeStream.foreachBatch(handler), sink)
+
+
+def append_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
+    """Append a batch once: Delta skips a replay with the same (`app_id`, `version`)."""
+    (
+        frame.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
+        .save(path)
+    )
+
+
+def merge_insert_new(
+    spark: SparkSession, path: str, source: DataFrame, key: str, prune: str | None = None
+) -> int:
+    """Insert the source rows whose `key` is not in the table yet. Returns how many were inserted.
+
+    An insert-only MERGE is idempotent: replaying a batch inserts nothing twice. `prune` is an extra
+    SQL condition on the target (alias `t`) that lets Delta skip files which cannot match.
+    """
+    from delta.tables import DeltaTable
+
+    condition = f"t.{key} = s.{key}" + (f" AND {prune}" if prune else "")
+    table = DeltaTable.forPath(spark, path)
+    table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll().execute()
+    metrics = table.history(1).select("operationMetrics").first()
+    return int((metrics[0] or {}).get("numTargetRowsInserted", 0)) if metrics else 0

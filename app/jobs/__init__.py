@@ -1,0 +1,1 @@
+"""Streaming jobs: each one reads, transforms and writes, in three visible steps."""

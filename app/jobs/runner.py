@@ -1,0 +1,148 @@
+"""Run pipeline jobs: one at a time with `--once`, or together and continuously until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+
+from app import io
+from app.jobs import bronze, silver
+from app.settings import PulseSettings
+from app.spark import get_spark
+
+log = logging.getLogger("pulse.pipeline")
+PIPELINE_ORDER = ("bronze", "silver")
+
+
+class PipelineError(RuntimeError):
+    """A streaming query failed. The message carries Spark's reason."""
+
+
+class ProgressLines(StreamingQueryListener):
+    """One readable line per micro-batch for jobs whose sink does not log its own (Bronze)."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+
+    def onQueryStarted(self, event) -> None:  # noqa: N802 - Spark's listener API
+        pass
+
+    def onQueryProgress(self, event) -> None:  # noqa: N802
+        progress = event.progress
+        if progress.name not in self.names or progress.numInputRows == 0:
+            return
+        seconds = progress.durationMs.get("triggerExecution", 0) / 1000
+        written = progress.sink.numOutputRows
+        out = f"{written:,} rows out" if written >= 0 else "written"
+        rows_in = progress.numInputRows
+        log.info(f"{progress.name} batch {progress.batchId}: {rows_in:,} rows in → {out} ({seconds:.1f} s)")
+
+    def onQueryIdle(self, event) -> None:  # noqa: N802
+        pass
+
+    def onQueryTerminated(self, event) -> None:  # noqa: N802
+        pass
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How to run: which jobs, once or continuously, and how often."""
+
+    jobs: tuple[str, ...]
+    once: bool = False
+    trigger_seconds: float = 5.0
+    max_offsets_per_trigger: int | None = None
+
+
+def _starter(name: str, options: PipelineOptions) -> Callable[[SparkSession, PulseSettings], StreamingQuery]:
+    trigger = io.Trigger(once=options.once, interval_s=options.trigger_seconds)
+    if name == "bronze":
+        return lambda spark, settings: bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
+    if name == "silver":
+        return lambda spark, settings: silver.start(spark, settings, trigger)
+    raise ValueError(f"unknown job {name!r}; choose from {', '.join(PIPELINE_ORDER)}")
+
+
+def configure_logging() -> None:
+    """Readable, timestamped lines on stderr."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def _raise_if_failed(query: StreamingQuery) -> None:
+    error = query.exception()
+    if error is not None:
+        raise PipelineError(
+            f"the {query.name} query failed: {error.desc if hasattr(error, 'desc') else error}"
+        )
+
+
+def run(options: PipelineOptions, settings: PulseSettings) -> None:
+    """Run the jobs. `once` runs them one after the other, each to the end of its input, then returns.
+
+    Without `once` they all run in one Spark session until Ctrl-C, which stops them cleanly; the
+    next start resumes from their checkpoints.
+    """
+    configure_logging()
+    jobs = [job for job in PIPELINE_ORDER if job in options.jobs]
+    starters = [(job, _starter(job, options)) for job in jobs]
+    spark = get_spark("pulse-" + "-".join(jobs), settings)
+    listener = ProgressLines({"bronze"})
+    spark.streams.addListener(listener)
+    trigger = io.Trigger(options.once, options.trigger_seconds).describe()
+    log.info(f"lake: {settings.lake_root}; jobs: {', '.join(jobs)}; trigger: {trigger}")
+    try:
+        if options.once:
+            _run_once(spark, settings, starters)
+        else:
+            _run_continuously(spark, settings, starters)
+    finally:
+        # The listener calls back into Python: detach it before the interpreter goes away.
+        spark.streams.removeListener(listener)
+
+
+def _run_once(
+    spark: SparkSession,
+    settings: PulseSettings,
+    starters: list[tuple[str, Callable[[SparkSession, PulseSettings], StreamingQuery]]],
+) -> None:
+    for job, start in starters:
+        began = time.monotonic()
+        query = start(spark, settings)
+        try:
+            query.awaitTermination()
+        except StreamingQueryException as exc:
+            raise PipelineError(f"the {job} query failed: {exc}") from None
+        _raise_if_failed(query)
+        log.info(f"{job}: caught up in {time.monotonic() - began:.1f} s")
+
+
+def _run_continuously(
+    spark: SparkSession,
+    settings: PulseSettings,
+    starters: list[tuple[str, Callable[[SparkSession, PulseSettings], StreamingQuery]]],
+) -> None:
+    queries = [start(spark, settings) for _, start in starters]
+    try:
+        while True:
+            for query in queries:
+                _raise_if_failed(query)
+                if not query.isActive:
+                    raise PipelineError(f"the {query.name} query stopped unexpectedly")
+            time.sleep(1)
+    except KeyboardInterrupt:
+        log.info("stopping: letting the running micro-batches finish…")
+    finally:
+        for query in queries:
+            if query.isActive:
+                query.stop()
+        log.info("stopped cleanly; the next start resumes from the checkpoints.")

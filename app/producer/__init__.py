@@ -1,0 +1,1 @@
+"""The producer: a live-stream audience simulator and a Kafka sender."""

@@ -1,0 +1,210 @@
+"""`pulse produce`: simulate (or replay) an audience and send it to Kafka."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from app.contract import Event
+from app.producer.faults import FaultInjector
+from app.producer.sender import DeliveryStats, KafkaSender, tty_progress
+from app.producer.simulator import AudienceConfig, AudienceSimulator
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The wall clock, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ProduceOptions:
+    """What `pulse produce` was asked to do."""
+
+    events: int | None = None
+    duration_s: float | None = None
+    rate: float = 100.0
+    videos: int = 5
+    seed: int | None = None
+    start: datetime | None = None
+    from_file: Path | None = None
+    inject_bad: float = 0.0
+    duplicates: float = 0.0
+    hype_every_s: int = 180
+
+    def __post_init__(self) -> None:
+        if self.events is not None and self.events < 0:
+            raise ValueError("--events must be zero or more")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise ValueError("--duration must be positive")
+        if self.rate < 0:
+            raise ValueError("--rate must be zero (as fast as possible) or positive")
+        if self.from_file is None and self.events is None and self.duration_s is None:
+            raise ValueError("say how much to send: --events N or --duration S (or replay --from-file)")
+
+
+@dataclass
+class ProduceSummary:
+    """What was sent and what the broker acknowledged."""
+
+    topic: str
+    seed: int | None
+    sent: int
+    delivered: int
+    failed: int
+    valid: int
+    duplicates: int
+    injected: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+    first_event_time: str | None = None
+    last_event_time: str | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def events_per_second(self) -> float:
+        return self.sent / self.elapsed_s if self.elapsed_s else 0.0
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "events_per_second": round(self.events_per_second, 1)}, indent=2)
+
+
+def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[Iterator[Event], datetime, bool]:
+    """The simulated events, their start time, and whether to pace them to the wall clock (live)."""
+    target = options.rate if options.rate > 0 else 100.0
+    config = AudienceConfig(videos=options.videos, target_rate=target, hype_every_s=options.hype_every_s)
+    live = options.start is None and options.rate > 0
+    if options.start is not None:
+        start = options.start
+    elif live:
+        start = clock()
+    else:
+        # As fast as possible with no --start: lay the timeline so that it ends about now.
+        span = options.duration_s if options.duration_s is not None else (options.events or 0) / target
+        start = clock() - timedelta(seconds=span)
+    events = AudienceSimulator(config, start, seed).events()
+    if options.duration_s is not None:
+        end = start + timedelta(seconds=options.duration_s)
+        events = itertools.takewhile(lambda e: e.timestamp < end, events)
+    if options.events is not None:
+        events = itertools.islice(events, options.events)
+    return events, start, live
+
+
+def _file_lines(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        for line in handle:
+            line = line.rstrip(b"\r\n")
+            if line:
+                yield line
+
+
+def _key_of(value: bytes) -> str | None:
+    try:
+        body = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    video = body.get("video_id") if isinstance(body, dict) else None
+    return video if isinstance(video, str) and video else None
+
+
+class _Pacer:
+    """Holds sending to `rate` messages per second (0 = no limit)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.started = time.monotonic()
+        self.count = 0
+
+    def wait(self) -> None:
+        self.count += 1
+        if self.rate > 0:
+            ahead = self.count / self.rate - (time.monotonic() - self.started)
+            if ahead > 0.002:
+                time.sleep(ahead)
+
+
+def produce(
+    options: ProduceOptions,
+    client_config: dict[str, str],
+    topic: str,
+    *,
+    clock: Clock = utc_now,
+    progress: Callable[[DeliveryStats, float], None] | None = tty_progress,
+    echo: Callable[[str], None] = print,
+) -> ProduceSummary:
+    """Send the simulated (or replayed) events and wait for every delivery report."""
+    seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**31)
+    sender = KafkaSender(client_config, topic, progress=progress)
+    faults = FaultInjector(options.inject_bad, options.duplicates, seed)
+    started = time.monotonic()
+    valid = duplicates = 0
+    first_time = last_time = None
+    resend_queue: list[tuple[int, str, bytes]] = []  # (due at message count, key, value)
+
+    if options.from_file is not None:
+        echo(
+            f"Replaying {options.from_file} to {topic!r}"
+            + (f" at {options.rate:g}/s" if options.rate else "")
+        )
+        pacer = _Pacer(options.rate)
+        for value in _file_lines(options.from_file):
+            pacer.wait()
+            sender.send(_key_of(value), value)
+    else:
+        events, start, live = _timeline(options, seed, clock)
+        mode = "live, timed to now" if live else f"event time from {start.isoformat()}"
+        echo(f"Producing to {topic!r} (seed {seed}, {options.videos} videos, {mode}).")
+        pacer = _Pacer(0 if live else options.rate)
+        for event in events:
+            if live:
+                ahead = (event.timestamp - clock()).total_seconds()
+                if ahead > 0.002:
+                    time.sleep(ahead)
+            else:
+                pacer.wait()
+            first_time = first_time or event.timestamp
+            last_time = event.timestamp
+            while resend_queue and resend_queue[0][0] <= sender.stats.sent:
+                _, key, value = resend_queue.pop(0)
+                sender.send(key, value)
+                duplicates += 1
+            bad = faults.malformed(event, clock())
+            value = bad[1] if bad else event.to_json().encode()
+            sender.send(event.video_id, value)
+            if bad is None:
+                valid += 1
+                delay = faults.resend_after()
+                if delay is not None:
+                    resend_queue.append((sender.stats.sent + delay, event.video_id, value))
+                    resend_queue.sort(key=lambda item: item[0])
+        for _, key, value in resend_queue:
+            sender.send(key, value)
+            duplicates += 1
+
+    undelivered = sender.flush()
+    stats = sender.stats
+    if progress is not None:
+        progress(stats, time.monotonic() - started)
+    summary = ProduceSummary(
+        topic=topic,
+        seed=seed if options.from_file is None else None,
+        sent=stats.sent,
+        delivered=stats.delivered,
+        failed=stats.failed + undelivered,
+        valid=valid,
+        duplicates=duplicates,
+        injected=dict(sorted(faults.injected.items())),
+        elapsed_s=round(time.monotonic() - started, 3),
+        first_event_time=first_time.isoformat() if first_time else None,
+        last_event_time=last_time.isoformat() if last_time else None,
+        errors=stats.errors
+        + ([f"{undelivered} messages never got a delivery report"] if undelivered else []),
+    )
+    return summary

@@ -1,0 +1,119 @@
+"""Silver: parse Bronze with the event contract, quarantine what breaks it, and dedupe by event_id."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from app.contract import (
+    EVENT_TYPES,
+    FUTURE_TOLERANCE,
+    MAX_ID_LENGTH,
+    MAX_PAYLOAD_LENGTH,
+    REQUIRED_FIELDS,
+    raw_spark_schema,
+)
+
+# ISO-8601 date-time: date, `T` (or a space), time with optional seconds and fraction, optional zone.
+ISO_8601 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+
+
+def parse_events(bronze: DataFrame) -> DataFrame:
+    """Bronze rows with the contract fields parsed out (as strings) and the event time normalised to UTC."""
+    value = F.col("value")
+    is_object = (
+        value.isNotNull() & F.expr("is_valid_utf8(value)") & F.expr("json_object_keys(value)").isNotNull()
+    )
+    parsed = F.from_json(value, raw_spark_schema())
+    timestamp = F.col("_raw.timestamp")
+    return (
+        bronze.withColumn("_is_object", is_object)
+        .withColumn("_raw", F.when(F.col("_is_object"), parsed))
+        .withColumn(
+            "_event_time",
+            F.when(F.trim(timestamp).rlike(ISO_8601), F.expr("try_cast(trim(_raw.timestamp) AS TIMESTAMP)")),
+        )
+    )
+
+
+def quarantine_reason() -> Column:
+    """Why a parsed row breaks the contract (the first rule it breaks), or null when it is a valid event."""
+    raw = {name: F.col(f"_raw.{name}") for name in ("timestamp", "event", "user_id", "video_id", "payload")}
+    bad_id = F.lit(False)
+    for name in ("user_id", "video_id"):
+        bad_id = bad_id | (F.length(F.trim(raw[name])) == 0) | (F.length(raw[name]) > MAX_ID_LENGTH)
+    latest_allowed = F.col("ingested_at") + F.expr(
+        f"INTERVAL {int(FUTURE_TOLERANCE.total_seconds())} SECONDS"
+    )
+    rules: list[tuple[Column, str]] = [(~F.col("_is_object"), "malformed_json")]
+    rules += [(raw[name].isNull(), f"missing_field:{name}") for name in REQUIRED_FIELDS]
+    rules += [
+        (F.col("_event_time").isNull(), "bad_timestamp"),
+        (~raw["event"].isin(*EVENT_TYPES), "unknown_event"),
+        (bad_id, "bad_id"),
+        (
+            (raw["event"] == "message") & F.coalesce(F.length(F.trim(raw["payload"])) == 0, F.lit(True)),
+            "empty_message",
+        ),
+        (F.coalesce(F.length(raw["payload"]) > MAX_PAYLOAD_LENGTH, F.lit(False)), "payload_too_large"),
+        (F.col("_event_time") > latest_allowed, "future_timestamp"),
+    ]
+    reason = F.when(rules[0][0], F.lit(rules[0][1]))
+    for condition, code in rules[1:]:
+        reason = reason.when(condition, F.lit(code))
+    return reason
+
+
+def derived_event_id() -> Column:
+    """The event's id: the one it was sent with, else a hash of its content, so resends of it dedupe.
+
+    The hash covers (timestamp normalised to UTC, event, user_id, video_id, payload) as a JSON array,
+    which keeps a missing payload distinct from an empty one.
+    """
+    normalised_time = F.date_format("_event_time", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'")
+    content = F.to_json(
+        F.array(
+            normalised_time,
+            F.col("_raw.event"),
+            F.col("_raw.user_id"),
+            F.col("_raw.video_id"),
+            F.col("_raw.payload"),
+        )
+    )
+    given = F.col("_raw.event_id")
+    return F.when(F.length(F.trim(given)) > 0, given).otherwise(F.sha2(content, 256))
+
+
+def validate(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Split Bronze rows into (valid Silver events, rejected rows with their reason code).
+
+    Every input row lands in exactly one of the two.
+    """
+    checked = parse_events(bronze).withColumn("_reason", quarantine_reason())
+    valid = checked.where(F.col("_reason").isNull()).select(
+        derived_event_id().alias("event_id"),
+        F.col("_event_time").alias("event_time"),
+        F.col("_raw.event").alias("event"),
+        F.col("_raw.user_id").alias("user_id"),
+        F.col("_raw.video_id").alias("video_id"),
+        F.col("_raw.payload").alias("payload"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("ingested_at"),
+    )
+    rejected = checked.where(F.col("_reason").isNotNull()).select(
+        # Bronze keeps the exact bytes; quarantine keeps a readable copy (invalid UTF-8 replaced by U+FFFD)
+        # so that any tool can open it. The original stays addressable by its Kafka coordinates.
+        F.expr("make_valid_utf8(value)").alias("value"),
+        F.col("_reason").alias("reason"),
+        F.col("partition").alias("kafka_partition"),
+        F.col("offset").alias("kafka_offset"),
+        F.col("ingested_at"),
+    )
+    return valid, rejected
+
+
+def first_per_event_id(events: DataFrame) -> DataFrame:
+    """One row per event_id: the first one by (Kafka partition, offset) wins, later copies are duplicates."""
+    order = Window.partitionBy("event_id").orderBy("kafka_partition", "kafka_offset")
+    return events.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")

@@ -1,0 +1,1 @@
+"""Pulse infrastructure as code: one cdktf stack per environment (dev, staging, prod)."""

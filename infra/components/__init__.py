@@ -1,0 +1,1 @@
+"""One construct module per service; each construct exposes what the others need as attributes."""

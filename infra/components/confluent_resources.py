@@ -1,0 +1,290 @@
+"""A small typed layer over the raw Confluent Terraform provider, which has no prebuilt cdktf bindings.
+
+Each class subclasses ``TerraformProvider``/``TerraformResource`` and overrides ``_synthesize_attributes``
+(with the underscore: jsii calls that one; a method without it is never called and the block synthesizes
+as ``{}``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar, Literal
+
+from cdktf import (
+    ITerraformDependable,
+    TerraformProvider,
+    TerraformProviderGeneratorMetadata,
+    TerraformResource,
+)
+from constructs import Construct
+
+PROVIDER_SOURCE = "confluentinc/confluent"
+PROVIDER_VERSION = "~> 2.12"
+
+AclOperation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "DELETE", "ALTER", "DESCRIBE_CONFIGS"]
+AclResourceType = Literal["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"]
+AclPatternType = Literal["LITERAL", "PREFIXED"]
+
+
+class ConfluentProvider(TerraformProvider):
+    """The ``confluentinc/confluent`` provider, authenticated with a Confluent Cloud API key.
+
+    Args:
+        scope: Parent construct.
+        id: Construct id.
+        cloud_api_key: Cloud API key (a token of a sensitive variable, never a literal).
+        cloud_api_secret: Cloud API secret (a token of a sensitive variable, never a literal).
+    """
+
+    def __init__(self, scope: Construct, id: str, *, cloud_api_key: str, cloud_api_secret: str) -> None:
+        super().__init__(
+            scope,
+            id,
+            terraform_resource_type="confluent",
+            terraform_generator_metadata=TerraformProviderGeneratorMetadata(
+                provider_name="confluent", provider_version_constraint=PROVIDER_VERSION
+            ),
+            terraform_provider_source=PROVIDER_SOURCE,
+        )
+        self._attributes = {"cloud_api_key": cloud_api_key, "cloud_api_secret": cloud_api_secret}
+
+    def _synthesize_attributes(self) -> Mapping[str, Any]:
+        return self._attributes
+
+
+class ConfluentResource(TerraformResource):
+    """Base of the raw Confluent resources: holds the attributes and synthesizes them verbatim."""
+
+    TF_TYPE: ClassVar[str]
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        attributes: Mapping[str, Any],
+        *,
+        depends_on: Sequence[ITerraformDependable] | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            terraform_resource_type=self.TF_TYPE,
+            depends_on=list(depends_on) if depends_on else None,
+        )
+        self._attributes = dict(attributes)
+
+    def _synthesize_attributes(self) -> Mapping[str, Any]:
+        return self._attributes
+
+    @property
+    def resource_id(self) -> str:
+        """Token of the resource's Confluent id."""
+        return self.get_string_attribute("id")
+
+
+class ConfluentEnvironment(ConfluentResource):
+    """A Confluent Cloud environment with the Essentials stream-governance package."""
+
+    TF_TYPE = "confluent_environment"
+
+    def __init__(self, scope: Construct, id: str, *, display_name: str) -> None:
+        super().__init__(
+            scope, id, {"display_name": display_name, "stream_governance": {"package": "ESSENTIALS"}}
+        )
+
+
+class KafkaCluster(ConfluentResource):
+    """A Kafka cluster on Azure; the cluster type block (``basic``/``standard``) is chosen by config."""
+
+    TF_TYPE = "confluent_kafka_cluster"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        display_name: str,
+        cluster_type: Literal["basic", "standard"],
+        availability: Literal["SINGLE_ZONE", "MULTI_ZONE"],
+        region: str,
+        environment: ConfluentEnvironment,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            {
+                "display_name": display_name,
+                "availability": availability,
+                "cloud": "AZURE",
+                "region": region,
+                cluster_type: [{}],
+                "environment": {"id": environment.resource_id},
+            },
+        )
+        self.environment = environment
+
+    @property
+    def bootstrap_endpoint(self) -> str:
+        """Token of ``SASL_SSL://host:9092``."""
+        return self.get_string_attribute("bootstrap_endpoint")
+
+    @property
+    def rest_endpoint(self) -> str:
+        """Token of the cluster's REST endpoint (used for topics and ACLs)."""
+        return self.get_string_attribute("rest_endpoint")
+
+    @property
+    def rbac_crn(self) -> str:
+        """Token of the cluster's CRN, the scope of cluster-level role bindings."""
+        return self.get_string_attribute("rbac_crn")
+
+    @property
+    def api_version(self) -> str:
+        """Token of the cluster's API version, needed by API keys it manages."""
+        return self.get_string_attribute("api_version")
+
+    @property
+    def kind(self) -> str:
+        """Token of the cluster's kind, needed by API keys it manages."""
+        return self.get_string_attribute("kind")
+
+
+class ServiceAccount(ConfluentResource):
+    """A Confluent service account: one identity per workload."""
+
+    TF_TYPE = "confluent_service_account"
+
+    def __init__(self, scope: Construct, id: str, *, display_name: str, description: str) -> None:
+        super().__init__(scope, id, {"display_name": display_name, "description": description})
+
+    @property
+    def principal(self) -> str:
+        """The ACL principal, ``User:<service account id>``."""
+        return f"User:{self.resource_id}"
+
+
+class RoleBinding(ConfluentResource):
+    """A Confluent RBAC role binding."""
+
+    TF_TYPE = "confluent_role_binding"
+
+    def __init__(
+        self, scope: Construct, id: str, *, principal: str, role_name: str, crn_pattern: str
+    ) -> None:
+        super().__init__(
+            scope, id, {"principal": principal, "role_name": role_name, "crn_pattern": crn_pattern}
+        )
+
+
+class KafkaApiKey(ConfluentResource):
+    """A Kafka API key owned by a service account and scoped to one cluster."""
+
+    TF_TYPE = "confluent_api_key"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        display_name: str,
+        description: str,
+        owner: ServiceAccount,
+        cluster: KafkaCluster,
+        depends_on: Sequence[ITerraformDependable] | None = None,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            {
+                "display_name": display_name,
+                "description": description,
+                "owner": {
+                    "id": owner.resource_id,
+                    "api_version": owner.get_string_attribute("api_version"),
+                    "kind": owner.get_string_attribute("kind"),
+                },
+                "managed_resource": {
+                    "id": cluster.resource_id,
+                    "api_version": cluster.api_version,
+                    "kind": cluster.kind,
+                    "environment": {"id": cluster.environment.resource_id},
+                },
+            },
+            depends_on=depends_on,
+        )
+
+    @property
+    def secret(self) -> str:
+        """Token of the key's secret (sensitive in state; only ever passed by reference)."""
+        return self.get_string_attribute("secret")
+
+    def credentials(self) -> dict[str, str]:
+        """The ``credentials`` block that topic and ACL resources authenticate with."""
+        return {"key": self.resource_id, "secret": self.secret}
+
+
+class KafkaTopic(ConfluentResource):
+    """A Kafka topic with its partitions, retention and cleanup policy."""
+
+    TF_TYPE = "confluent_kafka_topic"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: KafkaCluster,
+        topic_name: str,
+        partitions_count: int,
+        config: Mapping[str, str],
+        admin_key: KafkaApiKey,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            {
+                "kafka_cluster": {"id": cluster.resource_id},
+                "topic_name": topic_name,
+                "partitions_count": partitions_count,
+                "rest_endpoint": cluster.rest_endpoint,
+                "config": dict(config),
+                "credentials": admin_key.credentials(),
+            },
+        )
+        self.topic_name = topic_name
+
+
+class KafkaAcl(ConfluentResource):
+    """One ALLOW ACL entry for a service account."""
+
+    TF_TYPE = "confluent_kafka_acl"
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cluster: KafkaCluster,
+        resource_type: AclResourceType,
+        resource_name: str,
+        pattern_type: AclPatternType,
+        principal: str,
+        operation: AclOperation,
+        admin_key: KafkaApiKey,
+    ) -> None:
+        super().__init__(
+            scope,
+            id,
+            {
+                "kafka_cluster": {"id": cluster.resource_id},
+                "resource_type": resource_type,
+                "resource_name": resource_name,
+                "pattern_type": pattern_type,
+                "principal": principal,
+                "host": "*",
+                "operation": operation,
+                "permission": "ALLOW",
+                "rest_endpoint": cluster.rest_endpoint,
+                "credentials": admin_key.credentials(),
+            },
+        )

@@ -1,0 +1,154 @@
+"""The Streamlit dashboard as an Azure Container App that reads Gold with a user-delegation SAS.
+
+Access model: the app's system-assigned identity holds
+
+* ``Storage Blob Data Reader`` on the **gold container only**, and
+* ``Storage Blob Delegator`` on the storage account, which grants nothing but
+  ``blobServices/generateUserDelegationKey`` (Azure only offers that action at account scope).
+
+A user-delegation SAS can never grant more than its signer holds, so every SAS the app mints is limited to
+reading gold, whatever permissions it asks for; the account's SAS policy caps its lifetime at one hour.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_azurerm.container_app import (
+    ContainerApp,
+    ContainerAppIdentity,
+    ContainerAppIngress,
+    ContainerAppIngressTrafficWeight,
+    ContainerAppTemplate,
+    ContainerAppTemplateContainer,
+    ContainerAppTemplateContainerEnv,
+    ContainerAppTemplateContainerLivenessProbe,
+    ContainerAppTemplateContainerReadinessProbe,
+)
+from cdktf_cdktf_provider_azurerm.container_app_environment import (
+    ContainerAppEnvironment,
+    ContainerAppEnvironmentWorkloadProfile,
+)
+from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
+from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
+from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
+from cdktf_cdktf_provider_azurerm.subnet import Subnet
+from constructs import Construct
+
+from infra.components.datalake import DataLake
+from infra.config import EnvConfig
+from infra.naming import ResourceKind
+
+STREAMLIT_PORT = 8501
+HEALTH_PATH = "/_stcore/health"
+WORKLOAD_PROFILE = "Consumption"
+
+
+class Dashboard(Construct):
+    """Container Apps environment, the dashboard app, and its identity's access to Gold.
+
+    Attributes:
+        environment: The Container Apps environment (VNet-integrated, logs to Log Analytics).
+        app: The dashboard container app.
+        url: ``https://<app fqdn>``.
+        gold_reader: Role assignment of ``Storage Blob Data Reader`` scoped to the gold container.
+        delegator: Role assignment of ``Storage Blob Delegator`` scoped to the storage account.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvConfig,
+        resource_group: ResourceGroup,
+        log_analytics: LogAnalyticsWorkspace,
+        apps_subnet: Subnet,
+        lake: DataLake,
+        image: str,
+    ) -> None:
+        super().__init__(scope, id)
+        namer = config.namer
+        sizing = config.dashboard
+        self.environment = ContainerAppEnvironment(
+            self,
+            "environment",
+            name=namer.name(ResourceKind.CONTAINER_APP_ENVIRONMENT, "apps"),
+            location=resource_group.location,
+            resource_group_name=resource_group.name,
+            log_analytics_workspace_id=log_analytics.id,
+            infrastructure_subnet_id=apps_subnet.id,
+            internal_load_balancer_enabled=False,
+            workload_profile=[
+                ContainerAppEnvironmentWorkloadProfile(
+                    name=WORKLOAD_PROFILE, workload_profile_type=WORKLOAD_PROFILE
+                )
+            ],
+            tags=config.all_tags,
+        )
+        self.app = ContainerApp(
+            self,
+            "app",
+            name=namer.name(ResourceKind.CONTAINER_APP, "dashboard"),
+            resource_group_name=resource_group.name,
+            container_app_environment_id=self.environment.id,
+            revision_mode="Single",
+            workload_profile_name=WORKLOAD_PROFILE,
+            identity=ContainerAppIdentity(type="SystemAssigned"),
+            ingress=ContainerAppIngress(
+                external_enabled=True,
+                target_port=STREAMLIT_PORT,
+                transport="auto",
+                allow_insecure_connections=False,
+                traffic_weight=[ContainerAppIngressTrafficWeight(latest_revision=True, percentage=100)],
+            ),
+            template=ContainerAppTemplate(
+                min_replicas=sizing.min_replicas,
+                max_replicas=sizing.max_replicas,
+                container=[
+                    ContainerAppTemplateContainer(
+                        name="dashboard",
+                        image=image,
+                        cpu=sizing.cpu,
+                        memory=sizing.memory,
+                        env=[
+                            ContainerAppTemplateContainerEnv(name=name, value=value)
+                            for name, value in {
+                                "PULSE_ENV": config.env,
+                                "PULSE_LAKE": lake.lake_url_template,
+                                "PULSE_STORAGE_ACCOUNT": lake.account.name,
+                            }.items()
+                        ],
+                        liveness_probe=[
+                            ContainerAppTemplateContainerLivenessProbe(
+                                transport="HTTP", port=STREAMLIT_PORT, path=HEALTH_PATH, initial_delay=10
+                            )
+                        ],
+                        readiness_probe=[
+                            ContainerAppTemplateContainerReadinessProbe(
+                                transport="HTTP", port=STREAMLIT_PORT, path=HEALTH_PATH
+                            )
+                        ],
+                    )
+                ],
+            ),
+            tags=config.all_tags,
+        )
+        self.url = f"https://{self.app.ingress.fqdn}"
+        principal = self.app.identity.principal_id
+        self.gold_reader = RoleAssignment(
+            self,
+            "gold-reader",
+            scope=lake.containers["gold"].resource_manager_id,
+            role_definition_name="Storage Blob Data Reader",
+            principal_id=principal,
+            principal_type="ServicePrincipal",
+            description="The dashboard reads the gold container and nothing else.",
+        )
+        self.delegator = RoleAssignment(
+            self,
+            "sas-delegator",
+            scope=lake.account.id,
+            role_definition_name="Storage Blob Delegator",
+            principal_id=principal,
+            principal_type="ServicePrincipal",
+            description="Lets the dashboard get a user-delegation key; grants no data access by itself.",
+        )

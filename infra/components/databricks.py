@@ -1,0 +1,313 @@
+"""Databricks: a premium VNet-injected workspace, and inside it the scope, policy and pipeline jobs.
+
+Two constructs, because the workspace must exist before the lake (the lake's firewall trusts its access
+connector) while the jobs need the lake:
+
+* :class:`DatabricksWorkspace`: the Azure side (workspace, access connector).
+* :class:`DatabricksPipeline`: the workspace side (Key Vault-backed secret scope, cluster policy, Unity
+  Catalog storage credential and external locations, the continuous streaming job and the maintenance job).
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktf_cdktf_provider_azurerm.databricks_access_connector import (
+    DatabricksAccessConnector,
+    DatabricksAccessConnectorIdentity,
+)
+from cdktf_cdktf_provider_azurerm.databricks_workspace import (
+    DatabricksWorkspace as AzureDatabricksWorkspace,
+)
+from cdktf_cdktf_provider_azurerm.databricks_workspace import DatabricksWorkspaceCustomParameters
+from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
+from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
+from cdktf_cdktf_provider_databricks.cluster_policy import ClusterPolicy
+from cdktf_cdktf_provider_databricks.external_location import ExternalLocation
+from cdktf_cdktf_provider_databricks.job import (
+    Job,
+    JobContinuous,
+    JobEmailNotifications,
+    JobJobCluster,
+    JobJobClusterNewCluster,
+    JobJobClusterNewClusterAutoscale,
+    JobJobClusterNewClusterAzureAttributes,
+    JobSchedule,
+    JobTask,
+    JobTaskLibrary,
+    JobTaskPythonWheelTask,
+)
+from cdktf_cdktf_provider_databricks.provider import DatabricksProvider
+from cdktf_cdktf_provider_databricks.secret_scope import SecretScope, SecretScopeKeyvaultMetadata
+from cdktf_cdktf_provider_databricks.storage_credential import (
+    StorageCredential,
+    StorageCredentialAzureManagedIdentity,
+)
+from constructs import Construct
+
+from infra.components.confluent import CONSUMER_GROUP_PREFIX, TOPIC_NAME, ConfluentKafka
+from infra.components.datalake import LAYERS, DataLake
+from infra.components.keyvault import SecretVault
+from infra.components.network import Network
+from infra.config import EnvConfig
+from infra.naming import ResourceKind
+
+WHEEL_PACKAGE = "pulse"
+WHEEL_ENTRY_POINT = "pulse"
+# Streaming layers in the order data flows. They run side by side in one continuous job: each is an
+# unbounded stream, so a task dependency would keep the downstream layer waiting forever.
+PIPELINE_LAYERS = ("bronze", "silver", "gold")
+MAINTENANCE_PARAMETERS = ["maintenance"]
+
+
+class DatabricksWorkspace(Construct):
+    """The premium workspace with secure cluster connectivity, injected into the environment's VNet.
+
+    Attributes:
+        workspace: The Azure Databricks workspace.
+        access_connector: Managed identity Unity Catalog uses to reach the lake.
+        url: ``https://<workspace host>``.
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: ResourceGroup, network: Network
+    ) -> None:
+        super().__init__(scope, id)
+        namer = config.namer
+        self.access_connector = DatabricksAccessConnector(
+            self,
+            "access-connector",
+            name=namer.name(ResourceKind.DATABRICKS_ACCESS_CONNECTOR, "lake-access"),
+            location=resource_group.location,
+            resource_group_name=resource_group.name,
+            identity=DatabricksAccessConnectorIdentity(type="SystemAssigned"),
+            tags=config.all_tags,
+        )
+        host, container = network.subnets["dbx-host"], network.subnets["dbx-container"]
+        self.workspace = AzureDatabricksWorkspace(
+            self,
+            "workspace",
+            name=namer.name(ResourceKind.DATABRICKS_WORKSPACE, "dbw"),
+            location=resource_group.location,
+            resource_group_name=resource_group.name,
+            managed_resource_group_name=namer.name(ResourceKind.RESOURCE_GROUP, "dbw-managed"),
+            sku="premium",
+            infrastructure_encryption_enabled=True,
+            network_security_group_rules_required="AllRules",
+            custom_parameters=DatabricksWorkspaceCustomParameters(
+                no_public_ip=True,
+                virtual_network_id=network.vnet.id,
+                public_subnet_name=host.name,
+                private_subnet_name=container.name,
+                public_subnet_network_security_group_association_id=network.nsg_associations["dbx-host"].id,
+                private_subnet_network_security_group_association_id=network.nsg_associations[
+                    "dbx-container"
+                ].id,
+            ),
+            tags=config.all_tags,
+        )
+        self.url = f"https://{self.workspace.workspace_url}"
+
+
+class DatabricksPipeline(Construct):
+    """What runs in the workspace: secrets, policy, lake access and the pipeline jobs.
+
+    Attributes:
+        secret_scope: Key Vault-backed scope holding the Kafka credentials.
+        policy: Cluster policy every job cluster uses.
+        streaming_job: Continuous job with the bronze, silver and gold tasks.
+        maintenance_job: Scheduled OPTIMIZE/VACUUM job.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvConfig,
+        workspace: DatabricksWorkspace,
+        lake: DataLake,
+        vault: SecretVault,
+        kafka: ConfluentKafka,
+        wheel_uri: str,
+        alert_emails: list[str],
+    ) -> None:
+        super().__init__(scope, id)
+        namer = config.namer
+        dbx = config.databricks
+        provider = DatabricksProvider(
+            self,
+            "provider",
+            host=workspace.url,
+            azure_workspace_resource_id=workspace.workspace.id,
+        )
+
+        lake_access = RoleAssignment(
+            self,
+            "lake-contributor",
+            scope=lake.account.id,
+            role_definition_name="Storage Blob Data Contributor",
+            principal_id=workspace.access_connector.identity.principal_id,
+            description="Unity Catalog reads and writes the lake through the access connector.",
+        )
+        credential = StorageCredential(
+            self,
+            "storage-credential",
+            provider=provider,
+            name=f"{config.prefix}_lake_{config.env}",
+            azure_managed_identity=StorageCredentialAzureManagedIdentity(
+                access_connector_id=workspace.access_connector.id
+            ),
+            comment="Access to the Pulse lake through the workspace's access connector.",
+            depends_on=[lake_access],
+        )
+        for layer in LAYERS:
+            ExternalLocation(
+                self,
+                f"location-{layer}",
+                provider=provider,
+                name=f"{config.prefix}_{layer}_{config.env}",
+                url=lake.abfss_url(layer),
+                credential_name=credential.name,
+                comment=f"The {layer} container of the Pulse lake.",
+            )
+
+        self.secret_scope = SecretScope(
+            self,
+            "secret-scope",
+            provider=provider,
+            name=namer.name(ResourceKind.DISPLAY_NAME, "kv"),
+            backend_type="AZURE_KEYVAULT",
+            keyvault_metadata=SecretScopeKeyvaultMetadata(
+                resource_id=vault.key_vault.id, dns_name=vault.key_vault.vault_uri
+            ),
+        )
+        self.policy = ClusterPolicy(
+            self,
+            "policy",
+            provider=provider,
+            name=namer.name(ResourceKind.DISPLAY_NAME, "jobs-policy"),
+            definition=json.dumps(cluster_policy_definition(config), sort_keys=True),
+            description="Job clusters of the Pulse pipeline: fixed runtime, allowed sizes, tagged.",
+        )
+
+        key_name, secret_name = kafka.secret_names["databricks"]
+        scope_name = self.secret_scope.name
+        env_vars = {
+            "PULSE_ENV": config.env,
+            "PULSE_LAKE": lake.lake_url_template,
+            "PULSE_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
+            "PULSE_KAFKA_TOPIC": TOPIC_NAME,
+            "PULSE_KAFKA_GROUP_PREFIX": CONSUMER_GROUP_PREFIX,
+            # Databricks resolves these references at cluster start; the values never leave the scope.
+            "PULSE_KAFKA_API_KEY": f"{{{{secrets/{scope_name}/{key_name}}}}}",
+            "PULSE_KAFKA_API_SECRET": f"{{{{secrets/{scope_name}/{secret_name}}}}}",
+        }
+        library = [JobTaskLibrary(whl=wheel_uri)]
+        notifications = JobEmailNotifications(on_failure=alert_emails, no_alert_for_skipped_runs=True)
+
+        self.streaming_job = Job(
+            self,
+            "streaming-job",
+            provider=provider,
+            name=namer.name(ResourceKind.DISPLAY_NAME, "pipeline"),
+            description="Kafka to Bronze, Bronze to Silver, Silver to Gold as three long-running streams.",
+            continuous=JobContinuous(
+                pause_status="PAUSED" if dbx.pipeline_paused else "UNPAUSED", task_retry_mode="ON_FAILURE"
+            ),
+            max_concurrent_runs=1,
+            job_cluster=[
+                JobJobCluster(
+                    job_cluster_key="pipeline",
+                    new_cluster=self._cluster(config, env_vars, dbx.min_workers, dbx.max_workers),
+                )
+            ],
+            task=[
+                JobTask(
+                    task_key=layer,
+                    job_cluster_key="pipeline",
+                    python_wheel_task=JobTaskPythonWheelTask(
+                        package_name=WHEEL_PACKAGE,
+                        entry_point=WHEEL_ENTRY_POINT,
+                        parameters=["pipeline", layer],
+                    ),
+                    library=library,
+                )
+                for layer in PIPELINE_LAYERS
+            ],
+            email_notifications=notifications,
+            tags=config.all_tags,
+        )
+        self.maintenance_job = Job(
+            self,
+            "maintenance-job",
+            provider=provider,
+            name=namer.name(ResourceKind.DISPLAY_NAME, "maintenance"),
+            description="OPTIMIZE and VACUUM of every Pulse table.",
+            schedule=JobSchedule(
+                quartz_cron_expression=dbx.maintenance_cron,
+                timezone_id="UTC",
+                pause_status="PAUSED" if dbx.maintenance_paused else "UNPAUSED",
+            ),
+            max_concurrent_runs=1,
+            job_cluster=[
+                JobJobCluster(
+                    job_cluster_key="maintenance",
+                    new_cluster=self._cluster(config, env_vars, 1, dbx.max_workers),
+                )
+            ],
+            task=[
+                JobTask(
+                    task_key="maintenance",
+                    job_cluster_key="maintenance",
+                    python_wheel_task=JobTaskPythonWheelTask(
+                        package_name=WHEEL_PACKAGE,
+                        entry_point=WHEEL_ENTRY_POINT,
+                        parameters=MAINTENANCE_PARAMETERS,
+                    ),
+                    library=library,
+                    max_retries=2,
+                    min_retry_interval_millis=10 * 60 * 1000,
+                    timeout_seconds=4 * 3600,
+                )
+            ],
+            email_notifications=notifications,
+            tags=config.all_tags,
+        )
+
+    def _cluster(
+        self, config: EnvConfig, env_vars: dict[str, str], min_workers: int, max_workers: int
+    ) -> JobJobClusterNewCluster:
+        dbx = config.databricks
+        return JobJobClusterNewCluster(
+            policy_id=self.policy.id,
+            apply_policy_default_values=True,
+            spark_version=dbx.spark_version,
+            node_type_id=dbx.node_type,
+            autoscale=JobJobClusterNewClusterAutoscale(min_workers=min_workers, max_workers=max_workers),
+            data_security_mode="SINGLE_USER",
+            azure_attributes=JobJobClusterNewClusterAzureAttributes(availability="ON_DEMAND_AZURE"),
+            spark_env_vars=env_vars,
+            custom_tags={"project": config.prefix},
+        )
+
+
+def cluster_policy_definition(config: EnvConfig) -> dict[str, dict[str, object]]:
+    """The cluster policy of the environment's job clusters.
+
+    Args:
+        config: The environment.
+
+    Returns:
+        A Databricks cluster-policy definition: fixed runtime, the configured node type, bounded autoscale.
+    """
+    dbx = config.databricks
+    return {
+        "cluster_type": {"type": "fixed", "value": "job"},
+        "spark_version": {"type": "fixed", "value": dbx.spark_version},
+        "node_type_id": {"type": "allowlist", "values": [dbx.node_type]},
+        "autoscale.max_workers": {"type": "range", "maxValue": dbx.max_workers},
+        "data_security_mode": {"type": "fixed", "value": "SINGLE_USER"},
+        "azure_attributes.availability": {"type": "fixed", "value": "ON_DEMAND_AZURE"},
+        "custom_tags.project": {"type": "fixed", "value": config.prefix},
+    }

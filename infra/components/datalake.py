@@ -1,0 +1,198 @@
+"""ADLS Gen2 data lake: one hardened storage account, a container per layer, lifecycle and diagnostics."""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
+from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
+    MonitorDiagnosticSetting,
+    MonitorDiagnosticSettingEnabledLog,
+    MonitorDiagnosticSettingEnabledMetric,
+)
+from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
+from cdktf_cdktf_provider_azurerm.private_endpoint import (
+    PrivateEndpoint,
+    PrivateEndpointPrivateDnsZoneGroup,
+    PrivateEndpointPrivateServiceConnection,
+)
+from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
+from cdktf_cdktf_provider_azurerm.storage_account import (
+    StorageAccount,
+    StorageAccountBlobProperties,
+    StorageAccountBlobPropertiesContainerDeleteRetentionPolicy,
+    StorageAccountBlobPropertiesDeleteRetentionPolicy,
+    StorageAccountNetworkRules,
+    StorageAccountNetworkRulesPrivateLinkAccess,
+    StorageAccountSasPolicy,
+)
+from cdktf_cdktf_provider_azurerm.storage_container import StorageContainer
+from cdktf_cdktf_provider_azurerm.storage_management_policy import (
+    StorageManagementPolicy,
+    StorageManagementPolicyRule,
+    StorageManagementPolicyRuleActions,
+    StorageManagementPolicyRuleActionsBaseBlob,
+    StorageManagementPolicyRuleFilters,
+)
+from cdktf_cdktf_provider_azurerm.subnet import Subnet
+from constructs import Construct
+
+from infra.config import EnvConfig
+from infra.naming import ResourceKind
+
+LAYERS = ("bronze", "silver", "gold", "checkpoints")
+# A user-delegation SAS the dashboard mints lives at most one hour; longer ones are logged by Azure.
+SAS_EXPIRATION_PERIOD = "00.01:00:00"
+
+
+class DataLake(Construct):
+    """The lake's storage account and its containers.
+
+    Attributes:
+        account: The ADLS Gen2 storage account.
+        containers: Containers by layer: ``bronze``, ``silver``, ``gold``, ``checkpoints``.
+        lake_url_template: ``abfss://{layer}@<account>.dfs.core.windows.net`` with a literal ``{layer}``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvConfig,
+        resource_group: ResourceGroup,
+        log_analytics: LogAnalyticsWorkspace,
+        endpoints_subnet: Subnet,
+        dns_zones: dict[str, PrivateDnsZone],
+        trusted_resource_ids: list[str],
+    ) -> None:
+        super().__init__(scope, id)
+        namer = config.namer
+        self.account = StorageAccount(
+            self,
+            "account",
+            name=namer.name(ResourceKind.STORAGE_ACCOUNT, "lake"),
+            location=resource_group.location,
+            resource_group_name=resource_group.name,
+            account_tier="Standard",
+            account_kind="StorageV2",
+            account_replication_type=config.storage_replication,
+            is_hns_enabled=True,
+            min_tls_version="TLS1_2",
+            https_traffic_only_enabled=True,
+            allow_nested_items_to_be_public=False,
+            # Every client authenticates with Entra ID (Databricks' access connector, the dashboard's
+            # identity, Terraform with storage_use_azuread), so account keys and local users are off.
+            shared_access_key_enabled=False,
+            default_to_oauth_authentication=True,
+            local_user_enabled=False,
+            sftp_enabled=False,
+            public_network_access_enabled=False,
+            cross_tenant_replication_enabled=False,
+            infrastructure_encryption_enabled=True,
+            blob_properties=StorageAccountBlobProperties(
+                # Versioning and change feed are not available with a hierarchical namespace.
+                delete_retention_policy=StorageAccountBlobPropertiesDeleteRetentionPolicy(
+                    days=config.soft_delete_days
+                ),
+                container_delete_retention_policy=StorageAccountBlobPropertiesContainerDeleteRetentionPolicy(
+                    days=config.soft_delete_days
+                ),
+            ),
+            network_rules=StorageAccountNetworkRules(
+                default_action="Deny",
+                bypass=["AzureServices", "Logging", "Metrics"],
+                private_link_access=[
+                    StorageAccountNetworkRulesPrivateLinkAccess(endpoint_resource_id=rid)
+                    for rid in trusted_resource_ids
+                ],
+            ),
+            sas_policy=StorageAccountSasPolicy(
+                expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Log"
+            ),
+            tags=config.all_tags,
+        )
+        self.containers: dict[str, StorageContainer] = {
+            layer: StorageContainer(
+                self,
+                f"container-{layer}",
+                name=layer,
+                storage_account_id=self.account.id,
+                container_access_type="private",
+            )
+            for layer in LAYERS
+        }
+        self.lake_url_template = f"abfss://{{layer}}@{self.account.name}.dfs.core.windows.net"
+
+        StorageManagementPolicy(
+            self,
+            "lifecycle",
+            storage_account_id=self.account.id,
+            rule=[
+                # Delta still reads cool blobs, so tiering is safe; deleting files is VACUUM's job, never
+                # the lifecycle's (a lifecycle delete would corrupt the Delta log).
+                StorageManagementPolicyRule(
+                    name="bronze-to-cool",
+                    enabled=True,
+                    filters=StorageManagementPolicyRuleFilters(
+                        blob_types=["blockBlob"], prefix_match=["bronze/"]
+                    ),
+                    actions=StorageManagementPolicyRuleActions(
+                        base_blob=StorageManagementPolicyRuleActionsBaseBlob(
+                            tier_to_cool_after_days_since_modification_greater_than=config.bronze_cool_after_days
+                        )
+                    ),
+                ),
+            ],
+        )
+
+        for sub_resource in ("blob", "dfs"):
+            PrivateEndpoint(
+                self,
+                f"endpoint-{sub_resource}",
+                name=namer.name(ResourceKind.PRIVATE_ENDPOINT, f"lake-{sub_resource}"),
+                location=resource_group.location,
+                resource_group_name=resource_group.name,
+                subnet_id=endpoints_subnet.id,
+                private_service_connection=PrivateEndpointPrivateServiceConnection(
+                    name=sub_resource,
+                    private_connection_resource_id=self.account.id,
+                    subresource_names=[sub_resource],
+                    is_manual_connection=False,
+                ),
+                private_dns_zone_group=PrivateEndpointPrivateDnsZoneGroup(
+                    name=sub_resource, private_dns_zone_ids=[dns_zones[sub_resource].id]
+                ),
+                tags=config.all_tags,
+            )
+
+        MonitorDiagnosticSetting(
+            self,
+            "blob-diagnostics",
+            name="to-log-analytics",
+            target_resource_id=f"{self.account.id}/blobServices/default",
+            log_analytics_workspace_id=log_analytics.id,
+            enabled_log=[
+                MonitorDiagnosticSettingEnabledLog(category="StorageRead"),
+                MonitorDiagnosticSettingEnabledLog(category="StorageWrite"),
+                MonitorDiagnosticSettingEnabledLog(category="StorageDelete"),
+            ],
+            enabled_metric=[MonitorDiagnosticSettingEnabledMetric(category="Transaction")],
+        )
+        MonitorDiagnosticSetting(
+            self,
+            "account-diagnostics",
+            name="to-log-analytics",
+            target_resource_id=self.account.id,
+            log_analytics_workspace_id=log_analytics.id,
+            enabled_metric=[MonitorDiagnosticSettingEnabledMetric(category="Transaction")],
+        )
+
+    def abfss_url(self, layer: str) -> str:
+        """The ``abfss://`` root of one layer's container.
+
+        Args:
+            layer: One of ``LAYERS``.
+
+        Returns:
+            ``abfss://<layer>@<account>.dfs.core.windows.net/`` as a token string.
+        """
+        return f"abfss://{self.containers[layer].name}@{self.account.name}.dfs.core.windows.net/"

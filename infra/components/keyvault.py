@@ -1,0 +1,126 @@
+"""Key Vault: RBAC-only, purge-protected, firewalled; holds the Kafka credentials of each workload."""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
+from cdktf_cdktf_provider_azurerm.key_vault import KeyVault, KeyVaultNetworkAcls
+from cdktf_cdktf_provider_azurerm.key_vault_secret import KeyVaultSecret
+from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
+from cdktf_cdktf_provider_azurerm.private_endpoint import (
+    PrivateEndpoint,
+    PrivateEndpointPrivateDnsZoneGroup,
+    PrivateEndpointPrivateServiceConnection,
+)
+from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
+from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
+from cdktf_cdktf_provider_azurerm.subnet import Subnet
+from constructs import Construct
+
+from infra.config import EnvConfig
+from infra.naming import ResourceKind
+
+
+class SecretVault(Construct):
+    """The environment's Key Vault and the role assignments that let Terraform and Databricks use it.
+
+    Attributes:
+        key_vault: The vault.
+        secrets: Secrets written so far, by Key Vault secret name.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvConfig,
+        resource_group: ResourceGroup,
+        client: DataAzurermClientConfig,
+        endpoints_subnet: Subnet,
+        vault_dns_zone: PrivateDnsZone,
+        operator_ip_ranges: list[str],
+        azure_databricks_sp_object_id: str,
+    ) -> None:
+        super().__init__(scope, id)
+        self._config = config
+        namer = config.namer
+        self.key_vault = KeyVault(
+            self,
+            "vault",
+            name=namer.name(ResourceKind.KEY_VAULT, "kv"),
+            location=resource_group.location,
+            resource_group_name=resource_group.name,
+            tenant_id=client.tenant_id,
+            sku_name="standard",
+            rbac_authorization_enabled=True,
+            purge_protection_enabled=True,
+            soft_delete_retention_days=90,
+            # Terraform writes the secrets from outside the VNet, so the data plane stays reachable, but
+            # only from the operator ranges; in-VNet consumers use the private endpoint.
+            public_network_access_enabled=True,
+            network_acls=KeyVaultNetworkAcls(
+                default_action="Deny", bypass="AzureServices", ip_rules=operator_ip_ranges
+            ),
+            tags=config.all_tags,
+        )
+        PrivateEndpoint(
+            self,
+            "endpoint",
+            name=namer.name(ResourceKind.PRIVATE_ENDPOINT, "kv"),
+            location=resource_group.location,
+            resource_group_name=resource_group.name,
+            subnet_id=endpoints_subnet.id,
+            private_service_connection=PrivateEndpointPrivateServiceConnection(
+                name="vault",
+                private_connection_resource_id=self.key_vault.id,
+                subresource_names=["vault"],
+                is_manual_connection=False,
+            ),
+            private_dns_zone_group=PrivateEndpointPrivateDnsZoneGroup(
+                name="vault", private_dns_zone_ids=[vault_dns_zone.id]
+            ),
+            tags=config.all_tags,
+        )
+        self._officer = RoleAssignment(
+            self,
+            "deployer-secrets-officer",
+            scope=self.key_vault.id,
+            role_definition_name="Key Vault Secrets Officer",
+            principal_id=client.object_id,
+            description="Terraform writes the Kafka credentials.",
+        )
+        # The Key Vault-backed Databricks secret scope reads secrets as the AzureDatabricks first-party app.
+        RoleAssignment(
+            self,
+            "databricks-secrets-user",
+            scope=self.key_vault.id,
+            role_definition_name="Key Vault Secrets User",
+            principal_id=azure_databricks_sp_object_id,
+            description="Databricks reads the Kafka credentials through its Key Vault-backed secret scope.",
+        )
+        self.secrets: dict[str, KeyVaultSecret] = {}
+
+    def store_secret(self, id: str, *, name: str, value: str) -> KeyVaultSecret:
+        """Writes a generated credential into the vault.
+
+        Args:
+            id: Construct id of the secret resource.
+            name: Key Vault secret name.
+            value: Token of the value (a resource attribute; never a literal).
+
+        Returns:
+            The Key Vault secret resource.
+        """
+        secret = KeyVaultSecret(
+            self,
+            id,
+            name=name,
+            value=value,
+            key_vault_id=self.key_vault.id,
+            content_type="text/plain",
+            expiration_date=self._config.secret_expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            depends_on=[self._officer],
+            tags=self._config.all_tags,
+        )
+        self.secrets[name] = secret
+        return secret

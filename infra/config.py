@@ -1,0 +1,279 @@
+"""Typed per-environment configuration: one ``EnvConfig`` per stack, picked by the environment name.
+
+Secrets never live here. Credentials arrive as sensitive Terraform variables (see ``infra.variables``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from ipaddress import IPv4Network
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+from infra.naming import Namer
+
+EnvName = Literal["dev", "staging", "prod"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaConfig(_Frozen):
+    """Confluent Cloud sizing.
+
+    Attributes:
+        cluster_type: ``basic`` (cheap, single zone) or ``standard`` (multi-zone, SLA).
+        availability: Confluent availability: ``SINGLE_ZONE`` or ``MULTI_ZONE``.
+        cloud_region: Azure region name as Confluent spells it.
+        partitions: Partitions of the ``user-interactions`` topic.
+        retention_ms: How long the topic keeps events.
+        cleanup_policy: Kafka ``cleanup.policy``; events are a log, so ``delete``.
+    """
+
+    cluster_type: Literal["basic", "standard"]
+    availability: Literal["SINGLE_ZONE", "MULTI_ZONE"]
+    cloud_region: str
+    partitions: PositiveInt
+    retention_ms: PositiveInt
+    cleanup_policy: Literal["delete", "compact"] = "delete"
+
+    @model_validator(mode="after")
+    def _basic_is_single_zone(self) -> KafkaConfig:
+        if self.cluster_type == "basic" and self.availability != "SINGLE_ZONE":
+            raise ValueError("Confluent basic clusters are single-zone only")
+        return self
+
+
+class DatabricksConfig(_Frozen):
+    """Databricks compute and schedules.
+
+    Attributes:
+        spark_version: Databricks runtime; 17.x ships Spark 4, matching the wheel's pyspark.
+        node_type: Azure VM size of driver and workers.
+        min_workers: Autoscale lower bound of the streaming cluster.
+        max_workers: Autoscale upper bound of the streaming cluster.
+        maintenance_cron: Quartz cron of the OPTIMIZE/VACUUM job (UTC).
+        maintenance_paused: Whether the maintenance schedule is paused.
+        pipeline_paused: Whether the continuous streaming job is paused.
+    """
+
+    spark_version: str = "17.3.x-scala2.13"
+    node_type: str
+    min_workers: PositiveInt
+    max_workers: PositiveInt
+    maintenance_cron: str = "0 0 3 * * ?"
+    maintenance_paused: bool
+    pipeline_paused: bool
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DatabricksConfig:
+        if self.min_workers > self.max_workers:
+            raise ValueError("min_workers must not exceed max_workers")
+        return self
+
+
+class DashboardConfig(_Frozen):
+    """Container App sizing.
+
+    Attributes:
+        cpu: vCPU per replica (Container Apps allows 0.25 steps).
+        memory: Memory per replica, ``2 x cpu`` Gi as Container Apps requires.
+        min_replicas: Replicas kept warm.
+        max_replicas: Scale-out ceiling.
+    """
+
+    cpu: float = Field(gt=0, le=4)
+    memory: str
+    min_replicas: int = Field(ge=0, le=300)
+    max_replicas: int = Field(ge=1, le=300)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DashboardConfig:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("min_replicas must not exceed max_replicas")
+        return self
+
+
+class StateBackendConfig(_Frozen):
+    """Where Terraform keeps this environment's state (created once, before the first deploy).
+
+    Attributes:
+        resource_group_name: Resource group of the state storage account.
+        storage_account_name: The state storage account.
+        container_name: Blob container holding the state files.
+        key: The state blob: one per environment.
+    """
+
+    resource_group_name: str
+    storage_account_name: str
+    container_name: str = "tfstate"
+    key: str
+
+
+class EnvConfig(_Frozen):
+    """Everything that differs between dev, staging and prod.
+
+    Attributes:
+        env: Environment name; also the stack name's suffix.
+        prefix: Name prefix of every resource.
+        name_seed: Seed of the global-uniqueness suffix; change it if a global name is taken.
+        region: Azure region.
+        tags: Tags on every Azure resource.
+        vnet_cidr: Address space of the environment's VNet; ``infra.components.network`` carves it.
+        storage_replication: Replication of the lake's storage account; always geo-redundant, so a
+            regional outage loses no Bronze history (Kafka only keeps days).
+        soft_delete_days: Blob and container soft-delete retention.
+        log_retention_days: Log Analytics retention.
+        bronze_cool_after_days: Bronze blobs move to the cool tier after this many days.
+        secret_expiry: Expiry written on the Kafka credentials in Key Vault; rotate the keys before it.
+        kafka: Confluent sizing.
+        databricks: Databricks sizing and schedules.
+        dashboard: Container App sizing.
+        state: Terraform state backend.
+    """
+
+    env: EnvName
+    prefix: str = "pulse"
+    name_seed: str = "pulse-analytics"
+    region: str = "westeurope"
+    tags: dict[str, str] = Field(default_factory=dict)
+    vnet_cidr: IPv4Network
+    storage_replication: Literal["GRS", "RAGRS", "GZRS", "RAGZRS"]
+    soft_delete_days: int = Field(ge=7, le=365)
+    log_retention_days: int = Field(ge=30, le=730)
+    bronze_cool_after_days: PositiveInt
+    secret_expiry: datetime
+    kafka: KafkaConfig
+    databricks: DatabricksConfig
+    dashboard: DashboardConfig
+    state: StateBackendConfig
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EnvConfig:
+        if self.vnet_cidr.prefixlen > 20:
+            raise ValueError("vnet_cidr must be /20 or larger to hold the Databricks subnets")
+        Namer(self.prefix, self.env, self.name_seed)  # fails early on a prefix outside the naming bounds
+        return self
+
+    @property
+    def stack_name(self) -> str:
+        """The cdktf stack name, e.g. ``pulse-dev``."""
+        return f"{self.prefix}-{self.env}"
+
+    @property
+    def namer(self) -> Namer:
+        """The naming helper bound to this environment."""
+        return Namer(self.prefix, self.env, self.name_seed)
+
+    @property
+    def all_tags(self) -> dict[str, str]:
+        """Tags on every resource: the shared ones plus the environment's own."""
+        return {"project": self.prefix, "env": self.env, "managed-by": "cdktf", **self.tags}
+
+
+def _state(env: str) -> StateBackendConfig:
+    # The state account is bootstrapped once per subscription (docs/infra.md); each env has its own key.
+    return StateBackendConfig(
+        resource_group_name="pulse-tfstate",
+        storage_account_name="pulsetfstate",
+        key=f"pulse-{env}.tfstate",
+    )
+
+
+ENVIRONMENTS: dict[str, EnvConfig] = {
+    "dev": EnvConfig(
+        env="dev",
+        vnet_cidr=IPv4Network("10.10.0.0/20"),
+        storage_replication="GRS",
+        soft_delete_days=7,
+        log_retention_days=30,
+        bronze_cool_after_days=7,
+        secret_expiry=datetime.fromisoformat("2027-12-31T00:00:00+00:00"),
+        kafka=KafkaConfig(
+            cluster_type="basic",
+            availability="SINGLE_ZONE",
+            cloud_region="westeurope",
+            partitions=3,
+            retention_ms=3 * 24 * 3600 * 1000,
+        ),
+        databricks=DatabricksConfig(
+            node_type="Standard_D4ds_v5",
+            min_workers=1,
+            max_workers=2,
+            maintenance_paused=True,
+            pipeline_paused=True,
+        ),
+        dashboard=DashboardConfig(cpu=0.5, memory="1Gi", min_replicas=0, max_replicas=1),
+        state=_state("dev"),
+    ),
+    "staging": EnvConfig(
+        env="staging",
+        vnet_cidr=IPv4Network("10.20.0.0/20"),
+        storage_replication="GZRS",
+        soft_delete_days=14,
+        log_retention_days=30,
+        bronze_cool_after_days=14,
+        secret_expiry=datetime.fromisoformat("2027-12-31T00:00:00+00:00"),
+        kafka=KafkaConfig(
+            cluster_type="standard",
+            availability="MULTI_ZONE",
+            cloud_region="westeurope",
+            partitions=6,
+            retention_ms=7 * 24 * 3600 * 1000,
+        ),
+        databricks=DatabricksConfig(
+            node_type="Standard_D4ds_v5",
+            min_workers=1,
+            max_workers=4,
+            maintenance_paused=False,
+            pipeline_paused=False,
+        ),
+        dashboard=DashboardConfig(cpu=0.5, memory="1Gi", min_replicas=1, max_replicas=2),
+        state=_state("staging"),
+    ),
+    "prod": EnvConfig(
+        env="prod",
+        vnet_cidr=IPv4Network("10.30.0.0/20"),
+        storage_replication="GZRS",
+        soft_delete_days=30,
+        log_retention_days=90,
+        bronze_cool_after_days=30,
+        secret_expiry=datetime.fromisoformat("2027-12-31T00:00:00+00:00"),
+        kafka=KafkaConfig(
+            cluster_type="standard",
+            availability="MULTI_ZONE",
+            cloud_region="westeurope",
+            partitions=12,
+            retention_ms=7 * 24 * 3600 * 1000,
+        ),
+        databricks=DatabricksConfig(
+            node_type="Standard_D8ds_v5",
+            min_workers=2,
+            max_workers=8,
+            maintenance_paused=False,
+            pipeline_paused=False,
+        ),
+        dashboard=DashboardConfig(cpu=1.0, memory="2Gi", min_replicas=2, max_replicas=5),
+        state=_state("prod"),
+    ),
+}
+
+
+def load_config(env: str) -> EnvConfig:
+    """Returns the configuration of one environment.
+
+    Args:
+        env: ``dev``, ``staging`` or ``prod``.
+
+    Returns:
+        The environment's frozen ``EnvConfig``.
+
+    Raises:
+        KeyError: If ``env`` is not a known environment.
+    """
+    try:
+        return ENVIRONMENTS[env]
+    except KeyError:
+        raise KeyError(f"unknown environment {env!r}; expected one of {sorted(ENVIRONMENTS)}") from None

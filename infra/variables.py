@@ -1,0 +1,62 @@
+"""The inputs a deployer provides per stack: credentials as sensitive variables, never as literals."""
+
+from __future__ import annotations
+
+from cdktf import TerraformStack, TerraformVariable
+
+SENSITIVE_VARIABLES = ("confluent_cloud_api_key", "confluent_cloud_api_secret")
+
+
+class StackInputs:
+    """Terraform variables of one stack, declared at stack level so each keeps its plain ``TF_VAR_`` name.
+
+    Attributes:
+        confluent_cloud_api_key: Confluent Cloud API key (sensitive).
+        confluent_cloud_api_secret: Confluent Cloud API secret (sensitive).
+        dashboard_image: Container image of the dashboard, e.g. ``ghcr.io/org/pulse-dashboard:1.2.3``.
+        pulse_wheel_uri: Where the pipeline wheel was uploaded, e.g. a Unity Catalog volume path.
+        alert_emails: Who is mailed when a Databricks job fails.
+        operator_ip_ranges: CIDRs allowed through the Key Vault firewall (the deployer's egress).
+        azure_databricks_sp_object_id: Object id of the ``AzureDatabricks`` enterprise app in the tenant.
+    """
+
+    def __init__(self, stack: TerraformStack) -> None:
+        self._stack = stack
+        self.confluent_cloud_api_key = self._sensitive(
+            "confluent_cloud_api_key", "Confluent Cloud API key (Cloud resource management)."
+        )
+        self.confluent_cloud_api_secret = self._sensitive(
+            "confluent_cloud_api_secret", "Confluent Cloud API secret (Cloud resource management)."
+        )
+        self.dashboard_image = self._plain(
+            "dashboard_image", "Dashboard container image, built once and promoted across environments."
+        ).string_value
+        self.pulse_wheel_uri = self._plain(
+            "pulse_wheel_uri",
+            "The pulse wheel in the workspace, e.g. /Volumes/<catalog>/<schema>/<vol>/x.whl.",
+        ).string_value
+        self.alert_emails = self._plain(
+            "alert_emails", "E-mail addresses alerted when a Databricks job fails.", type="list(string)"
+        ).list_value
+        self.operator_ip_ranges = self._plain(
+            "operator_ip_ranges",
+            "CIDR ranges allowed through the Key Vault firewall (where terraform runs).",
+            type="list(string)",
+            default=[],
+        ).list_value
+        self.azure_databricks_sp_object_id = self._plain(
+            "azure_databricks_sp_object_id",
+            "Object id of the AzureDatabricks service principal (reads the Key Vault-backed secret scope).",
+        ).string_value
+
+    def _plain(
+        self, name: str, description: str, *, type: str = "string", default: object = None
+    ) -> TerraformVariable:
+        return TerraformVariable(
+            self._stack, name, type=type, description=description, default=default, nullable=False
+        )
+
+    def _sensitive(self, name: str, description: str) -> str:
+        return TerraformVariable(
+            self._stack, name, type="string", sensitive=True, nullable=False, description=description
+        ).string_value

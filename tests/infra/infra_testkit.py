@@ -1,0 +1,51 @@
+"""Shared helpers of the infra tests (a uniquely named module, so it never clashes with another conftest)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("CHECKPOINT_DISABLE", "1")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from infra.config import ENVIRONMENTS, EnvConfig  # noqa: E402
+
+ENV_NAMES = tuple(ENVIRONMENTS)
+
+
+@dataclass(frozen=True)
+class SynthesizedStack:
+    """One environment's synthesized stack.
+
+    Attributes:
+        config: The environment it was built from.
+        path: Its ``cdk.tf.json``.
+        text: The raw JSON text (what cdktf's ``Testing`` matchers take).
+        doc: The parsed JSON.
+    """
+
+    config: EnvConfig
+    path: Path
+    text: str
+    doc: dict[str, Any]
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """Resources of one type, by logical id (empty when there are none)."""
+        return self.doc.get("resource", {}).get(resource_type, {})
+
+    def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
+        """The single resource of a type, as ``(logical id, body)``; fails when there is not exactly one."""
+        found = self.resources(resource_type)
+        assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+        return next(iter(found.items()))
+
+    def ref(self, resource_type: str, logical_id: str, attribute: str) -> str:
+        """The Terraform interpolation that points at a resource attribute."""
+        return f"${{{resource_type}.{logical_id}.{attribute}}}"
