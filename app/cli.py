@@ -91,6 +91,12 @@ def produce_command(
     hype_every: Annotated[
         int, typer.Option(help="Seconds between hype moments (chat bursts); 0 = none.")
     ] = 180,
+    late: Annotated[
+        float, typer.Option(help="Fraction of events delivered late (out of order), as flaky clients do.")
+    ] = 0.0,
+    max_late: Annotated[
+        float, typer.Option(help="How late a late event can be, in seconds of event time.")
+    ] = 600.0,
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the final summary as JSON to this file.")
     ] = None,
@@ -114,6 +120,8 @@ def produce_command(
             inject_bad=inject_bad,
             duplicates=duplicates,
             hype_every_s=hype_every,
+            late=late,
+            max_late_s=max_late,
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
@@ -137,7 +145,9 @@ def produce_command(
 
 @app.command("pipeline")
 def pipeline_command(
-    job: Annotated[str, typer.Argument(help="Which job: bronze, silver, or all (in one Spark session).")],
+    job: Annotated[
+        str, typer.Argument(help="Which job: bronze, silver, gold, or all (in one Spark session).")
+    ],
     once: Annotated[
         bool, typer.Option("--once", help="Process what is available (availableNow), then exit.")
     ] = False,
@@ -147,8 +157,12 @@ def pipeline_command(
     max_offsets_per_trigger: Annotated[
         int | None, typer.Option(help="Bronze: at most this many Kafka records per micro-batch.", min=1)
     ] = None,
+    max_files_per_trigger: Annotated[
+        int | None,
+        typer.Option(help="Silver and gold: at most this many Delta files per micro-batch.", min=1),
+    ] = None,
 ) -> None:
-    """Run pipeline jobs: Kafka → bronze → silver (+ quarantine).
+    """Run pipeline jobs: Kafka → bronze → silver (+ quarantine) → gold.
 
     Each job logs one line per micro-batch. Without --once the jobs run until Ctrl-C, which stops
     them cleanly; the next start resumes from the checkpoints under <lake>/_checkpoints/.
@@ -160,7 +174,10 @@ def pipeline_command(
         raise _fail(f"unknown job {job!r}; choose from {', '.join(PIPELINE_ORDER)} or all", 2)
     settings = _settings()
     try:
-        run(PipelineOptions(jobs, once, trigger_seconds, max_offsets_per_trigger), settings)
+        run(
+            PipelineOptions(jobs, once, trigger_seconds, max_offsets_per_trigger, max_files_per_trigger),
+            settings,
+        )
     except PipelineError as exc:
         raise _fail(str(exc)) from None
 

@@ -104,7 +104,11 @@ def read_delta(spark: SparkSession, path: str) -> DataFrame:
 
 
 def ensure_delta_table(
-    spark: SparkSession, path: str, schema: StructType, partition_by: tuple[str, ...] = ()
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    partition_by: tuple[str, ...] = (),
+    cluster_by: tuple[str, ...] = (),
 ) -> None:
     """Create an empty Delta table at `path` unless one exists, so streams can start before data arrives."""
     from delta.tables import DeltaTable
@@ -112,6 +116,8 @@ def ensure_delta_table(
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
+    if cluster_by:
+        builder = builder.clusterBy(*cluster_by)
     builder.execute()
 
 
@@ -167,3 +173,60 @@ def merge_insert_new(
     table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll().execute()
     metrics = table.history(1).select("operationMetrics").first()
     return int((metrics[0] or {}).get("numTargetRowsInserted", 0)) if metrics else 0
+
+
+def merge_upsert(
+    spark: SparkSession, path: str, source: DataFrame, keys: tuple[str, ...], prune: str
+) -> None:
+    """Insert new rows and overwrite existing ones by `keys`; `prune` (on target alias `t`) skips files."""
+    from delta.tables import DeltaTable
+
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(source.alias("s"), condition)
+        .whenMatchedUpdateAll()
+        .whenNotMatchedInsertAll()
+        .execute()
+    )
+
+
+def merge_replace(
+    spark: SparkSession, path: str, rows: DataFrame, stale: DataFrame, keys: tuple[str, ...], prune: str
+) -> None:
+    """In one atomic MERGE: upsert `rows` by `keys` and delete the `stale` rows."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    source = rows.withColumn("_stale", F.lit(False)).unionByName(stale.withColumn("_stale", F.lit(True)))
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
+    columns = {name: f"s.{name}" for name in rows.columns}
+    (
+        DeltaTable.forPath(spark, path)
+        .alias("t")
+        .merge(source.alias("s"), condition)
+        .whenMatchedDelete(condition="s._stale")
+        .whenMatchedUpdate(set=columns)
+        .whenNotMatchedInsert(condition="NOT s._stale", values=columns)
+        .execute()
+    )
+
+
+def file_count(spark: SparkSession, path: str) -> int:
+    """How many data files the current version of a Delta table has."""
+    return int(spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("numFiles").first()[0])  # type: ignore[index]
+
+
+def optimize(spark: SparkSession, path: str) -> None:
+    """Compact small files (and recluster a clustered table)."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, path).optimize().executeCompaction()
+
+
+def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
+    """Delete files no version within `retention_hours` needs any more."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, path).vacuum(retention_hours)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql.types import (
     DateType,
+    DoubleType,
     IntegerType,
     LongType,
     StringType,
@@ -48,3 +49,48 @@ SILVER_QUARANTINE = _schema(
     ("kafka_offset", LongType()),
     ("ingested_at", TimestampType()),
 )
+
+GOLD_EVENTS_BY_TYPE = _schema(
+    ("window_start", TimestampType()),
+    ("window_end", TimestampType()),
+    ("video_id", StringType()),
+    ("event", StringType()),
+    ("event_count", LongType()),
+)
+
+GOLD_USER_SESSIONS = _schema(
+    ("user_id", StringType()),
+    ("video_id", StringType()),
+    ("session_start", TimestampType()),
+    ("session_end", TimestampType()),
+    ("duration_seconds", DoubleType()),
+    ("event_count", LongType()),
+    ("message_count", LongType()),
+)
+
+GOLD_VIDEO_ACTIVITY = _schema(
+    ("window_start", TimestampType()),
+    ("window_end", TimestampType()),
+    ("video_id", StringType()),
+    ("active_viewers", LongType()),
+    ("concurrent_viewers", LongType()),
+    ("message_count", LongType()),
+    ("like_count", LongType()),
+    ("event_count", LongType()),
+)
+
+# Gold is clustered for the dashboard's typical read: the last hour of one video.
+GOLD_TABLES: dict[str, tuple[StructType, tuple[str, ...], tuple[str, ...]]] = {
+    # name: (schema, merge keys, clustering columns)
+    "events_by_type": (
+        GOLD_EVENTS_BY_TYPE,
+        ("window_start", "video_id", "event"),
+        ("window_start", "video_id"),
+    ),
+    "user_sessions": (
+        GOLD_USER_SESSIONS,
+        ("user_id", "video_id", "session_start"),
+        ("session_start", "video_id"),
+    ),
+    "video_activity": (GOLD_VIDEO_ACTIVITY, ("window_start", "video_id"), ("window_start", "video_id")),
+}

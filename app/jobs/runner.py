@@ -10,45 +10,47 @@ from dataclasses import dataclass
 
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery, StreamingQueryListener
+from pyspark.sql.streaming import StreamingQuery
 
 from app import io
-from app.jobs import bronze, silver
+from app.jobs import bronze, gold, silver
 from app.settings import PulseSettings
 from app.spark import get_spark
 
 log = logging.getLogger("pulse.pipeline")
-PIPELINE_ORDER = ("bronze", "silver")
+PIPELINE_ORDER = ("bronze", "silver", "gold")
 
 
 class PipelineError(RuntimeError):
     """A streaming query failed. The message carries Spark's reason."""
 
 
-class ProgressLines(StreamingQueryListener):
-    """One readable line per micro-batch for jobs whose sink does not log its own (Bronze)."""
+class ProgressLines:
+    """One readable line per micro-batch for queries whose sink does not log its own (Bronze).
+
+    It polls `recentProgress` from the driver loop rather than registering a listener, so no callback
+    from the JVM can arrive after the Python side is gone.
+    """
 
     def __init__(self, names: set[str]) -> None:
         self.names = names
+        self._logged: dict[str, int] = {}
 
-    def onQueryStarted(self, event) -> None:  # noqa: N802 - Spark's listener API
-        pass
-
-    def onQueryProgress(self, event) -> None:  # noqa: N802
-        progress = event.progress
-        if progress.name not in self.names or progress.numInputRows == 0:
+    def log_new(self, query: StreamingQuery) -> None:
+        if query.name not in self.names:
             return
-        seconds = progress.durationMs.get("triggerExecution", 0) / 1000
-        written = progress.sink.numOutputRows
-        out = f"{written:,} rows out" if written >= 0 else "written"
-        rows_in = progress.numInputRows
-        log.info(f"{progress.name} batch {progress.batchId}: {rows_in:,} rows in → {out} ({seconds:.1f} s)")
-
-    def onQueryIdle(self, event) -> None:  # noqa: N802
-        pass
-
-    def onQueryTerminated(self, event) -> None:  # noqa: N802
-        pass
+        for progress in query.recentProgress:
+            batch_id = progress.batchId
+            if batch_id <= self._logged.get(query.name, -1):
+                continue
+            self._logged[query.name] = batch_id
+            rows_in = progress.numInputRows
+            if rows_in == 0:
+                continue
+            seconds = progress.durationMs.get("triggerExecution", 0) / 1000
+            written = progress.sink.numOutputRows
+            out = f"{written:,} rows out" if written >= 0 else "written"
+            log.info(f"{query.name} batch {batch_id}: {rows_in:,} rows in → {out} ({seconds:.1f} s)")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class PipelineOptions:
     once: bool = False
     trigger_seconds: float = 5.0
     max_offsets_per_trigger: int | None = None
+    max_files_per_trigger: int | None = None
 
 
 def _starter(name: str, options: PipelineOptions) -> Callable[[SparkSession, PulseSettings], StreamingQuery]:
@@ -66,7 +69,9 @@ def _starter(name: str, options: PipelineOptions) -> Callable[[SparkSession, Pul
     if name == "bronze":
         return lambda spark, settings: bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
     if name == "silver":
-        return lambda spark, settings: silver.start(spark, settings, trigger)
+        return lambda spark, settings: silver.start(spark, settings, trigger, options.max_files_per_trigger)
+    if name == "gold":
+        return lambda spark, settings: gold.start(spark, settings, trigger, options.max_files_per_trigger)
     raise ValueError(f"unknown job {name!r}; choose from {', '.join(PIPELINE_ORDER)}")
 
 
@@ -96,24 +101,20 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     jobs = [job for job in PIPELINE_ORDER if job in options.jobs]
     starters = [(job, _starter(job, options)) for job in jobs]
     spark = get_spark("pulse-" + "-".join(jobs), settings)
-    listener = ProgressLines({"bronze"})
-    spark.streams.addListener(listener)
+    progress = ProgressLines({"bronze"})
     trigger = io.Trigger(options.once, options.trigger_seconds).describe()
     log.info(f"lake: {settings.lake_root}; jobs: {', '.join(jobs)}; trigger: {trigger}")
-    try:
-        if options.once:
-            _run_once(spark, settings, starters)
-        else:
-            _run_continuously(spark, settings, starters)
-    finally:
-        # The listener calls back into Python: detach it before the interpreter goes away.
-        spark.streams.removeListener(listener)
+    if options.once:
+        _run_once(spark, settings, starters, progress)
+    else:
+        _run_continuously(spark, settings, starters, progress)
 
 
 def _run_once(
     spark: SparkSession,
     settings: PulseSettings,
     starters: list[tuple[str, Callable[[SparkSession, PulseSettings], StreamingQuery]]],
+    progress: ProgressLines,
 ) -> None:
     for job, start in starters:
         began = time.monotonic()
@@ -123,6 +124,7 @@ def _run_once(
         except StreamingQueryException as exc:
             raise PipelineError(f"the {job} query failed: {exc}") from None
         _raise_if_failed(query)
+        progress.log_new(query)
         log.info(f"{job}: caught up in {time.monotonic() - began:.1f} s")
 
 
@@ -130,11 +132,13 @@ def _run_continuously(
     spark: SparkSession,
     settings: PulseSettings,
     starters: list[tuple[str, Callable[[SparkSession, PulseSettings], StreamingQuery]]],
+    progress: ProgressLines,
 ) -> None:
     queries = [start(spark, settings) for _, start in starters]
     try:
         while True:
             for query in queries:
+                progress.log_new(query)
                 _raise_if_failed(query)
                 if not query.isActive:
                     raise PipelineError(f"the {query.name} query stopped unexpectedly")

@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 
 from app import io
+from app.jobs.common import timestamp_bounds
 from app.settings import PulseSettings
 from app.tables import BRONZE_EVENTS_RAW, SILVER_EVENTS, SILVER_QUARANTINE
 from app.transforms.silver import first_per_event_id, validate
@@ -59,15 +59,10 @@ class SilverBatchWriter:
             unique = first_per_event_id(valid).persist()
             inserted = 0
             if unique.take(1):
-                # Formatted by Spark in the session time zone, so the literals below mean the same instants.
-                fmt = "yyyy-MM-dd HH:mm:ss.SSSSSS"
-                bounds = unique.agg(
-                    F.date_format(F.min("event_time"), fmt), F.date_format(F.max("event_time"), fmt)
-                ).first()
-                assert bounds is not None
+                first, last = timestamp_bounds(unique, "event_time")
                 # The same event_id always carries the same event time, so only files that overlap
                 # this batch's time range can hold a duplicate: Delta skips the rest.
-                prune = f"t.event_time >= '{bounds[0]}' AND t.event_time <= '{bounds[1]}'"
+                prune = f"t.event_time >= {first} AND t.event_time <= {last}"
                 inserted = io.merge_insert_new(self.spark, self.events_path, unique, "event_id", prune)
             unique.unpersist()
         finally:
@@ -84,12 +79,17 @@ class SilverBatchWriter:
         log.info(result.line())
 
 
-def start(spark: SparkSession, settings: PulseSettings, trigger: io.Trigger) -> StreamingQuery:
+def start(
+    spark: SparkSession,
+    settings: PulseSettings,
+    trigger: io.Trigger,
+    max_files_per_trigger: int | None = None,
+) -> StreamingQuery:
     """Start the Silver stream over Bronze's appended rows."""
     bronze_path = settings.table_path("bronze", "events_raw")
     io.ensure_delta_table(spark, bronze_path, BRONZE_EVENTS_RAW, partition_by=("ingest_date",))
     io.ensure_delta_table(spark, settings.table_path("silver", "events"), SILVER_EVENTS)
     io.ensure_delta_table(spark, settings.table_path("silver", "quarantine"), SILVER_QUARANTINE)
-    bronze = io.read_delta_stream(spark, bronze_path)
+    bronze = io.read_delta_stream(spark, bronze_path, max_files_per_trigger)
     sink = io.StreamSink(JOB, settings.checkpoint_path(JOB), trigger)
     return io.write_foreach_batch(bronze, SilverBatchWriter(spark, settings), sink)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import random
@@ -38,12 +39,18 @@ class ProduceOptions:
     inject_bad: float = 0.0
     duplicates: float = 0.0
     hype_every_s: int = 180
+    late: float = 0.0
+    max_late_s: float = 600.0
 
     def __post_init__(self) -> None:
         if self.events is not None and self.events < 0:
             raise ValueError("--events must be zero or more")
         if self.duration_s is not None and self.duration_s <= 0:
             raise ValueError("--duration must be positive")
+        if not 0 <= self.late <= 1:
+            raise ValueError("--late is a fraction between 0 and 1")
+        if self.max_late_s < 0:
+            raise ValueError("--max-late must be zero or more seconds")
         if self.rate < 0:
             raise ValueError("--rate must be zero (as fast as possible) or positive")
         if self.from_file is None and self.events is None and self.duration_s is None:
@@ -147,6 +154,10 @@ def produce(
     valid = duplicates = 0
     first_time = last_time = None
     resend_queue: list[tuple[int, str, bytes]] = []  # (due at message count, key, value)
+    # Late delivery: (release once event time passes this instant, sequence, key, value).
+    late_queue: list[tuple[datetime, int, str, bytes]] = []
+    lateness = random.Random(seed ^ 0x1A7E)
+    sequence = itertools.count()
 
     if options.from_file is not None:
         echo(
@@ -175,15 +186,24 @@ def produce(
                 _, key, value = resend_queue.pop(0)
                 sender.send(key, value)
                 duplicates += 1
+            while late_queue and late_queue[0][0] <= event.timestamp:
+                _, _, key, held = heapq.heappop(late_queue)
+                sender.send(key, held)
             bad = faults.malformed(event, clock())
             value = bad[1] if bad else event.to_json().encode()
-            sender.send(event.video_id, value)
+            if options.late and lateness.random() < options.late:
+                release = event.timestamp + timedelta(seconds=lateness.uniform(0, options.max_late_s))
+                heapq.heappush(late_queue, (release, next(sequence), event.video_id, value))
+            else:
+                sender.send(event.video_id, value)
             if bad is None:
                 valid += 1
                 delay = faults.resend_after()
                 if delay is not None:
                     resend_queue.append((sender.stats.sent + delay, event.video_id, value))
                     resend_queue.sort(key=lambda item: item[0])
+        for _, _, key, held in sorted(late_queue):
+            sender.send(key, held)
         for _, key, value in resend_queue:
             sender.send(key, value)
             duplicates += 1

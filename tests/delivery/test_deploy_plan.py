@@ -1,0 +1,62 @@
+"""``make deploy-plan ENV=<env>``: what the pipeline would deploy, with no cloud access."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from tests.delivery.delivery_testkit import REPO_ROOT
+
+SCRIPT = REPO_ROOT / "scripts" / "deploy_plan.py"
+SHA = "0123456789abcdef0123456789abcdef01234567"
+VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _plan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, env=env
+    )
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_plan_names_stack_artifacts_and_versions(environment: str) -> None:
+    result = _plan("--env", environment, "--sha", SHA, "--registry", "ghcr.io/acme")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"cdktf deploy pulse-{environment} --auto-approve" in out
+    assert f"pulse-{VERSION}-py3-none-any.whl (version {VERSION})" in out
+    assert f"ghcr.io/acme/pulse-dashboard:{SHA}" in out
+    assert f"pulse-pipeline-{environment}" in out
+    assert "first-deploy" in out
+
+
+def test_plan_as_json_and_github_output(tmp_path) -> None:
+    outputs = tmp_path / "out"
+    result = _plan(
+        "--env", "prod", "--sha", SHA, "--registry", "ghcr.io/acme", "--json", "--github-output", str(outputs)
+    )
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["stack"] == "pulse-prod"
+    assert plan["image"] == f"ghcr.io/acme/pulse-dashboard:{SHA}"
+    assert plan["wheel_uri"].endswith(f"/{SHA}/pulse-{VERSION}-py3-none-any.whl")
+    written = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert written["stack"] == "pulse-prod"
+    assert written["resource_group"] == "pulse-rg-prod"
+
+
+def test_plan_reports_a_needed_reset(tmp_path) -> None:
+    recorded = tmp_path / "recorded.json"
+    recorded.write_text(json.dumps({"state_versions": {"bronze": 999}}))
+    blocked = _plan("--env", "dev", "--sha", SHA, "--recorded", str(recorded))
+    assert blocked.returncode == 3
+    assert "blocked" in blocked.stdout
+    assert _plan("--env", "dev", "--sha", SHA, "--recorded", str(recorded), "--reset").returncode == 0
+
+
+def test_plan_rejects_an_unknown_environment() -> None:
+    assert _plan("--env", "qa").returncode == 2

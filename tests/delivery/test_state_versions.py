@@ -1,0 +1,137 @@
+"""Safe rollout of stateful streams: ``scripts/check_state_versions.py``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.delivery.delivery_testkit import REPO_ROOT, load_script
+
+states = load_script("check_state_versions")
+SCRIPT = REPO_ROOT / "scripts" / "check_state_versions.py"
+CURRENT = {"bronze": 1, "silver": 1, "gold": 1}
+
+
+def test_reads_the_versions_from_the_state_module() -> None:
+    versions = states.load_current_versions()
+    assert set(versions) >= {"bronze", "silver", "gold"}
+    assert all(isinstance(v, int) for v in versions.values())
+
+
+def test_state_module_must_assign_a_literal(tmp_path) -> None:
+    module = tmp_path / "state.py"
+    module.write_text("STATE_VERSIONS = compute()\n")
+    with pytest.raises(states.StateVersionError):
+        states.load_current_versions(module)
+    module.write_text("OTHER = 1\n")
+    with pytest.raises(states.StateVersionError):
+        states.load_current_versions(module)
+    module.write_text('STATE_VERSIONS: dict[str, int] = {"bronze": 2}\n')
+    assert states.load_current_versions(module) == {"bronze": 2}
+
+
+@pytest.mark.parametrize("text", [None, "", "  ", "null", "{}", '{"state_versions": {}}'])
+def test_nothing_recorded_is_a_first_deploy(text) -> None:
+    decision = states.decide(CURRENT, states.parse_recorded(text), reset=False)
+    assert decision.action is states.Action.FIRST_DEPLOY
+    assert decision.exit_code == 0
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_unchanged_versions_restart_from_checkpoints(reset: bool) -> None:
+    decision = states.decide(CURRENT, dict(CURRENT), reset=reset)
+    assert decision.action is states.Action.RESTART
+    assert decision.reset_jobs == ()
+    assert decision.exit_code == 0
+    assert ("ignored" in decision.message) is reset
+
+
+def test_a_changed_version_without_reset_is_refused() -> None:
+    decision = states.decide({**CURRENT, "gold": 2}, CURRENT, reset=False)
+    assert decision.action is states.Action.BLOCKED
+    assert decision.exit_code == states.EXIT_RESET_REQUIRED != 0
+    assert "gold 1 -> 2" in decision.message
+    assert "reset_state=true" in decision.message
+
+
+def test_a_changed_version_with_reset_resets_only_the_changed_jobs() -> None:
+    decision = states.decide({**CURRENT, "silver": 3, "gold": 2}, CURRENT, reset=True)
+    assert decision.action is states.Action.RESET
+    assert decision.reset_jobs == ("gold", "silver")
+    assert decision.exit_code == 0
+
+
+def test_a_lower_version_is_a_change_too() -> None:
+    assert states.decide(CURRENT, {**CURRENT, "bronze": 2}, reset=False).action is states.Action.BLOCKED
+
+
+def test_added_and_removed_jobs_need_no_reset() -> None:
+    decision = states.decide({"bronze": 1, "platinum": 1}, {"bronze": 1, "silver": 1}, reset=False)
+    assert decision.action is states.Action.RESTART
+    assert "platinum" in decision.message
+    assert "silver" in decision.message
+
+
+@pytest.mark.parametrize("text", ["{not json", '["bronze"]', '{"bronze": "1"}', '{"bronze": true}'])
+def test_a_malformed_record_is_an_error(text: str) -> None:
+    with pytest.raises(states.StateVersionError):
+        states.parse_recorded(text)
+
+
+def test_the_record_round_trips() -> None:
+    record = states.build_record(CURRENT, "a" * 40, datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    assert record["commit"] == "a" * 40
+    assert record["deployed_at"] == "2026-01-02T03:04:05+00:00"
+    assert states.parse_recorded(json.dumps(record)) == CURRENT
+
+
+def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], input=stdin, capture_output=True, text=True, timeout=30
+    )
+
+
+def test_cli_fails_with_a_clear_message_when_a_reset_is_needed(tmp_path) -> None:
+    module = tmp_path / "state.py"
+    module.write_text('STATE_VERSIONS = {"bronze": 1, "silver": 2}\n')
+    recorded = json.dumps({"state_versions": {"bronze": 1, "silver": 1}})
+    refused = _cli("--state-module", str(module), "--recorded", "-", "--reset", "false", stdin=recorded)
+    assert refused.returncode == 3
+    assert "silver 1 -> 2" in refused.stderr
+    assert "reset_state=true" in refused.stderr
+    outputs = tmp_path / "github-output"
+    allowed = _cli(
+        "--state-module",
+        str(module),
+        "--recorded",
+        "-",
+        "--reset",
+        "true",
+        "--github-output",
+        str(outputs),
+        stdin=recorded,
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert outputs.read_text().splitlines() == ["action=reset", "reset_jobs=silver"]
+
+
+def test_cli_treats_a_missing_record_file_as_first_deploy(tmp_path) -> None:
+    result = _cli("--recorded", str(tmp_path / "absent.json"), "--reset", "false")
+    assert result.returncode == 0
+    assert "action: first-deploy" in result.stdout
+
+
+def test_cli_rejects_a_bad_reset_flag() -> None:
+    assert _cli("--reset", "maybe").returncode == 2
+
+
+def test_cli_writes_a_record_that_it_reads_back(tmp_path) -> None:
+    record = tmp_path / "deploy-record.json"
+    assert _cli("--write-record", str(record), "--commit", "b" * 40).returncode == 0
+    again = _cli("--recorded", str(record), "--reset", "false")
+    assert again.returncode == 0
+    assert "action: restart" in again.stdout
