@@ -12,7 +12,8 @@ EXTRAS ?= pipeline,dashboard,infra,dev
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 
-.PHONY: help setup prereqs demo test lint fmt synth bench clean
+.PHONY: help setup prereqs demo test lint fmt synth bench clean deploy-plan
+ENV ?= dev
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,13 +47,8 @@ setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## In
 	@echo "==> Chromium (browser tests)"
 	@scripts/install-chromium.sh
 
-demo: setup ## Run the live pipeline on the embedded stack
-	@$(BIN)/pulse local up
-	@echo
-	@echo "Pulse is running on the embedded stack:"
-	@$(BIN)/pulse local status || true
-	@echo "  state, logs and lake: $(PULSE_HOME)"
-	@echo "  stop everything with:  $(BIN)/pulse local down"
+demo: setup ## Run the live pipeline on the embedded stack and serve the dashboard (Ctrl-C stops it)
+	@$(BIN)/pulse demo
 
 test: setup ## Run the whole test suite (unit and e2e, real services)
 	@$(BIN)/pytest $(PYTEST_ARGS)
@@ -70,6 +66,9 @@ synth: $(VENV)/.installed ## Synthesize the cdktf stacks (dev, staging, prod) in
 
 bench: setup ## Run the benchmarks; writes benchmarks/results/*.json
 	@echo "The benchmark harness is not built yet (see the benchmarks issue)." >&2; exit 2
+
+deploy-plan: $(VENV)/.installed ## Print what the pipeline would deploy to ENV=dev|staging|prod (no cloud access)
+	@$(BIN)/python scripts/deploy_plan.py --env $(ENV)
 
 clean: ## Stop the broker and remove local state (venv, jars, lake, logs)
 	-@$(BIN)/pulse local down 2>/dev/null

@@ -182,6 +182,46 @@ def pipeline_command(
         raise _fail(str(exc)) from None
 
 
+@app.command("demo")
+def demo_command(
+    kafka_port: Annotated[int, typer.Option(help="Broker port on 127.0.0.1.")] = 9092,
+    dashboard_port: Annotated[int, typer.Option(help="Dashboard port on 127.0.0.1.")] = 8501,
+    rate: Annotated[float, typer.Option(help="Live audience size, in events per second.", min=1)] = 50.0,
+) -> None:
+    """Run the whole live pipeline on the embedded stack: broker, producer, pipeline, dashboard."""
+    from app.local.demo import DemoError, run_demo
+
+    settings = _settings()
+    try:
+        run_demo(
+            settings, kafka_port=kafka_port, dashboard_port=dashboard_port, rate=rate, echo=console.print
+        )
+    except (DemoError, BrokerError, JavaMissingError, jars.JarResolutionError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command("maintenance")
+def maintenance_command(
+    retention_hours: Annotated[
+        float,
+        typer.Option(help="VACUUM keeps files newer than this (at least 168 h, so streams can resume)."),
+    ] = 168.0,
+) -> None:
+    """Compact every lake table (OPTIMIZE) and delete old unneeded files (VACUUM). Runs daily in Azure."""
+    from app.jobs import maintenance
+    from app.jobs.runner import configure_logging
+    from app.spark import get_spark
+
+    settings = _settings()
+    configure_logging()
+    try:
+        lines = maintenance.run(get_spark("pulse-maintenance", settings), settings, retention_hours)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    for line in lines:
+        console.print(line)
+
+
 @app.command("dashboard")
 def dashboard_command(
     port: Annotated[int, typer.Option(help="Port for the dashboard on 127.0.0.1.", min=1, max=65535)] = 8501,

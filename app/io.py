@@ -230,3 +230,10 @@ def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
     from delta.tables import DeltaTable
 
     DeltaTable.forPath(spark, path).vacuum(retention_hours)
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    """True when `path` holds a Delta table."""
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))

@@ -67,6 +67,8 @@ def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) ->
         .config("spark.sql.shuffle.partitions", partitions)
         .config("spark.default.parallelism", partitions)
         .config("spark.databricks.delta.snapshotPartitions", partitions)
+        # VACUUM lists files with this many tasks (10,000 by default): far too many for one machine.
+        .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", partitions)
         .config("spark.driver.memory", os.environ.get("PULSE_SPARK_DRIVER_MEMORY", "4g"))
         .config("spark.local.dir", str(scratch / "tmp"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
