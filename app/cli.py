@@ -105,9 +105,14 @@ def produce_command(
 
     Delivery is acks=all with idempotence on. The command exits non-zero if any message fails delivery.
     """
+    from app.preflight import PreflightError, check_kafka
     from app.producer.run import ProduceOptions, produce
 
     settings = _settings()
+    try:
+        check_kafka(settings)
+    except PreflightError as exc:
+        raise _fail(str(exc)) from None
     try:
         options = ProduceOptions(
             events=events,

@@ -52,6 +52,9 @@ class PulseSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_api_key: SecretStr | None = None
     kafka_api_secret: SecretStr | None = None
+    min_free_mb: int = Field(
+        default=512, ge=0, description="Refuse to start with less free disk at the lake."
+    )
     kafka_group_prefix: str | None = Field(
         default=None, description="Consumer-group prefix for Spark's Kafka source (Confluent ACLs allow one)."
     )

@@ -43,3 +43,15 @@ def spark(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[
     session = get_spark("pulse-tests", PulseSettings(home=home, jars=jars_dir))
     yield session
     session.stop()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long", action="store_true", default=False, help="Run the fault tests at benchmark size (slow)."
+    )
+
+
+@pytest.fixture(scope="session")
+def long_run(request: pytest.FixtureRequest) -> bool:
+    """True under `pytest --long`: fault tests scale up to their benchmark size."""
+    return bool(request.config.getoption("--long"))

@@ -12,7 +12,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from app import io
+from app import io, preflight
 from app.jobs import bronze, gold, silver
 from app.settings import PulseSettings
 from app.spark import get_spark
@@ -99,6 +99,12 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     """
     configure_logging()
     jobs = [job for job in PIPELINE_ORDER if job in options.jobs]
+    try:
+        preflight.check_lake(settings)
+        if "bronze" in jobs:
+            preflight.check_kafka(settings)
+    except preflight.PreflightError as exc:
+        raise PipelineError(str(exc)) from None
     starters = [(job, _starter(job, options)) for job in jobs]
     spark = get_spark("pulse-" + "-".join(jobs), settings)
     progress = ProgressLines({"bronze"})
