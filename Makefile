@@ -11,12 +11,13 @@ EXTRAS ?= pipeline,dashboard,infra,dev
 # checkov pins packaging<24, pytest needs >=24: it lives in its own venv.
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help setup prereqs demo test lint fmt synth bench clean deploy-plan
+.PHONY: help setup prereqs demo test lint fmt synth bench bench-faults clean deploy-plan
 ENV ?= dev
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-8s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 prereqs:
 	@scripts/check-prereqs.sh
@@ -64,8 +65,11 @@ fmt: $(VENV)/.installed ## Format and auto-fix (ruff)
 synth: $(VENV)/.installed ## Synthesize the cdktf stacks (dev, staging, prod) into cdktf.out/
 	@JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CHECKPOINT_DISABLE=1 $(BIN)/python infra/main.py
 
-bench: setup ## Run the benchmarks; writes benchmarks/results/*.json
-	@echo "The benchmark harness is not built yet (see the benchmarks issue)." >&2; exit 2
+bench: setup ## Run the benchmarks (BENCH_ARGS=--quick for a smoke run); writes benchmarks/results/*.json
+	@$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
+
+bench-faults: setup ## The fault tests at benchmark size (pytest --long -m fault)
+	@$(BIN)/pytest --long -m fault $(PYTEST_ARGS)
 
 deploy-plan: $(VENV)/.installed ## Print what the pipeline would deploy to ENV=dev|staging|prod (no cloud access)
 	@$(BIN)/python scripts/deploy_plan.py --env $(ENV)
