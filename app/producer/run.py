@@ -73,6 +73,7 @@ class ProduceSummary:
     first_event_time: str | None = None
     last_event_time: str | None = None
     errors: list[str] = field(default_factory=list)
+    interrupted: bool = False
 
     @property
     def events_per_second(self) -> float:
@@ -159,54 +160,60 @@ def produce(
     lateness = random.Random(seed ^ 0x1A7E)
     sequence = itertools.count()
 
-    if options.from_file is not None:
-        echo(
-            f"Replaying {options.from_file} to {topic!r}"
-            + (f" at {options.rate:g}/s" if options.rate else "")
-        )
-        pacer = _Pacer(options.rate)
-        for value in _file_lines(options.from_file):
-            pacer.wait()
-            sender.send(_key_of(value), value)
-    else:
-        events, start, live = _timeline(options, seed, clock)
-        mode = "live, timed to now" if live else f"event time from {start.isoformat()}"
-        echo(f"Producing to {topic!r} (seed {seed}, {options.videos} videos, {mode}).")
-        pacer = _Pacer(0 if live else options.rate)
-        for event in events:
-            if live:
-                ahead = (event.timestamp - clock()).total_seconds()
-                if ahead > 0.002:
-                    time.sleep(ahead)
-            else:
+    interrupted = False
+    try:
+        if options.from_file is not None:
+            echo(
+                f"Replaying {options.from_file} to {topic!r}"
+                + (f" at {options.rate:g}/s" if options.rate else "")
+            )
+            pacer = _Pacer(options.rate)
+            for value in _file_lines(options.from_file):
                 pacer.wait()
-            first_time = first_time or event.timestamp
-            last_time = event.timestamp
-            while resend_queue and resend_queue[0][0] <= sender.stats.sent:
-                _, key, value = resend_queue.pop(0)
+                sender.send(_key_of(value), value)
+        else:
+            events, start, live = _timeline(options, seed, clock)
+            mode = "live, timed to now" if live else f"event time from {start.isoformat()}"
+            echo(f"Producing to {topic!r} (seed {seed}, {options.videos} videos, {mode}).")
+            pacer = _Pacer(0 if live else options.rate)
+            for event in events:
+                if live:
+                    ahead = (event.timestamp - clock()).total_seconds()
+                    if ahead > 0.002:
+                        time.sleep(ahead)
+                else:
+                    pacer.wait()
+                first_time = first_time or event.timestamp
+                last_time = event.timestamp
+                while resend_queue and resend_queue[0][0] <= sender.stats.sent:
+                    _, key, value = resend_queue.pop(0)
+                    sender.send(key, value)
+                    duplicates += 1
+                while late_queue and late_queue[0][0] <= event.timestamp:
+                    _, _, key, held = heapq.heappop(late_queue)
+                    sender.send(key, held)
+                bad = faults.malformed(event, clock())
+                value = bad[1] if bad else event.to_json().encode()
+                if options.late and lateness.random() < options.late:
+                    release = event.timestamp + timedelta(seconds=lateness.uniform(0, options.max_late_s))
+                    heapq.heappush(late_queue, (release, next(sequence), event.video_id, value))
+                else:
+                    sender.send(event.video_id, value)
+                if bad is None:
+                    valid += 1
+                    delay = faults.resend_after()
+                    if delay is not None:
+                        resend_queue.append((sender.stats.sent + delay, event.video_id, value))
+                        resend_queue.sort(key=lambda item: item[0])
+            for _, _, key, held in sorted(late_queue):
+                sender.send(key, held)
+            for _, key, value in resend_queue:
                 sender.send(key, value)
                 duplicates += 1
-            while late_queue and late_queue[0][0] <= event.timestamp:
-                _, _, key, held = heapq.heappop(late_queue)
-                sender.send(key, held)
-            bad = faults.malformed(event, clock())
-            value = bad[1] if bad else event.to_json().encode()
-            if options.late and lateness.random() < options.late:
-                release = event.timestamp + timedelta(seconds=lateness.uniform(0, options.max_late_s))
-                heapq.heappush(late_queue, (release, next(sequence), event.video_id, value))
-            else:
-                sender.send(event.video_id, value)
-            if bad is None:
-                valid += 1
-                delay = faults.resend_after()
-                if delay is not None:
-                    resend_queue.append((sender.stats.sent + delay, event.video_id, value))
-                    resend_queue.sort(key=lambda item: item[0])
-        for _, _, key, held in sorted(late_queue):
-            sender.send(key, held)
-        for _, key, value in resend_queue:
-            sender.send(key, value)
-            duplicates += 1
+    except KeyboardInterrupt:
+        # Stop generating, but deliver what was already handed to the producer.
+        interrupted = True
+        echo("Interrupted: waiting for the messages already sent to be delivered…")
 
     undelivered = sender.flush()
     stats = sender.stats
@@ -214,6 +221,7 @@ def produce(
         progress(stats, time.monotonic() - started)
     summary = ProduceSummary(
         topic=topic,
+        interrupted=interrupted,
         seed=seed if options.from_file is None else None,
         sent=stats.sent,
         delivered=stats.delivered,

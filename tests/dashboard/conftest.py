@@ -38,6 +38,8 @@ def dashboard_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PULSE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PULSE_LAKE", str(lake))
+    # Fixtures end at NOW, fixed when the suite starts; a long suite must not make them look stale.
+    monkeypatch.setenv("PULSE_DASHBOARD_STALE_AFTER_SECONDS", "3600")
     return lake
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -131,12 +132,18 @@ def test_auto_refresh_is_configurable_and_pausable(
     assert app.sidebar.number_input(key="refresh_seconds").disabled
 
 
-def test_stale_data_shows_a_warning_with_the_age(dashboard_env: Path, run_app: Callable[[], AppTest]) -> None:
-    write_gold_fixture(str(dashboard_env), now=NOW - timedelta(minutes=45), hours=1, videos=2, seed=SEED)
+def test_stale_data_shows_a_warning_with_the_age(
+    dashboard_env: Path, run_app: Callable[[], AppTest], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PULSE_DASHBOARD_STALE_AFTER_SECONDS", "120")
+    ended = datetime.now(UTC) - timedelta(minutes=45)
+    write_gold_fixture(str(dashboard_env), now=ended, hours=1, videos=2, seed=SEED)
     app = run_app()
     (warning,) = app.warning
     assert "Data is stale" in warning.value
-    assert "45 min" in warning.value or "46 min" in warning.value or "44 min" in warning.value
+    assert "more than 2 min" in warning.value
+    age = int(re.search(r"ended (\d+) min ago", warning.value).group(1))  # type: ignore[union-attr]
+    assert 44 <= age <= 46, warning.value
 
 
 def test_missing_tables_show_the_documented_message(
