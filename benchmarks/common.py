@@ -1,0 +1,393 @@
+"""Shared pieces of the benchmarks: environment, broker, processes, sampling and the result record."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+JARS = Path(os.environ.get("PULSE_JARS", str(REPO / ".pulse" / "jars")))
+KAFKA_CLASSPATH = str(JARS / "kafka" / "*")
+# Ports other people use on this machine: never bind them.
+RESERVED_PORTS = {9092, 9093, 8501}
+
+
+def log(message: str) -> None:
+    """A timestamped progress line on stderr (the table goes to stdout)."""
+    print(f"{datetime.now().strftime('%H:%M:%S')} [bench] {message}", file=sys.stderr, flush=True)
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "nproc": os.cpu_count(),
+        "total_memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def free_port_pair() -> int:
+    """A port P with P and P+1 free on loopback (broker and controller), never a reserved one."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port >= 65535 or {port, port + 1} & RESERVED_PORTS:
+            continue
+        with socket.socket() as second:
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free pair of ports on 127.0.0.1")
+
+
+def free_port() -> int:
+    """One free loopback port, never a reserved one."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port not in RESERVED_PORTS:
+            return port
+
+
+@dataclass
+class Workspace:
+    """One benchmark's own PULSE_HOME, lake and broker port, under /tmp."""
+
+    home: Path
+    port: int | None = None
+    topic: str = "user-interactions"
+    lake: Path | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment for a `pulse` child: this workspace's settings, nothing inherited from PULSE_*."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
+        env |= {
+            "PULSE_HOME": str(self.home),
+            "PULSE_JARS": str(JARS),
+            "PULSE_KAFKA_TOPIC": self.topic,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.port is not None:
+            env["PULSE_KAFKA_BOOTSTRAP"] = self.bootstrap
+        if self.lake is not None:
+            env["PULSE_LAKE"] = str(self.lake)
+        return env | extra
+
+
+@contextmanager
+def workspace(name: str, keep: bool = False) -> Iterator[Workspace]:
+    """A fresh folder under /tmp, removed afterwards unless `keep`."""
+    home = Path(tempfile.mkdtemp(prefix=f"pulse-bench-{name}-", dir="/tmp"))
+    try:
+        yield Workspace(home=home, lake=home / "lake")
+    finally:
+        if not keep:
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def pulse(ws: Workspace, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the real `pulse` CLI in a child process and return what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=REPO,
+        env=ws.env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def checked(result: subprocess.CompletedProcess[str], what: str) -> subprocess.CompletedProcess[str]:
+    """Raise with the child's output when it failed."""
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{what} failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
+    return result
+
+
+@contextmanager
+def broker(ws: Workspace, partitions: int = 3) -> Iterator[int]:
+    """`pulse local up` on a free port pair in this workspace, `pulse local down` after. Yields its pid."""
+    ws.port = free_port_pair()
+    checked(
+        pulse(ws, "local", "up", "--port", str(ws.port), "--partitions", str(partitions)), "pulse local up"
+    )
+    try:
+        record = json.loads((ws.home / "kafka" / "broker.pid").read_text())
+        yield int(record["pid"])
+    finally:
+        down = pulse(ws, "local", "down", timeout=120)
+        if down.returncode != 0:
+            log(f"pulse local down: {down.stdout} {down.stderr}")
+
+
+def create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:
+    """Create one more topic on the benchmark's broker."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})  # no info chatter on exit
+    futures = admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    for future in futures.values():
+        future.result(timeout=30)
+
+
+def start_process(
+    command: Sequence[str], env: dict[str, str], log_path: Path, cwd: Path = REPO
+) -> subprocess.Popen[bytes]:
+    """A child in its own process group, writing stdout and stderr to `log_path`."""
+    with log_path.open("wb") as out:
+        return subprocess.Popen(
+            list(command), cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float = 60) -> None:
+    """Stop a child started by `start_process` (and its group): `sig` first, SIGKILL when it lingers."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+def tree_rss(pid: int) -> int:
+    """RSS of a process and all its descendants, in bytes (0 once it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in processes:
+        with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.memory_info().rss
+    return total
+
+
+@dataclass
+class RssSampler:
+    """Samples the RSS (children included) of named processes every `interval_s` in a thread."""
+
+    pids: dict[str, int]
+    interval_s: float = 0.5
+    peaks: dict[str, int] = field(default_factory=dict)
+    first: dict[str, int] = field(default_factory=dict)
+    samples: int = 0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> RssSampler:
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def add(self, name: str, pid: int) -> None:
+        self.pids[name] = pid
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            for name, pid in list(self.pids.items()):
+                rss = tree_rss(pid)
+                if rss:
+                    self.first.setdefault(name, rss)
+                    self.peaks[name] = max(self.peaks.get(name, 0), rss)
+            self.samples += 1
+            self._stop.wait(self.interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation, or None on no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def summary_stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    """count, mean, p50, p95, p99 and max, rounded to milliseconds."""
+
+    def r(x: float | None) -> float | None:
+        return None if x is None else round(x, 3)
+
+    return {
+        "count": len(values),
+        "mean": r(statistics.fmean(values)) if values else None,
+        "p50": r(percentile(values, 50)),
+        "p95": r(percentile(values, 95)),
+        "p99": r(percentile(values, 99)),
+        "max": r(max(values)) if values else None,
+    }
+
+
+BATCH_LINE = re.compile(
+    r"^(\d\d:\d\d:\d\d) (bronze|silver|gold) batch (\d+): ([\d,]+) rows in .*\(([\d.]+) s\)\s*$"
+)
+CAUGHT_UP = re.compile(r"(bronze|silver|gold): caught up in ([\d.]+) s")
+
+
+def batch_durations(pipeline_log: str) -> dict[str, dict[str, Any]]:
+    """Per stage: the micro-batch durations and rows in, parsed from the pipeline's log lines."""
+    stages: dict[str, dict[str, list[float]]] = {}
+    for line in pipeline_log.splitlines():
+        match = BATCH_LINE.match(line.strip())
+        if match:
+            stage = stages.setdefault(match[2], {"seconds": [], "rows": []})
+            stage["seconds"].append(float(match[5]))
+            stage["rows"].append(float(match[4].replace(",", "")))
+    return {
+        name: {
+            "batches": len(data["seconds"]),
+            "rows_in_total": int(sum(data["rows"])),
+            "batch_seconds": summary_stats(data["seconds"]),
+        }
+        for name, data in stages.items()
+    }
+
+
+@dataclass
+class Result:
+    """One benchmark's record, written to `benchmarks/results/<name>.json`.
+
+    `ratio` is candidate / baseline for the headline metric; `better` says which direction is good.
+    """
+
+    name: str
+    quick: bool
+    parameters: dict[str, Any]
+    metric: str
+    unit: str
+    better: str  # "higher" or "lower"
+    baseline: dict[str, Any]
+    candidate: dict[str, Any]
+    ratio: float | None
+    target: str
+    passed: bool | None
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # extra table lines: label, figures, ratio
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    wall_seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self, machine: dict[str, Any]) -> str:
+        body = {
+            "name": self.name,
+            "timestamp": self.started,
+            "quick": self.quick,
+            "machine": machine,
+            "parameters": self.parameters,
+            "metric": self.metric,
+            "unit": self.unit,
+            "better": self.better,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "target": self.target,
+            "pass": self.passed,
+            "rows": self.rows,
+            "details": self.details,
+            "notes": self.notes,
+            "wall_seconds": round(self.wall_seconds, 1),
+            "error": self.error,
+        }
+        return json.dumps(body, indent=2, default=str) + "\n"
+
+
+def ratio(candidate: float | None, baseline: float | None) -> float | None:
+    """candidate / baseline, or None when either is missing or the baseline is zero."""
+    if candidate is None or not baseline:
+        return None
+    return candidate / baseline
+
+
+def run_json_child(module: str, args: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
+    """Run `python -m module args` and parse the JSON object it prints last on stdout.
+
+    Spark and deltalake work runs in such children: each gets a clean JVM or Rust runtime, and
+    nothing forks a process that has already used deltalake.
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{module} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"{module} printed no JSON:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def now_s() -> float:
+    """Monotonic seconds."""
+    return time.monotonic()
+
+
+def failed_result(name: str, quick: bool, error: str) -> Result:
+    """The record of a benchmark that could not finish: no figures, the error kept."""
+    return Result(
+        name=name,
+        quick=quick,
+        parameters={},
+        metric="",
+        unit="",
+        better="",
+        baseline={},
+        candidate={},
+        ratio=None,
+        target="",
+        passed=None,
+        error=error[-2000:],
+    )

@@ -1,0 +1,307 @@
+"""Benchmarks 3 and 5: produce→Gold freshness under a steady live load, and peak memory meanwhile.
+
+For each trigger setting, on one broker: a fresh topic and lake, `pulse produce` streaming a live
+audience at a fixed rate, `pulse pipeline all --trigger-seconds S`, the dashboard with a browser
+watching it, and `benchmarks.probe` timing probe events from send to visible in Gold (see probe.py
+for the exact method). RSS (children included) of the broker, the pipeline and the dashboard is
+sampled every 0.5 s throughout.
+
+Freshness baseline: the trigger interval itself, the floor a micro-batch pipeline cannot beat (an
+event waits on average half an interval; p95 about one). The ratio is p95 / target (5 s), with
+the ratio to the interval beside it.
+Memory baseline: each component's own RSS when idle and ready (broker after start, pipeline once its
+Spark session is up, dashboard before a browser connects), measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    Result,
+    RssSampler,
+    Workspace,
+    batch_durations,
+    broker,
+    create_topic,
+    free_port,
+    log,
+    ratio,
+    run_json_child,
+    start_process,
+    stop_process,
+    summary_stats,
+    tree_rss,
+    workspace,
+)
+from benchmarks.dashboard import wait_healthy
+
+NAME = "freshness"
+NAMES = ("freshness", "memory")
+TARGET_P95_S = 5.0
+# 50 ev/s is the live audience `pulse demo` simulates by default.
+FULL = {
+    "triggers_s": [1.0, 5.0],
+    "probes": 1000,
+    "probe_rate": 20.0,
+    "background_rate": 50.0,
+    "warmup_timeout_s": 420,
+    "drain_timeout_s": 300,
+}
+QUICK = {
+    "triggers_s": [5.0],
+    "probes": 60,
+    "probe_rate": 10.0,
+    "background_rate": 50.0,
+    "warmup_timeout_s": 240,
+    "drain_timeout_s": 180,
+}
+GIB = 2**30
+
+
+def _wait_for_line(path: Path, needle: str, process, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"the pipeline exited ({process.returncode}):\n{path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    raise RuntimeError(f"no {needle!r} in {path} after {timeout:.0f} s")
+
+
+def _in_window(log_text: str, began: float, ended: float) -> str:
+    """The log lines stamped (HH:MM:SS, local time) inside [began, ended] (epoch seconds)."""
+    low = datetime.fromtimestamp(began).strftime("%H:%M:%S")
+    high = datetime.fromtimestamp(ended).strftime("%H:%M:%S")
+    return "\n".join(line for line in log_text.splitlines() if low <= line[:8] <= high)
+
+
+def one_setting(
+    ws: Workspace, trigger_s: float, size: dict[str, Any], sampler: RssSampler, idle: dict
+) -> dict:
+    """One trigger setting: start load, pipeline, dashboard and viewer; run the probes; stop all."""
+    tag = f"t{trigger_s:g}".replace(".", "_")
+    topic = f"fresh-{tag}"
+    create_topic(ws.bootstrap, topic)
+    lake = ws.home / f"lake-{tag}"
+    env = ws.env(PULSE_KAFKA_TOPIC=topic, PULSE_LAKE=str(lake), PULSE_DASHBOARD_REFRESH_SECONDS="5")
+    logs = ws.home / tag
+    logs.mkdir()
+    processes = []
+    try:
+        load = start_process(
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "produce",
+                "--duration",
+                "7200",
+                "--rate",
+                str(size["background_rate"]),
+                "--seed",
+                "5",
+            ],
+            env,
+            logs / "produce.log",
+        )
+        processes.append(load)
+        pipeline_log = logs / "pipeline.log"
+        pipeline = start_process(
+            [sys.executable, "-m", "app.cli", "pipeline", "all", "--trigger-seconds", str(trigger_s)],
+            env,
+            pipeline_log,
+        )
+        processes.append(pipeline)
+        sampler.add(f"pipeline@{trigger_s:g}s", pipeline.pid)
+        _wait_for_line(pipeline_log, " lake: ", pipeline)
+        idle.setdefault("pipeline", tree_rss(pipeline.pid))
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        dashboard = start_process(
+            [sys.executable, "-m", "dashboard.serve", "--port", str(port)], env, logs / "dashboard.log"
+        )
+        processes.append(dashboard)
+        wait_healthy(url, dashboard)
+        idle.setdefault("dashboard", tree_rss(dashboard.pid))
+        sampler.add(f"dashboard@{trigger_s:g}s", dashboard.pid)
+        watch_s = size["probes"] / size["probe_rate"] + size["warmup_timeout_s"] + size["drain_timeout_s"]
+        viewer = start_process(
+            [sys.executable, "-m", "benchmarks.browser", "watch", url, "--seconds", str(watch_s)],
+            env,
+            logs / "viewer.log",
+        )
+        processes.append(viewer)
+
+        log(f"freshness @ trigger {trigger_s:g} s: {size['probes']} probes at {size['probe_rate']:g}/s")
+        out = logs / "probe.json"
+        run_json_child(
+            "benchmarks.probe",
+            [
+                "--bootstrap",
+                ws.bootstrap,
+                "--topic",
+                topic,
+                "--lake",
+                str(lake),
+                "--probes",
+                str(size["probes"]),
+                "--rate",
+                str(size["probe_rate"]),
+                "--warmup-timeout-s",
+                str(size["warmup_timeout_s"]),
+                "--drain-timeout-s",
+                str(size["drain_timeout_s"]),
+                "--out",
+                str(out),
+            ],
+            env,
+            timeout=size["probes"] / size["probe_rate"]
+            + size["warmup_timeout_s"]
+            + size["drain_timeout_s"]
+            + 300,
+        )
+        probe = json.loads(out.read_text())
+    finally:
+        for process in reversed(processes):
+            stop_process(process, timeout=45)
+    pipeline_text = pipeline_log.read_text(errors="replace")
+    measured = _in_window(pipeline_text, probe["measured_from"], probe["measured_until"])
+    latencies = probe.pop("latencies_s")
+    stats = summary_stats(latencies)
+    log(f"  trigger {trigger_s:g} s: {stats} ({probe['missing']} missing)")
+    return {
+        "trigger_s": trigger_s,
+        "latency_s": stats,
+        "probe": probe,
+        "stage_batches": batch_durations(measured),
+        "pipeline_errors": [line for line in measured.splitlines() if "error" in line.lower()][:5],
+    }
+
+
+def run(quick: bool) -> list[Result]:
+    """Run every trigger setting on one broker and report freshness and memory."""
+    size = QUICK if quick else FULL
+    settings: list[dict[str, Any]] = []
+    idle: dict[str, int] = {}
+    with workspace(NAME) as ws, broker(ws) as broker_pid:
+        time.sleep(2)
+        idle["broker"] = tree_rss(broker_pid)
+        sampler = RssSampler({"broker": broker_pid}).start()
+        try:
+            for trigger_s in size["triggers_s"]:
+                settings.append(one_setting(ws, trigger_s, size, sampler, idle))
+        finally:
+            sampler.stop()
+    return [_freshness_result(quick, size, settings), _memory_result(quick, size, sampler, idle)]
+
+
+def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str, Any]]) -> Result:
+    best = min(settings, key=lambda s: s["latency_s"]["p95"] if s["latency_s"]["p95"] is not None else 1e9)
+    p95 = best["latency_s"]["p95"]
+    rows = []
+    for s in settings:
+        lat = s["latency_s"]
+        rows.append(
+            {
+                "label": f"trigger {s['trigger_s']:g} s: p50 / p95 / p99 (s)",
+                "baseline": s["trigger_s"],
+                "candidate": f"{lat['p50']} / {lat['p95']} / {lat['p99']}",
+                "unit": "s",
+                "ratio": ratio(lat["p95"], s["trigger_s"]),
+                "target": f"p95 <= {TARGET_P95_S:g} s",
+                "pass": lat["p95"] is not None and lat["p95"] <= TARGET_P95_S and s["probe"]["missing"] == 0,
+            }
+        )
+        for stage in ("bronze", "silver", "gold"):
+            if stage not in s["stage_batches"]:
+                continue
+            data = s["stage_batches"][stage]
+            b = data["batch_seconds"]
+            rows.append(
+                {
+                    "label": f"  {stage} batch duration p50 / p95 (s), {data['batches']} batches",
+                    "candidate": f"{b['p50']} / {b['p95']}",
+                    "unit": "s",
+                }
+            )
+    return Result(
+        name=NAME,
+        quick=quick,
+        parameters={**size, "probe_method": "see benchmarks/probe.py: session row + window count per probe"},
+        metric="produce→Gold p95",
+        unit="s",
+        better="lower",
+        baseline={"label": "target", "value": TARGET_P95_S},
+        candidate={"label": f"best: trigger {best['trigger_s']:g} s", "value": p95},
+        ratio=ratio(p95, TARGET_P95_S),
+        target=f"p95 <= {TARGET_P95_S:g} s",
+        passed=p95 is not None and p95 <= TARGET_P95_S,
+        details={"settings": settings},
+        notes=[
+            "Latency = first deltalake poll (every 0.25 s) showing the probe in both gold.user_sessions and "
+            "gold.events_by_type, minus its send time.",
+            "Per-row ratio = p95 / trigger interval (the micro-batch floor).",
+            "Load meanwhile: pulse produce at the background rate, a Chromium viewer on the dashboard "
+            "(auto-refresh every 5 s), the deltalake poller: all on the same 2 cores.",
+        ],
+        rows=rows,
+    )
+
+
+def _memory_result(quick: bool, size: dict[str, Any], sampler: RssSampler, idle: dict[str, int]) -> Result:
+    peaks: dict[str, int] = {}
+    for name, value in sampler.peaks.items():
+        component = name.split("@")[0]
+        peaks[component] = max(peaks.get(component, 0), value)
+    total_peak, total_idle = sum(peaks.values()), sum(idle.values())
+    rows = [
+        {
+            "label": f"{component} peak RSS (children included)",
+            "baseline": round(idle.get(component, 0) / GIB, 2),
+            "candidate": round(peaks[component] / GIB, 2),
+            "unit": "GiB",
+            "ratio": ratio(peaks[component], idle.get(component)),
+        }
+        for component in ("broker", "pipeline", "dashboard")
+        if component in peaks
+    ]
+    return Result(
+        name="memory",
+        quick=quick,
+        parameters={
+            "during": "the freshness benchmark",
+            "sample_interval_s": sampler.interval_s,
+            "samples": sampler.samples,
+            "triggers_s": size["triggers_s"],
+        },
+        metric="peak RSS, broker + pipeline + dashboard",
+        unit="GiB",
+        better="lower",
+        baseline={
+            "label": "same processes idle",
+            "value": round(total_idle / GIB, 2),
+            "idle_bytes": idle,
+        },
+        candidate={
+            "label": "peak under load",
+            "value": round(total_peak / GIB, 2),
+            "peak_bytes": peaks,
+            "peak_by_setting_bytes": sampler.peaks,
+        },
+        ratio=ratio(total_peak, total_idle),
+        target="info (no target)",
+        passed=None,
+        notes=[
+            "Sum of per-component peaks (they need not coincide). Pipeline RSS includes its Spark JVM; "
+            "the driver heap is capped at 4 GiB (PULSE_SPARK_DRIVER_MEMORY)."
+        ],
+        rows=rows,
+    )
