@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ from app.spark import get_spark
 
 log = logging.getLogger("pulse.pipeline")
 PIPELINE_ORDER = ("bronze", "silver", "gold")
+# How long Ctrl-C waits for running micro-batches before stopping them anyway.
+STOP_TIMEOUT_S = 120.0
 
 
 class PipelineError(RuntimeError):
@@ -141,6 +145,10 @@ def _run_continuously(
     progress: ProgressLines,
 ) -> None:
     queries = [start(spark, settings) for _, start in starters]
+    if threading.current_thread() is threading.main_thread():
+        # PySpark's own SIGINT handler cancels every running Spark job, which would abort a micro-batch
+        # half-way; with Python's default handler, Ctrl-C only raises KeyboardInterrupt here.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             for query in queries:
@@ -150,9 +158,22 @@ def _run_continuously(
                     raise PipelineError(f"the {query.name} query stopped unexpectedly")
             time.sleep(1)
     except KeyboardInterrupt:
-        log.info("stopping: letting the running micro-batches finish…")
+        log.info("stopping: letting the running micro-batches finish (Ctrl-C again stops at once)…")
+        try:
+            _stop_between_batches(queries)
+        except KeyboardInterrupt:
+            log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
     finally:
         for query in queries:
             if query.isActive:
                 query.stop()
-        log.info("stopped cleanly; the next start resumes from the checkpoints.")
+    log.info("stopped; the next start resumes from the checkpoints.")
+
+
+def _stop_between_batches(queries: list[StreamingQuery], timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop each query while no micro-batch of it runs, waiting up to `timeout_s` for the running ones."""
+    deadline = time.monotonic() + timeout_s
+    for query in queries:
+        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        query.stop()

@@ -46,7 +46,7 @@ def _spawn(name: str, args: list[str], settings: PulseSettings, env: dict[str, s
     return _Child(name, process, log)
 
 
-def _stop(child: _Child, timeout: float = 60.0) -> None:
+def _stop(child: _Child, timeout: float = 150.0) -> None:
     if child.process.poll() is not None:
         return
     try:
