@@ -24,6 +24,8 @@ from typing import Any
 
 import psutil
 
+from app.local.broker import free_port_pair as broker_ports
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 JARS = Path(os.environ.get("PULSE_JARS", str(REPO / ".pulse" / "jars")))
@@ -50,19 +52,7 @@ def machine_info() -> dict[str, Any]:
 
 def free_port_pair() -> int:
     """A port P with P and P+1 free on loopback (broker and controller), never a reserved one."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65535 or {port, port + 1} & RESERVED_PORTS:
-            continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports on 127.0.0.1")
+    return broker_ports(RESERVED_PORTS)
 
 
 def free_port() -> int:

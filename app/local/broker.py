@@ -16,6 +16,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,23 @@ def port_is_free(port: int, host: str = HOST) -> bool:
         except OSError:
             return False
     return True
+
+
+def free_port_pair(avoid: AbstractSet[int] = frozenset()) -> int:
+    """A port P such that P and P+1 (broker and controller) are both free on loopback, neither in `avoid`."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        if port >= 65535 or {port, port + 1} & avoid:
+            continue
+        with socket.socket() as second:
+            try:
+                second.bind((HOST, port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError(f"no free pair of ports on {HOST}")
 
 
 def _port_accepts(port: int, host: str = HOST) -> bool:

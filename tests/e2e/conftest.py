@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,22 +11,7 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port_pair() -> int:
-    """A port P such that P and P+1 (broker and controller) are both free on loopback."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port >= 65535:
-            continue
-        with socket.socket() as second:
-            try:
-                second.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports on 127.0.0.1")
+from app.local.broker import free_port_pair
 
 
 def run_pulse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
