@@ -118,6 +118,24 @@ def pulse(ws: Workspace, *args: str, timeout: float = 600, **env: str) -> subpro
     )
 
 
+def produce_as_fast_as_possible(
+    ws: Workspace, events: int, seed: int, timeout: float, **env: str
+) -> dict[str, Any]:
+    """`pulse produce --events N --rate 0`; returns its summary, raising if any delivery failed."""
+    summary_file = ws.home / f"produce-{seed}-{events}.json"
+    done = checked(
+        pulse(ws, "produce", "--events", str(events), "--rate", "0", "--seed", str(seed),
+              "--summary-json", str(summary_file), timeout=timeout, **env),
+        "pulse produce",
+    )  # fmt: skip
+    summary = json.loads(summary_file.read_text())
+    if summary["failed"]:
+        raise RuntimeError(
+            f"pulse produce reported {summary['failed']} failed deliveries: {done.stdout[-1000:]}"
+        )
+    return summary
+
+
 def checked(result: subprocess.CompletedProcess[str], what: str) -> subprocess.CompletedProcess[str]:
     """Raise with the child's output when it failed."""
     if result.returncode != 0:

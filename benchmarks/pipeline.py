@@ -8,7 +8,6 @@ Spark session start; the session start is reported separately for both.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from benchmarks.common import (
     broker,
     checked,
     log,
+    produce_as_fast_as_possible,
     pulse,
     ratio,
     run_json_child,
@@ -40,24 +40,7 @@ def run(quick: bool) -> Result:
     details: dict[str, Any] = {}
     with workspace(NAME) as ws, broker(ws):
         log(f"pipeline: producing {events:,} events")
-        summary_file = ws.home / "produce.json"
-        checked(
-            pulse(
-                ws,
-                "produce",
-                "--events",
-                str(events),
-                "--rate",
-                "0",
-                "--seed",
-                str(SEED),
-                "--summary-json",
-                str(summary_file),
-                timeout=1800,
-            ),
-            "pulse produce",
-        )
-        produced = json.loads(summary_file.read_text())
+        produced = produce_as_fast_as_possible(ws, events, SEED, timeout=1800)
         details["produce"] = {k: produced[k] for k in ("sent", "delivered", "failed", "elapsed_s")}
 
         log("pipeline: ceiling — plain Spark Kafka → Delta copy (availableNow)")

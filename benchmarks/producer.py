@@ -8,7 +8,6 @@ and 512 KiB batches (pulse's own producer settings). The headline is the median 
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import statistics
 import subprocess
@@ -24,7 +23,7 @@ from benchmarks.common import (
     checked,
     create_topic,
     log,
-    pulse,
+    produce_as_fast_as_possible,
     ratio,
     workspace,
 )
@@ -103,29 +102,7 @@ def java_producer_performance(ws: Workspace, topic: str, events: int, record_siz
 
 def pulse_produce(ws: Workspace, topic: str, events: int) -> dict[str, Any]:
     """Run `pulse produce --rate 0` once; its summary JSON gives events/s (generation included)."""
-    summary_file = ws.home / "produce-summary.json"
-    done = checked(
-        pulse(
-            ws,
-            "produce",
-            "--events",
-            str(events),
-            "--rate",
-            "0",
-            "--seed",
-            str(SEED),
-            "--summary-json",
-            str(summary_file),
-            timeout=900,
-            PULSE_KAFKA_TOPIC=topic,
-        ),
-        "pulse produce",
-    )
-    summary = json.loads(summary_file.read_text())
-    if summary["failed"]:
-        raise RuntimeError(
-            f"pulse produce reported {summary['failed']} failed deliveries: {done.stdout[-1000:]}"
-        )
+    summary = produce_as_fast_as_possible(ws, events, SEED, timeout=900, PULSE_KAFKA_TOPIC=topic)
     return {
         "records": summary["sent"],
         "delivered": summary["delivered"],
