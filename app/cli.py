@@ -152,36 +152,39 @@ def produce_command(
 @app.command("pipeline")
 def pipeline_command(
     job: Annotated[
-        str, typer.Argument(help="Which job: bronze, silver, gold, or all (in one Spark session).")
-    ],
+        str,
+        typer.Argument(
+            help="all: Kafka → bronze → silver (+ quarantine) → gold in one micro-batch (the real-time "
+            "pipeline). bronze: Kafka → bronze only. silver (or gold): bronze → silver and gold."
+        ),
+    ] = "all",
     once: Annotated[
         bool, typer.Option("--once", help="Process what is available (availableNow), then exit.")
     ] = False,
     trigger_seconds: Annotated[
-        float, typer.Option(help="Micro-batch interval when running continuously.", min=0.1)
-    ] = 5.0,
+        float, typer.Option(help="Micro-batch interval when running continuously (0: back to back).", min=0)
+    ] = 1.0,
     max_offsets_per_trigger: Annotated[
-        int | None, typer.Option(help="Bronze: at most this many Kafka records per micro-batch.", min=1)
+        int | None, typer.Option(help="all, bronze: at most this many Kafka records per micro-batch.", min=1)
     ] = None,
     max_files_per_trigger: Annotated[
         int | None,
-        typer.Option(help="Silver and gold: at most this many Delta files per micro-batch.", min=1),
+        typer.Option(help="silver: at most this many Bronze files per micro-batch.", min=1),
     ] = None,
 ) -> None:
-    """Run pipeline jobs: Kafka → bronze → silver (+ quarantine) → gold.
+    """Run the pipeline: every micro-batch lands in Bronze, Silver (+ quarantine) and Gold.
 
-    Each job logs one line per micro-batch. Without --once the jobs run until Ctrl-C, which stops
-    them cleanly; the next start resumes from the checkpoints under <lake>/_checkpoints/.
+    One line per micro-batch. Without --once it runs until Ctrl-C, which stops it cleanly; the next
+    start resumes from the checkpoint under <lake>/_checkpoints/.
     """
-    from app.jobs.runner import PIPELINE_ORDER, PipelineError, PipelineOptions, run
+    from app.jobs.runner import PIPELINE_JOBS, PipelineError, PipelineOptions, run
 
-    jobs = PIPELINE_ORDER if job == "all" else (job,)
-    if job != "all" and job not in PIPELINE_ORDER:
-        raise _fail(f"unknown job {job!r}; choose from {', '.join(PIPELINE_ORDER)} or all", 2)
+    if job not in PIPELINE_JOBS:
+        raise _fail(f"unknown job {job!r}; choose from {', '.join(PIPELINE_JOBS)}", 2)
     settings = _settings()
     try:
         run(
-            PipelineOptions(jobs, once, trigger_seconds, max_offsets_per_trigger, max_files_per_trigger),
+            PipelineOptions(job, once, trigger_seconds, max_offsets_per_trigger, max_files_per_trigger),
             settings,
         )
     except PipelineError as exc:
@@ -204,6 +207,30 @@ def demo_command(
         )
     except (DemoError, BrokerError, JavaMissingError, jars.JarResolutionError) as exc:
         raise _fail(str(exc)) from None
+
+
+@app.command("backfill")
+def backfill_command(
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            help="Rebuild from Bronze rows ingested at or after this instant (ISO-8601, UTC unless an "
+            "offset is given). Default: all of Bronze.",
+            formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"],
+        ),
+    ] = None,
+    chunk_rows: Annotated[int, typer.Option(help="Bronze rows per chunk.", min=1000)] = 200_000,
+) -> None:
+    """Rebuild Silver (+ quarantine) and Gold from Bronze with today's transforms. Stop the pipeline first."""
+    from app.jobs import backfill
+    from app.jobs.runner import configure_logging
+    from app.spark import get_spark
+
+    settings = _settings()
+    configure_logging()
+    moment = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
+    backfill.run(get_spark("pulse-backfill", settings), settings, moment, chunk_rows, echo=console.print)
 
 
 @app.command("maintenance")

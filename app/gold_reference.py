@@ -120,6 +120,7 @@ def _session(user: str, video: str, items: list[dict[str, Any]]) -> Row:
         "duration_seconds": (end - start).total_seconds(),
         "event_count": len(items),
         "message_count": sum(e["event"] == "message" for e in items),
+        "ended_by_leave": items[-1]["event"] == "leave",
     }
 
 

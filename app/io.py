@@ -7,6 +7,7 @@ Jobs describe what they read and write with the typed configs below; nothing els
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,6 +21,33 @@ if TYPE_CHECKING:
     from pyspark.sql.types import StructType
 
 log = logging.getLogger("pulse.io")
+# A write that loses an optimistic-concurrency race (say, to a concurrent OPTIMIZE) is retried this often.
+CONFLICT_RETRIES = 5
+_CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+              "ConcurrentDeleteDeleteException", "ConcurrentTransactionException")  # fmt: skip
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """True when Delta refused a commit because another writer changed the files it read."""
+    return any(marker in str(error) for marker in _CONFLICTS)
+
+
+def retry_on_conflict(write: Callable[[], None], what: str, retries: int = CONFLICT_RETRIES) -> int:
+    """Run `write`, redoing it when it loses a commit race. Returns how many retries it took.
+
+    Only for writes that compute their whole result again when redone (Pulse's Gold MERGEs set absolute
+    values), so a retry can never count anything twice.
+    """
+    for attempt in range(retries + 1):
+        try:
+            write()
+            return attempt
+        except Exception as exc:
+            if attempt == retries or not is_write_conflict(exc):
+                raise
+            log.warning(f"{what}: a concurrent commit changed the files it read; retrying ({attempt + 1})")
+            time.sleep(0.2 * (attempt + 1))
+    return retries
 
 
 @dataclass(frozen=True)
@@ -109,11 +137,14 @@ def ensure_delta_table(
     schema: StructType,
     partition_by: tuple[str, ...] = (),
     cluster_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
 ) -> None:
     """Create an empty Delta table at `path` unless one exists, so streams can start before data arrives."""
     from delta.tables import DeltaTable
 
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
     if cluster_by:
@@ -148,7 +179,10 @@ def write_foreach_batch(
 
 
 def append_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
-    """Append a batch once: Delta skips a replay with the same (`app_id`, `version`)."""
+    """Append a batch once: Delta skips a replay with the same (`app_id`, `version`).
+
+    An append reads nothing from the table, so it never conflicts with a concurrent OPTIMIZE.
+    """
     (
         frame.write.format("delta")
         .mode("append")
@@ -158,21 +192,15 @@ def append_idempotent(frame: DataFrame, path: str, app_id: str, version: int) ->
     )
 
 
-def merge_insert_new(
-    spark: SparkSession, path: str, source: DataFrame, key: str, prune: str | None = None
-) -> int:
-    """Insert the source rows whose `key` is not in the table yet. Returns how many were inserted.
-
-    An insert-only MERGE is idempotent: replaying a batch inserts nothing twice. `prune` is an extra
-    SQL condition on the target (alias `t`) that lets Delta skip files which cannot match.
-    """
-    from delta.tables import DeltaTable
-
-    condition = f"t.{key} = s.{key}" + (f" AND {prune}" if prune else "")
-    table = DeltaTable.forPath(spark, path)
-    table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll().execute()
-    metrics = table.history(1).select("operationMetrics").first()
-    return int((metrics[0] or {}).get("numTargetRowsInserted", 0)) if metrics else 0
+def replace_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
+    """Replace a small table's contents once per (`app_id`, `version`): a replay is skipped."""
+    (
+        frame.write.format("delta")
+        .mode("overwrite")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
+        .save(path)
+    )
 
 
 def merge_upsert(
@@ -182,13 +210,16 @@ def merge_upsert(
     from delta.tables import DeltaTable
 
     condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(source.alias("s"), condition)
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
+    retry_on_conflict(
+        lambda: (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        ),
+        f"MERGE into {path}",
     )
 
 
@@ -202,15 +233,30 @@ def merge_replace(
     source = rows.withColumn("_stale", F.lit(False)).unionByName(stale.withColumn("_stale", F.lit(True)))
     condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
     columns = {name: f"s.{name}" for name in rows.columns}
-    (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(source.alias("s"), condition)
-        .whenMatchedDelete(condition="s._stale")
-        .whenMatchedUpdate(set=columns)
-        .whenNotMatchedInsert(condition="NOT s._stale", values=columns)
-        .execute()
+    retry_on_conflict(
+        lambda: (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedDelete(condition="s._stale")
+            .whenMatchedUpdate(set=columns)
+            .whenNotMatchedInsert(condition="NOT s._stale", values=columns)
+            .execute()
+        ),
+        f"MERGE into {path}",
     )
+
+
+def delete_where(spark: SparkSession, path: str, condition: str) -> None:
+    """Delete the rows of a Delta table that match a SQL condition."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, path).delete(condition)
+
+
+def replace_all(frame: DataFrame, path: str) -> None:
+    """Replace a Delta table's rows with `frame` in one commit (readers see the old or the new rows)."""
+    frame.write.format("delta").mode("overwrite").save(path)
 
 
 def file_count(spark: SparkSession, path: str) -> int:

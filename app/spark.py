@@ -25,8 +25,19 @@ def on_databricks() -> bool:
 
 
 def local_shuffle_partitions() -> int:
-    """Shuffle partitions for a local run: two per core keeps small micro-batches cheap."""
-    return max(2, 2 * (os.cpu_count() or 1))
+    """Shuffle partitions for a local run: one per core. Micro-batches are small, and every extra task
+    is paid in every Spark job of every batch (docs/pipeline.md, "What a micro-batch costs")."""
+    return max(1, os.cpu_count() or 1)
+
+
+def extra_conf() -> dict[str, str]:
+    """Spark settings from `PULSE_SPARK_CONF` (`key=value,key=value`), applied last to a local session."""
+    raw = os.environ.get("PULSE_SPARK_CONF", "").strip()
+    pairs = [item.split("=", 1) for item in raw.split(",") if item.strip()]
+    bad = [item for item in pairs if len(item) != 2]
+    if bad:
+        raise ValueError(f"PULSE_SPARK_CONF: expected key=value[,key=value…], got {raw!r}")
+    return {key.strip(): value.strip() for key, value in pairs}
 
 
 def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) -> SparkSession:
@@ -66,10 +77,10 @@ def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) ->
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", partitions)
         .config("spark.default.parallelism", partitions)
-        .config("spark.databricks.delta.snapshotPartitions", partitions)
+        .config("spark.databricks.delta.snapshotPartitions", "1")
         # VACUUM lists files with this many tasks (10,000 by default): far too many for one machine.
         .config("spark.sql.sources.parallelPartitionDiscovery.parallelism", partitions)
-        .config("spark.driver.memory", os.environ.get("PULSE_SPARK_DRIVER_MEMORY", "4g"))
+        .config("spark.driver.memory", os.environ.get("PULSE_SPARK_DRIVER_MEMORY", "1500m"))
         .config("spark.local.dir", str(scratch / "tmp"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
         .config("spark.ui.enabled", os.environ.get("PULSE_SPARK_UI", "false"))
@@ -77,6 +88,8 @@ def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) ->
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
+    for key, value in extra_conf().items():
+        builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("PULSE_SPARK_LOG_LEVEL", "WARN"))
     return session

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from pyspark.sql.types import (
+    BinaryType,
+    BooleanType,
     DateType,
     DoubleType,
     IntegerType,
@@ -18,9 +20,11 @@ def _schema(*fields: tuple[str, object]) -> StructType:
     return StructType([StructField(name, kind, nullable=True) for name, kind in fields])  # type: ignore[arg-type]
 
 
+# The value is binary: Kafka delivers bytes, and poison input is not UTF-8, which a Delta string column
+# must be. Silver decodes it.
 BRONZE_EVENTS_RAW = _schema(
     ("key", StringType()),
-    ("value", StringType()),
+    ("value", BinaryType()),
     ("topic", StringType()),
     ("partition", IntegerType()),
     ("offset", LongType()),
@@ -43,7 +47,9 @@ SILVER_EVENTS = _schema(
 )
 
 SILVER_QUARANTINE = _schema(
+    # A readable copy (invalid UTF-8 replaced by U+FFFD) and, separately, the exact bytes.
     ("value", StringType()),
+    ("raw_value", BinaryType()),
     ("reason", StringType()),
     ("kafka_partition", IntegerType()),
     ("kafka_offset", LongType()),
@@ -66,6 +72,8 @@ GOLD_USER_SESSIONS = _schema(
     ("duration_seconds", DoubleType()),
     ("event_count", LongType()),
     ("message_count", LongType()),
+    # True when the session's last event is a `leave`: the viewer's next event starts a new session.
+    ("ended_by_leave", BooleanType()),
 )
 
 GOLD_VIDEO_ACTIVITY = _schema(

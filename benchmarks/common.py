@@ -275,9 +275,10 @@ def summary_stats(values: Sequence[float]) -> dict[str, float | int | None]:
 
 
 BATCH_LINE = re.compile(
-    r"^(\d\d:\d\d:\d\d) (bronze|silver|gold) batch (\d+): ([\d,]+) rows in .*\(([\d.]+) s\)\s*$"
+    r"^(\d\d:\d\d:\d\d) (bronze|pipeline) batch (\d+): ([\d,]+) rows in .*?\(([\d.]+) s\)"
+    r"(?:, (\d+) spark jobs)?.*$"
 )
-CAUGHT_UP = re.compile(r"(bronze|silver|gold): caught up in ([\d.]+) s")
+CAUGHT_UP = re.compile(r"(all|bronze|silver|gold): caught up in ([\d.]+) s")
 
 
 def batch_durations(pipeline_log: str) -> dict[str, dict[str, Any]]:
@@ -286,14 +287,17 @@ def batch_durations(pipeline_log: str) -> dict[str, dict[str, Any]]:
     for line in pipeline_log.splitlines():
         match = BATCH_LINE.match(line.strip())
         if match:
-            stage = stages.setdefault(match[2], {"seconds": [], "rows": []})
+            stage = stages.setdefault(match[2], {"seconds": [], "rows": [], "jobs": []})
             stage["seconds"].append(float(match[5]))
             stage["rows"].append(float(match[4].replace(",", "")))
+            if match[6]:
+                stage["jobs"].append(float(match[6]))
     return {
         name: {
             "batches": len(data["seconds"]),
             "rows_in_total": int(sum(data["rows"])),
             "batch_seconds": summary_stats(data["seconds"]),
+            "spark_jobs_per_batch": summary_stats(data["jobs"]) if data["jobs"] else None,
         }
         for name, data in stages.items()
     }

@@ -59,6 +59,14 @@ def _age(seconds: float) -> str:
 def show_freshness(statuses: dict[str, data.TableStatus], stale_after: float, now: datetime) -> None:
     """Newest Gold window and its age; a warning per missing, empty, stale or unreadable table."""
     activity = statuses["video_activity"]
+    progress = activity.progress
+    if progress is not None:
+        # The real lag: how far behind the wall clock the newest event reflected in Gold is.
+        lag = progress.lag_seconds(now if now.tzinfo else now.replace(tzinfo=UTC))
+        st.caption(
+            f"Data as of **{progress.newest_event_time:%H:%M:%S} UTC, {_age(lag)} behind** "
+            f"(committed {progress.committed_at:%H:%M:%S} UTC) · the current minute is still filling up"
+        )
     if activity.newest is not None:
         age = max(0.0, (pd.Timestamp(now) - activity.newest).total_seconds())
         start = activity.newest - metrics.MINUTE

@@ -16,6 +16,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from app.progress import Progress
 from app.settings import PulseSettings, SettingsError, load_settings
 from dashboard.credentials import (
     CredentialError,
@@ -25,7 +26,15 @@ from dashboard.credentials import (
     sas_source,
     storage_options,
 )
-from dashboard.gold import GoldProblem, GoldTable, list_videos, newest_value, open_table, read_gold
+from dashboard.gold import (
+    GoldProblem,
+    GoldTable,
+    gold_progress,
+    list_videos,
+    newest_value,
+    open_table,
+    read_gold,
+)
 from dashboard.schemas import GOLD_TABLES
 from dashboard.settings import DashboardSettings, load_dashboard_settings
 
@@ -65,6 +74,8 @@ class TableStatus:
     table: str
     newest: pd.Timestamp | None
     problem: Problem | None
+    # The pipeline's progress record (newest event time reflected, commit time), where the table has one.
+    progress: Progress | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,8 @@ def load_status(key: str, _gold: Gold) -> dict[str, TableStatus]:
     statuses: dict[str, TableStatus] = {}
     for name, table in _gold.tables.items():
         try:
-            statuses[name] = TableStatus(name, newest_value(table, open_table(table)), None)
+            delta = open_table(table)
+            statuses[name] = TableStatus(name, newest_value(table, delta), None, gold_progress(table, delta))
         except GoldProblem as problem:
             statuses[name] = TableStatus(name, None, Problem.of(problem))
     return statuses

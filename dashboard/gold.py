@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from app.progress import Progress, progress_from_history
 from dashboard.credentials import redact
 from dashboard.schemas import GOLD_SCHEMAS, UTC_TIMESTAMP
 
@@ -135,6 +136,15 @@ def open_table(table: GoldTable) -> DeltaTable:
     """
     try:
         return DeltaTable(table.uri, storage_options=table.storage_options or None)
+    except Exception as exc:
+        raise explain(table, exc) from None
+
+
+def gold_progress(table: GoldTable, delta: DeltaTable | None = None) -> Progress | None:
+    """How far the pipeline has got, from the progress record of the table's recent commits (log only)."""
+    delta = delta or open_table(table)
+    try:
+        return progress_from_history(delta.history(20))
     except Exception as exc:
         raise explain(table, exc) from None
 

@@ -30,7 +30,8 @@ def run(
                 continue
             began = time.monotonic()
             before = io.file_count(spark, path)
-            io.optimize(spark, path)
+            # The live pipeline may commit to the same table meanwhile: a lost race is simply redone.
+            io.retry_on_conflict(lambda path=path: io.optimize(spark, path), f"OPTIMIZE {layer}.{table}")
             io.vacuum(spark, path, retention_hours)
             after = io.file_count(spark, path)
             lines.append(f"{layer}.{table}: {before} → {after} files ({time.monotonic() - began:.1f} s)")

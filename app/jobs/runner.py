@@ -7,7 +7,6 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyspark.errors import StreamingQueryException
@@ -15,14 +14,17 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from app import io, preflight
-from app.jobs import bronze, gold, silver
+from app.jobs import bronze, stream
 from app.settings import PulseSettings
 from app.spark import get_spark
 
 log = logging.getLogger("pulse.pipeline")
-PIPELINE_ORDER = ("bronze", "silver", "gold")
+# The jobs `pulse pipeline` runs. `all` is the real-time pipeline: one query, every layer per micro-batch.
+# `bronze` lands Kafka in Bronze only; `silver` (alias `gold`) refines Bronze into Silver and Gold.
+PIPELINE_JOBS = ("all", "bronze", "silver", "gold")
 # How long Ctrl-C waits for running micro-batches before stopping them anyway.
 STOP_TIMEOUT_S = 120.0
+DEFAULT_TRIGGER_S = 1.0
 
 
 class PipelineError(RuntimeError):
@@ -59,24 +61,24 @@ class ProgressLines:
 
 @dataclass(frozen=True)
 class PipelineOptions:
-    """How to run: which jobs, once or continuously, and how often."""
+    """How to run: which job, once or continuously, and how often."""
 
-    jobs: tuple[str, ...]
+    job: str = "all"
     once: bool = False
-    trigger_seconds: float = 5.0
+    trigger_seconds: float = DEFAULT_TRIGGER_S
     max_offsets_per_trigger: int | None = None
     max_files_per_trigger: int | None = None
 
 
-def _starter(name: str, options: PipelineOptions) -> Callable[[SparkSession, PulseSettings], StreamingQuery]:
+def _start(spark: SparkSession, settings: PulseSettings, options: PipelineOptions) -> StreamingQuery:
     trigger = io.Trigger(once=options.once, interval_s=options.trigger_seconds)
-    if name == "bronze":
-        return lambda spark, settings: bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
-    if name == "silver":
-        return lambda spark, settings: silver.start(spark, settings, trigger, options.max_files_per_trigger)
-    if name == "gold":
-        return lambda spark, settings: gold.start(spark, settings, trigger, options.max_files_per_trigger)
-    raise ValueError(f"unknown job {name!r}; choose from {', '.join(PIPELINE_ORDER)}")
+    if options.job == "all":
+        return stream.start_from_kafka(spark, settings, trigger, options.max_offsets_per_trigger)
+    if options.job == "bronze":
+        return bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
+    if options.job in ("silver", "gold"):
+        return stream.start_from_bronze(spark, settings, trigger, options.max_files_per_trigger)
+    raise ValueError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
 
 
 def configure_logging() -> None:
@@ -96,84 +98,65 @@ def _raise_if_failed(query: StreamingQuery) -> None:
 
 
 def run(options: PipelineOptions, settings: PulseSettings) -> None:
-    """Run the jobs. `once` runs them one after the other, each to the end of its input, then returns.
+    """Run one job. `once` processes what is available, then returns.
 
-    Without `once` they all run in one Spark session until Ctrl-C, which stops them cleanly; the
-    next start resumes from their checkpoints.
+    Without `once` it runs until Ctrl-C, which lets the running micro-batch finish; the next start
+    resumes from the checkpoint.
     """
     configure_logging()
-    jobs = [job for job in PIPELINE_ORDER if job in options.jobs]
+    if options.job not in PIPELINE_JOBS:
+        raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
     try:
         preflight.check_lake(settings)
-        if "bronze" in jobs:
+        if options.job in ("all", "bronze"):
             preflight.check_kafka(settings)
     except preflight.PreflightError as exc:
         raise PipelineError(str(exc)) from None
-    starters = [(job, _starter(job, options)) for job in jobs]
-    spark = get_spark("pulse-" + "-".join(jobs), settings)
-    progress = ProgressLines({"bronze"})
+    spark = get_spark(f"pulse-{options.job}", settings)
     trigger = io.Trigger(options.once, options.trigger_seconds).describe()
-    log.info(f"lake: {settings.lake_root}; jobs: {', '.join(jobs)}; trigger: {trigger}")
+    log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
+    began = time.monotonic()
+    query = _start(spark, settings, options)
+    progress = ProgressLines({"bronze"})
     if options.once:
-        _run_once(spark, settings, starters, progress)
-    else:
-        _run_continuously(spark, settings, starters, progress)
-
-
-def _run_once(
-    spark: SparkSession,
-    settings: PulseSettings,
-    starters: list[tuple[str, Callable[[SparkSession, PulseSettings], StreamingQuery]]],
-    progress: ProgressLines,
-) -> None:
-    for job, start in starters:
-        began = time.monotonic()
-        query = start(spark, settings)
         try:
             query.awaitTermination()
         except StreamingQueryException as exc:
-            raise PipelineError(f"the {job} query failed: {exc}") from None
+            raise PipelineError(f"the {query.name} query failed: {exc}") from None
         _raise_if_failed(query)
         progress.log_new(query)
-        log.info(f"{job}: caught up in {time.monotonic() - began:.1f} s")
+        log.info(f"{options.job}: caught up in {time.monotonic() - began:.1f} s")
+    else:
+        _run_continuously(query, progress)
 
 
-def _run_continuously(
-    spark: SparkSession,
-    settings: PulseSettings,
-    starters: list[tuple[str, Callable[[SparkSession, PulseSettings], StreamingQuery]]],
-    progress: ProgressLines,
-) -> None:
-    queries = [start(spark, settings) for _, start in starters]
+def _run_continuously(query: StreamingQuery, progress: ProgressLines) -> None:
     if threading.current_thread() is threading.main_thread():
         # PySpark's own SIGINT handler cancels every running Spark job, which would abort a micro-batch
         # half-way; with Python's default handler, Ctrl-C only raises KeyboardInterrupt here.
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
-            for query in queries:
-                progress.log_new(query)
-                _raise_if_failed(query)
-                if not query.isActive:
-                    raise PipelineError(f"the {query.name} query stopped unexpectedly")
-            time.sleep(1)
+            progress.log_new(query)
+            _raise_if_failed(query)
+            if not query.isActive:
+                raise PipelineError(f"the {query.name} query stopped unexpectedly")
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        log.info("stopping: letting the running micro-batches finish (Ctrl-C again stops at once)…")
+        log.info("stopping: letting the running micro-batch finish (Ctrl-C again stops at once)…")
         try:
-            _stop_between_batches(queries)
+            _stop_between_batches(query)
         except KeyboardInterrupt:
             log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
     finally:
-        for query in queries:
-            if query.isActive:
-                query.stop()
-    log.info("stopped; the next start resumes from the checkpoints.")
+        if query.isActive:
+            query.stop()
+    log.info("stopped; the next start resumes from the checkpoint.")
 
 
-def _stop_between_batches(queries: list[StreamingQuery], timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Stop each query while no micro-batch of it runs, waiting up to `timeout_s` for the running ones."""
+def _stop_between_batches(query: StreamingQuery, timeout_s: float = STOP_TIMEOUT_S) -> None:
+    """Stop the query while no micro-batch of it runs, waiting up to `timeout_s` for the running one."""
     deadline = time.monotonic() + timeout_s
-    for query in queries:
-        while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        query.stop()
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query.stop()

@@ -8,7 +8,10 @@ the versions recorded at the last deploy and refuses to roll out a change withou
 from __future__ import annotations
 
 STATE_VERSIONS: dict[str, int] = {
-    "bronze": 1,
-    "silver": 1,
-    "gold": 1,
+    # Kafka → every layer in one query (`pulse pipeline all`); new in version 2 of the layout.
+    "pipeline": 1,
+    # Kafka → Bronze only; 2: Bronze's value became binary.
+    "bronze": 2,
+    # Bronze → Silver and Gold (`pulse pipeline silver`), replacing the chained silver and gold queries.
+    "refine": 1,
 }

@@ -14,9 +14,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.local.broker import HOST, EmbeddedKafka, port_is_free
+from app.progress import progress_from_history
 from app.settings import PulseSettings
 
 
@@ -65,7 +67,9 @@ def gold_headline(settings: PulseSettings) -> str | None:
     from deltalake.exceptions import TableNotFoundError
 
     try:
-        table = DeltaTable(settings.table_path("gold", "video_activity")).to_pyarrow_table()
+        delta = DeltaTable(settings.table_path("gold", "video_activity"))
+        table = delta.to_pyarrow_table()
+        progress = progress_from_history(delta.history(20))
     except (TableNotFoundError, OSError):
         return None
     if table.num_rows == 0:
@@ -81,6 +85,12 @@ def gold_headline(settings: PulseSettings) -> str | None:
         f"{sum(r['active_viewers'] for r in last):,} active, "
         f"{sum(r['message_count'] for r in last):,} messages, "
         f"{sum(r['event_count'] for r in last):,} events/min (newest window {newest:%H:%M})"
+        + (
+            f"; data as of {progress.newest_event_time:%H:%M:%S} UTC, "
+            f"{progress.lag_seconds(datetime.now(UTC)):.0f} s behind"
+            if progress
+            else ""
+        )
     )
 
 
@@ -109,7 +119,7 @@ def run_demo(
             settings,
             env,
         ),
-        _spawn("pipeline", ["pipeline", "all", "--trigger-seconds", "5"], settings, env),
+        _spawn("pipeline", ["pipeline", "all"], settings, env),
         _spawn("dashboard", ["dashboard", "--port", str(dashboard_port)], settings, env),
     ]
     echo("")

@@ -7,14 +7,14 @@ from pyspark.sql import functions as F
 
 
 def to_bronze(records: DataFrame) -> DataFrame:
-    """Keep the raw value untouched (as a string), plus where it came from and when it was ingested.
+    """Keep the raw value untouched (as bytes), plus where it came from and when it was ingested.
 
-    The value is cast, never parsed: bytes that are not UTF-8 are kept as they are, and Silver
-    quarantines them.
+    The value is never decoded or parsed: bytes that are not UTF-8 are kept exactly as they came, and
+    Silver quarantines them.
     """
     return records.select(
         F.col("key").cast("string").alias("key"),
-        F.col("value").cast("string").alias("value"),
+        F.col("value").cast("binary").alias("value"),
         F.col("topic"),
         F.col("partition").cast("int").alias("partition"),
         F.col("offset").cast("long").alias("offset"),

@@ -73,7 +73,7 @@ def video_activity(events: DataFrame, windows: DataFrame) -> DataFrame:
             )
         ).alias("slot"),
     ).select("video_id", "user_id", "event", "event_time", "slot.window_start", "slot.in_window")
-    relevant = exploded.join(F.broadcast(windows), ["video_id", "window_start"])
+    relevant = exploded.join(windows, ["video_id", "window_start"])
     is_leave = F.col("event") == "leave"
     per_viewer = relevant.groupBy("video_id", "window_start", "user_id").agg(
         F.count(F.when(F.col("in_window"), 1)).alias("events"),
@@ -106,29 +106,63 @@ def video_activity(events: DataFrame, windows: DataFrame) -> DataFrame:
     )
 
 
-def sessionize(events: DataFrame) -> DataFrame:
-    """Sessions per (user, video): a new one starts after more than 300 s of silence or after a leave."""
-    order = Window.partitionBy("user_id", "video_id").orderBy(
-        "event_time", (F.col("event") == "leave").cast("int"), "event_id"
+def as_segments(events: DataFrame) -> DataFrame:
+    """Each event as a one-event session segment, the unit `sessionize_segments` chains into sessions."""
+    is_leave = F.col("event") == "leave"
+    return events.select(
+        "user_id",
+        "video_id",
+        F.col("event_time").alias("seg_start"),
+        F.col("event_time").alias("seg_end"),
+        F.lit(1).cast("long").alias("seg_events"),
+        (F.col("event") == "message").cast("long").alias("seg_messages"),
+        is_leave.alias("seg_ends_by_leave"),
+        is_leave.cast("int").alias("_tie_leave"),
+        F.col("event_id").alias("_tie_id"),
     )
-    micros = F.unix_micros(F.col("event_time"))
-    previous_time = F.lag(micros).over(order)
-    previous_event = F.lag("event").over(order)
+
+
+def sessions_as_segments(sessions: DataFrame) -> DataFrame:
+    """Existing Gold sessions as segments, so new events that come after them can extend them."""
+    return sessions.select(
+        "user_id",
+        "video_id",
+        F.col("session_start").alias("seg_start"),
+        F.col("session_end").alias("seg_end"),
+        F.col("event_count").alias("seg_events"),
+        F.col("message_count").alias("seg_messages"),
+        F.col("ended_by_leave").alias("seg_ends_by_leave"),
+        F.lit(0).alias("_tie_leave"),
+        F.lit("").alias("_tie_id"),
+    )
+
+
+def sessionize_segments(segments: DataFrame) -> DataFrame:
+    """Chain segments into sessions: a new one starts after more than 300 s of silence or after a leave.
+
+    Segments of one (user, video) never overlap in time: each is one event, or an existing session all
+    of whose events come before every other segment's. Ties at one instant put a leave last.
+    """
+    order = Window.partitionBy("user_id", "video_id").orderBy("seg_start", "_tie_leave", "_tie_id")
+    previous_end = F.lag(F.unix_micros("seg_end")).over(order)
     starts = (
-        previous_time.isNull()
-        | ((micros - previous_time) > SESSION_GAP_S * 1_000_000)
-        | (previous_event == "leave")
+        previous_end.isNull()
+        | ((F.unix_micros("seg_start") - previous_end) > SESSION_GAP_S * 1_000_000)
+        | F.lag("seg_ends_by_leave").over(order)
     )
-    numbered = events.withColumn("_starts", starts.cast("int")).withColumn(
+    numbered = segments.withColumn("_starts", starts.cast("int")).withColumn(
         "_session", F.sum("_starts").over(order.rowsBetween(Window.unboundedPreceding, Window.currentRow))
     )
     return (
         numbered.groupBy("user_id", "video_id", "_session")
         .agg(
-            F.min("event_time").alias("session_start"),
-            F.max("event_time").alias("session_end"),
-            F.count(F.lit(1)).alias("event_count"),
-            F.count(F.when(F.col("event") == "message", 1)).alias("message_count"),
+            F.min("seg_start").alias("session_start"),
+            F.max("seg_end").alias("session_end"),
+            F.sum("seg_events").alias("event_count"),
+            F.sum("seg_messages").alias("message_count"),
+            F.max_by("seg_ends_by_leave", F.struct("seg_start", "_tie_leave", "_tie_id")).alias(
+                "ended_by_leave"
+            ),
         )
         .withColumn(
             "duration_seconds",
@@ -142,7 +176,53 @@ def sessionize(events: DataFrame) -> DataFrame:
             "duration_seconds",
             F.col("event_count").cast("long"),
             F.col("message_count").cast("long"),
+            F.col("ended_by_leave").cast("boolean"),
         )
+    )
+
+
+def sessionize(events: DataFrame) -> DataFrame:
+    """Sessions per (user, video): a new one starts after more than 300 s of silence or after a leave."""
+    return sessionize_segments(as_segments(events))
+
+
+def session_update_plan(new_events: DataFrame, recent_sessions: DataFrame) -> DataFrame:
+    """Per (user, video) with new events: whether they only extend its sessions, and from when to rebuild.
+
+    A new event at `t` can only change sessions that ended at or after `t - 300 s` (the affected ones).
+    When every new event of a pair comes after all its affected sessions, the new events can only
+    continue the latest one (`extends` is true: the affected sessions, as segments, are all the history
+    needed). Otherwise a late event lands among
+    existing ones, and the pair's sessions are rebuilt from Silver from `rebuild_from`, the earliest
+    affected session start (or the first new event).
+
+    Args:
+        new_events: the batch's new Silver events.
+        recent_sessions: Gold sessions, at least all those that ended at or after the batch's first
+            event minus 300 s.
+
+    Returns:
+        (user_id, video_id, first_new, extends, rebuild_from) rows, one per pair with new events.
+    """
+    touched = new_events.groupBy("user_id", "video_id").agg(F.min("event_time").alias("first_new"))
+    affected = (
+        recent_sessions.join(touched, ["user_id", "video_id"])
+        .where(F.col("session_end") >= _plus_seconds(F.col("first_new"), -SESSION_GAP_S))
+        .groupBy("user_id", "video_id")
+        .agg(
+            F.count(F.lit(1)).alias("affected"),
+            F.min("session_start").alias("earliest_affected"),
+            F.max("session_end").alias("latest_end"),
+        )
+    )
+    plan = touched.join(affected, ["user_id", "video_id"], "left")
+    extends = F.col("affected").isNull() | (F.col("first_new") > F.col("latest_end"))
+    return plan.select(
+        "user_id",
+        "video_id",
+        "first_new",
+        extends.alias("extends"),
+        F.least("first_new", F.coalesce("earliest_affected", "first_new")).alias("rebuild_from"),
     )
 
 
@@ -158,7 +238,7 @@ def session_recompute_starts(batch: DataFrame, existing_sessions: DataFrame) -> 
     """
     touched = batch.groupBy("user_id", "video_id").agg(F.min("event_time").alias("first_new"))
     affected = (
-        existing_sessions.join(F.broadcast(touched), ["user_id", "video_id"])
+        existing_sessions.join(touched, ["user_id", "video_id"])
         .where(F.col("session_end") >= _plus_seconds(F.col("first_new"), -SESSION_GAP_S))
         .groupBy("user_id", "video_id")
         .agg(F.min("session_start").alias("earliest_affected"))

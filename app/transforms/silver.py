@@ -19,10 +19,15 @@ ISO_8601 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(
 
 
 def parse_events(bronze: DataFrame) -> DataFrame:
-    """Bronze rows with the contract fields parsed out (as strings) and the event time normalised to UTC."""
-    value = F.col("value")
+    """Bronze rows with the contract fields parsed out (as strings) and the event time normalised to UTC.
+
+    Bronze's value is bytes; a value that is not UTF-8 is never decoded, and is quarantined.
+    """
+    value = F.col("value").cast("string")
     is_object = (
-        value.isNotNull() & F.expr("is_valid_utf8(value)") & F.expr("json_object_keys(value)").isNotNull()
+        value.isNotNull()
+        & F.is_valid_utf8(value)
+        & F.when(F.is_valid_utf8(value), F.json_object_keys(value)).isNotNull()
     )
     parsed = F.from_json(value, raw_spark_schema())
     timestamp = F.col("_raw.timestamp")
@@ -84,12 +89,21 @@ def derived_event_id() -> Column:
     return F.when(F.length(F.trim(given)) > 0, given).otherwise(F.sha2(content, 256))
 
 
+def check_events(bronze: DataFrame) -> DataFrame:
+    """Bronze rows, parsed, each with `_reason`: why it breaks the contract, or null for a valid event."""
+    return parse_events(bronze).withColumn("_reason", quarantine_reason())
+
+
 def validate(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split Bronze rows into (valid Silver events, rejected rows with their reason code).
 
     Every input row lands in exactly one of the two.
     """
-    checked = parse_events(bronze).withColumn("_reason", quarantine_reason())
+    return split_checked(check_events(bronze))
+
+
+def split_checked(checked: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Split checked rows (see `check_events`) into (valid Silver events, rejected rows with their reason)."""
     valid = checked.where(F.col("_reason").isNull()).select(
         derived_event_id().alias("event_id"),
         F.col("_event_time").alias("event_time"),
@@ -102,15 +116,36 @@ def validate(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
         F.col("ingested_at"),
     )
     rejected = checked.where(F.col("_reason").isNotNull()).select(
-        # Bronze keeps the exact bytes; quarantine keeps a readable copy (invalid UTF-8 replaced by U+FFFD)
-        # so that any tool can open it. The original stays addressable by its Kafka coordinates.
-        F.expr("make_valid_utf8(value)").alias("value"),
+        # A readable copy (invalid UTF-8 replaced by U+FFFD) that any tool can open, and the exact bytes.
+        F.make_valid_utf8(F.col("value").cast("string")).alias("value"),
+        F.col("value").cast("binary").alias("raw_value"),
         F.col("_reason").alias("reason"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("ingested_at"),
     )
     return valid, rejected
+
+
+def unseen_events(unique: DataFrame, silver: DataFrame) -> DataFrame:
+    """The batch's events that Silver does not hold yet from an earlier Kafka record.
+
+    A Silver row with the same event_id *and* the same Kafka coordinates is this very record, written by
+    an earlier attempt at the same batch, so a replayed batch yields the same events every time.
+
+    Args:
+        unique: one row per event_id (see `first_per_event_id`).
+        silver: Silver rows that can hold a copy: at least those in the batch's event-time range.
+    """
+    earlier = silver.select(
+        F.col("event_id").alias("_id"),
+        F.col("kafka_partition").alias("_p"),
+        F.col("kafka_offset").alias("_o"),
+    )
+    same_id_elsewhere = (unique["event_id"] == earlier["_id"]) & (
+        (unique["kafka_partition"] != earlier["_p"]) | (unique["kafka_offset"] != earlier["_o"])
+    )
+    return unique.join(earlier, same_id_elsewhere, "left_anti")
 
 
 def first_per_event_id(events: DataFrame) -> DataFrame:

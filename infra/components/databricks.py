@@ -54,9 +54,8 @@ from infra.naming import ResourceKind
 
 WHEEL_PACKAGE = "pulse"
 WHEEL_ENTRY_POINT = "pulse"
-# Streaming layers in the order data flows. They run side by side in one continuous job: each is an
-# unbounded stream, so a task dependency would keep the downstream layer waiting forever.
-PIPELINE_LAYERS = ("bronze", "silver", "gold")
+# The continuous job runs one task: `pulse pipeline all` writes every layer in each micro-batch.
+PIPELINE_TASKS = ("all",)
 MAINTENANCE_PARAMETERS = ["maintenance"]
 
 
@@ -211,7 +210,7 @@ class DatabricksPipeline(Construct):
             "streaming-job",
             provider=provider,
             name=namer.name(ResourceKind.DISPLAY_NAME, "pipeline"),
-            description="Kafka to Bronze, Bronze to Silver, Silver to Gold as three long-running streams.",
+            description="Kafka to Bronze, Silver and Gold in every micro-batch of one long-running stream.",
             continuous=JobContinuous(
                 pause_status="PAUSED" if dbx.pipeline_paused else "UNPAUSED", task_retry_mode="ON_FAILURE"
             ),
@@ -224,16 +223,16 @@ class DatabricksPipeline(Construct):
             ],
             task=[
                 JobTask(
-                    task_key=layer,
+                    task_key=f"pipeline-{task}",
                     job_cluster_key="pipeline",
                     python_wheel_task=JobTaskPythonWheelTask(
                         package_name=WHEEL_PACKAGE,
                         entry_point=WHEEL_ENTRY_POINT,
-                        parameters=["pipeline", layer],
+                        parameters=["pipeline", task],
                     ),
                     library=library,
                 )
-                for layer in PIPELINE_LAYERS
+                for task in PIPELINE_TASKS
             ],
             email_notifications=notifications,
             tags=config.all_tags,

@@ -178,3 +178,56 @@ def test_random_audiences_match_the_reference(spark, seed: int) -> None:
         )
         == []
     )
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_in_order_events_extend_existing_sessions_without_history(spark, seed: int) -> None:
+    """The fast path: Gold's sessions as segments plus the new events equal sessions of all the events."""
+    import random
+
+    from app.transforms.gold import (
+        as_segments,
+        session_update_plan,
+        sessionize_segments,
+        sessions_as_segments,
+    )
+
+    rng = random.Random(seed)
+    kinds = ["join", "leave", "heartbeat", "heartbeat", "message", "like"]
+    rows = [(rng.uniform(0, 1500), rng.choice(kinds), f"u{rng.randrange(8)}") for _ in range(300)]
+    _, plain = _frame(spark, rows)
+    # Each viewer's events after their own cut-off are "new"; the ones before are already in Gold.
+    cut = {f"u{i}": rng.uniform(200, 1400) for i in range(8)}
+    old = [e for e in plain if (e["event_time"] - T0).total_seconds() < cut[e["user_id"]]]
+    new = [e for e in plain if (e["event_time"] - T0).total_seconds() >= cut[e["user_id"]]]
+    gold = sessionize(spark.createDataFrame([tuple(e.values()) for e in old], SCHEMA)).persist()
+    new_frame = spark.createDataFrame([tuple(e.values()) for e in new], SCHEMA)
+    plan = session_update_plan(new_frame, gold).collect()
+    assert plan
+    assert all(row["extends"] for row in plan), "every new event comes after its viewer's sessions"
+    first_new = {(r["user_id"], r["video_id"]): r["first_new"] for r in plan}
+    affected = [
+        s.asDict()
+        for s in gold.collect()
+        if (s["user_id"], s["video_id"]) in first_new
+        and s["session_end"] >= first_new[(s["user_id"], s["video_id"])] - timedelta(seconds=300)
+    ]
+    segments = sessions_as_segments(spark.createDataFrame(affected, gold.schema)).unionByName(
+        as_segments(new_frame)
+    )
+    rebuilt = {
+        (r["user_id"], r["session_start"]): r.asDict() for r in sessionize_segments(segments).collect()
+    }
+    kept = {(r["user_id"], r["session_start"]): r.asDict() for r in gold.collect()}
+    merged = list({**kept, **rebuilt}.values())
+    assert differences("user_sessions", merged, reference_user_sessions(plain)) == []
+
+
+def test_a_late_event_among_existing_ones_asks_for_a_rebuild(spark) -> None:
+    from app.transforms.gold import session_update_plan
+
+    frame, _ = _frame(spark, [(0, "join", "a"), (100, "heartbeat", "a"), (200, "heartbeat", "a")])
+    late, _ = _frame(spark, [(50, "leave", "a")])
+    (plan,) = session_update_plan(late, sessionize(frame)).collect()
+    assert not plan["extends"]
+    assert plan["rebuild_from"] == at(0)

@@ -41,7 +41,7 @@ def test_counts_reconcile_class_by_class(spark, broker: Broker, tmp_path: Path) 
         ran = run_pulse("pipeline", job, "--once", timeout=600)
         assert ran.returncode == 0, ran.stderr[-3000:]
         assert f"{job}: caught up" in ran.stderr
-    assert "silver batch 0:" in ran.stderr
+    assert "pipeline batch 0:" in ran.stderr
 
     bronze = _table(broker.home, "bronze", "events_raw")
     silver = _table(broker.home, "silver", "events")
@@ -62,7 +62,7 @@ def test_seed_file_replays_cleanly(spark, broker: Broker) -> None:
                       settings.kafka_topic, progress=None, echo=lambda _: None)  # fmt: skip
     lines = SAMPLE.read_text().splitlines()
     assert summary.delivered == len(lines)
-    run(PipelineOptions(("bronze", "silver"), once=True), settings)
+    run(PipelineOptions("all", once=True), settings)
     silver = _table(broker.home, "silver", "events")
     assert _table(broker.home, "silver", "quarantine") == []
     assert len(silver) == len(lines)
@@ -81,13 +81,13 @@ def test_restart_loses_nothing_and_duplicates_nothing(spark, broker: Broker) -> 
         return summary.valid
 
     first = send(events=3000, rate=0, seed=1, start=_past())
-    run(PipelineOptions(("bronze", "silver"), once=True), settings)
+    run(PipelineOptions("all", once=True), settings)
     assert len(_table(broker.home, "silver", "events")) == first
 
     # After the restart: a full resend of the first run (retries arriving minutes later) plus new events.
     send(events=3000, rate=0, seed=1, start=_past())
     second = send(events=2000, rate=0, seed=2, start=_past())
-    run(PipelineOptions(("bronze", "silver"), once=True), settings)
+    run(PipelineOptions("all", once=True), settings)
     silver = _table(broker.home, "silver", "events")
     assert len(silver) == first + second
     assert len({r["event_id"] for r in silver}) == len(silver)

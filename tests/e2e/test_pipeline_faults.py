@@ -31,11 +31,11 @@ def _rows(lake: Path, layer: str, table: str, columns: list[str] | None = None) 
     return DeltaTable(str(lake / layer / table)).to_pyarrow_table(columns=columns).to_pylist()
 
 
-def _start_pipeline(log: Path) -> subprocess.Popen:
+def _start_pipeline(log: Path, *extra: str) -> subprocess.Popen:
+    options = list(extra) or ["--max-offsets-per-trigger", "5000"]
     with log.open("a") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "pipeline", "all", "--trigger-seconds", "1",
-             "--max-offsets-per-trigger", "5000", "--max-files-per-trigger", "4"],
+            [sys.executable, "-m", "app.cli", "pipeline", "all", "--trigger-seconds", "1", *options],
             stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
             env=os.environ.copy(), start_new_session=True,
         )  # fmt: skip
@@ -107,7 +107,7 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
         assert summary["failed"] == 0
         assert summary["delivered"] == summary["sent"] == events
 
-    run(PipelineOptions(("bronze", "silver"), once=True), settings)
+    run(PipelineOptions("all", once=True), settings)
     lake = broker.home / "lake"
     bronze_values = Counter(
         bytes(r["value"]) for r in DeltaTable(str(lake / "bronze" / "events_raw")).to_pyarrow_table(
@@ -124,3 +124,42 @@ def _binary_value_schema():
     import pyarrow as pa
 
     return pa.schema([("value", pa.binary())])
+
+
+def test_maintenance_while_the_pipeline_streams_loses_nothing(spark, broker: Broker, tmp_path: Path) -> None:
+    """OPTIMIZE + VACUUM beside the live query, as the daily Databricks job runs beside the continuous one."""
+    settings = load_settings()
+    lake = broker.home / "lake"
+    summary = produce(
+        ProduceOptions(events=12_000, rate=0, seed=505, late=0.05, max_late_s=600, duplicates=0.01),
+        settings.kafka_client_config(), settings.kafka_topic, progress=None, echo=lambda _: None,
+    )  # fmt: skip
+    assert summary.failed == 0
+    log = tmp_path / "pipeline.log"
+    process = _start_pipeline(log, "--max-offsets-per-trigger", "2000")
+    try:
+        deadline = time.monotonic() + 600
+        while "pipeline batch 1:" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no second micro-batch within 600 s"
+            time.sleep(1)
+        for _ in range(2):
+            maintained = run_pulse("maintenance", timeout=900)
+            assert maintained.returncode == 0, maintained.stderr[-3000:]
+            assert process.poll() is None, (
+                "the live query died during maintenance:\n" + log.read_text()[-3000:]
+            )
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=180)
+    drained = run_pulse("pipeline", "all", "--once", timeout=1800)
+    assert drained.returncode == 0, drained.stderr[-3000:]
+    text = log.read_text(errors="replace")
+    print(f"\nGold MERGE retries after a concurrent commit: {text.count('retrying (')}")
+    assert "Traceback" not in text
+    silver = _rows(lake, "silver", "events")
+    assert len(silver) == summary.valid
+    assert len({r["event_id"] for r in silver}) == len(silver)
+    reference = reference_gold(silver)
+    for table, rows in reference.items():
+        assert differences(table, _rows(lake, "gold", table), rows) == [], table

@@ -234,15 +234,15 @@ def _jobs(stack: SynthesizedStack) -> dict[str, dict[str, Any]]:
     return {job["name"].split("-")[1]: job for job in stack.resources("databricks_job").values()}
 
 
-def test_streaming_job_runs_bronze_silver_gold_continuously(stack: SynthesizedStack) -> None:
+def test_streaming_job_runs_every_layer_in_one_continuous_task(stack: SynthesizedStack) -> None:
     job = _jobs(stack)["pipeline"]
     tasks = job["task"]
-    assert [t["task_key"] for t in tasks] == ["bronze", "silver", "gold"]
+    assert [t["task_key"] for t in tasks] == ["pipeline-all"]
     for task in tasks:
         assert task["python_wheel_task"] == {
             "package_name": "pulse",
             "entry_point": "pulse",
-            "parameters": ["pipeline", task["task_key"]],
+            "parameters": ["pipeline", "all"],
         }
         assert task["library"] == [{"whl": "${var.pulse_wheel_uri}"}]
         assert task["job_cluster_key"] == "pipeline"

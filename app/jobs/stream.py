@@ -1,0 +1,95 @@
+"""The streaming jobs that write Silver and Gold: one query, every layer in each micro-batch.
+
+- `start_from_kafka` (`pulse pipeline all`): Kafka → Bronze → Silver (+ quarantine) → Gold.
+- `start_from_bronze` (`pulse pipeline silver`): Bronze's new rows → Silver (+ quarantine) → Gold, for
+  when Bronze is landed by a separate `pulse pipeline bronze`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from app import io
+from app.jobs.medallion import MedallionWriter, ensure_tables
+from app.settings import PulseSettings
+from app.transforms.bronze import to_bronze
+
+FROM_KAFKA = "pipeline"
+FROM_BRONZE = "refine"
+log = logging.getLogger("pulse.pipeline")
+
+
+def spark_job_counter(spark: SparkSession) -> int | None:
+    """How many Spark jobs the session has started so far, or None where the runtime hides it."""
+    try:
+        return int(spark.sparkContext._jsc.sc().dagScheduler().numTotalJobs())  # type: ignore[union-attr]
+    except Exception:  # Databricks and Spark Connect do not expose the scheduler
+        return None
+
+
+class BatchHandler:
+    """The foreachBatch handler: hands each micro-batch to a `MedallionWriter` and logs what it did.
+
+    The writer's transactions are named after the query's checkpoint id, read on the first batch: a
+    reset checkpoint restarts batch ids at 0 under a new name, so no earlier write is mistaken for one.
+    """
+
+    def __init__(self, spark: SparkSession, settings: PulseSettings, job: str, write_bronze: bool) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.job = job
+        self.write_bronze = write_bronze
+        self.writer: MedallionWriter | None = None
+
+    def _checkpoint_id(self) -> str:
+        metadata = self.spark.read.text(f"{self.settings.checkpoint_path(self.job)}/metadata").first()
+        assert metadata is not None, "a started query always has checkpoint metadata"
+        return str(json.loads(metadata[0])["id"])
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        if self.writer is None:
+            self.writer = MedallionWriter(
+                self.spark, self.settings, f"{self.job}-{self._checkpoint_id()}", self.write_bronze
+            )
+            self.writer.resume_newest()
+        jobs_before = spark_job_counter(self.spark)
+        result = self.writer.write(batch, batch_id)
+        jobs_after = spark_job_counter(self.spark)
+        if not result.rows_in:
+            return
+        jobs = f", {jobs_after - jobs_before} spark jobs" if jobs_before is not None and jobs_after else ""
+        lag = ""
+        if result.newest_event_time is not None:
+            lag = f", newest event {(datetime.now(UTC) - result.newest_event_time).total_seconds():.1f} s ago"
+        log.info(result.line() + jobs + lag)
+
+
+def start_from_kafka(
+    spark: SparkSession,
+    settings: PulseSettings,
+    trigger: io.Trigger,
+    max_offsets_per_trigger: int | None = None,
+) -> StreamingQuery:
+    """Start the real-time pipeline: each Kafka micro-batch goes through every layer."""
+    ensure_tables(spark, settings)
+    records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, max_offsets_per_trigger))
+    sink = io.StreamSink(FROM_KAFKA, settings.checkpoint_path(FROM_KAFKA), trigger)
+    return io.write_foreach_batch(to_bronze(records), BatchHandler(spark, settings, FROM_KAFKA, True), sink)
+
+
+def start_from_bronze(
+    spark: SparkSession,
+    settings: PulseSettings,
+    trigger: io.Trigger,
+    max_files_per_trigger: int | None = None,
+) -> StreamingQuery:
+    """Start refining Bronze's appended rows into Silver and Gold."""
+    ensure_tables(spark, settings)
+    bronze = io.read_delta_stream(spark, settings.table_path("bronze", "events_raw"), max_files_per_trigger)
+    sink = io.StreamSink(FROM_BRONZE, settings.checkpoint_path(FROM_BRONZE), trigger)
+    return io.write_foreach_batch(bronze, BatchHandler(spark, settings, FROM_BRONZE, False), sink)
