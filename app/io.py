@@ -149,7 +149,22 @@ def ensure_delta_table(
         builder = builder.partitionedBy(*partition_by)
     if cluster_by:
         builder = builder.clusterBy(*cluster_by)
-    builder.execute()
+    try:
+        builder.execute()
+    except Exception as exc:
+        # A process killed while creating the table leaves a `_delta_log` holding only temporary files,
+        # which Delta then refuses to create over. No version was ever committed: discard it, create again.
+        if "DELTA_TABLE_NOT_FOUND" not in str(exc) or DeltaTable.isDeltaTable(spark, path):
+            raise
+        log.warning(f"{path}: discarding a table creation that was interrupted before its first commit")
+        _delete_tree(spark, f"{path.rstrip('/')}/_delta_log")
+        builder.execute()
+
+
+def _delete_tree(spark: SparkSession, path: str) -> None:
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    target = jvm.org.apache.hadoop.fs.Path(path)
+    target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)  # type: ignore[union-attr]
 
 
 def _start(writer, sink: StreamSink) -> StreamingQuery:

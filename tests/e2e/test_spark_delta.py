@@ -39,3 +39,16 @@ def test_kafka_to_delta_round_trip(spark, broker: Broker, tmp_path: Path) -> Non
     assert read_back.num_rows == 500
     assert sorted(read_back.column("value").to_pylist()) == sorted(f'{{"n": {i}}}' for i in range(500))
     assert set(read_back.column("partition").to_pylist()) == {0, 1, 2}
+
+
+def test_a_table_creation_killed_before_its_first_commit_is_redone(spark, tmp_path) -> None:
+    """A SIGKILL mid-create leaves `_delta_log` with only temporary files; the next start creates it."""
+    from app import io
+    from app.tables import GOLD_EVENTS_BY_TYPE
+
+    path = tmp_path / "events_by_type"
+    (path / "_delta_log" / "_staged_commits").mkdir(parents=True)
+    (path / "_delta_log" / ".00000000000000000000.json.0f.tmp").write_text("{}")
+    io.ensure_delta_table(spark, str(path), GOLD_EVENTS_BY_TYPE, cluster_by=("window_start", "video_id"))
+    assert (path / "_delta_log" / "00000000000000000000.json").exists()
+    assert io.is_delta_table(spark, str(path))
