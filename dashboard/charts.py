@@ -7,7 +7,8 @@ import pandas as pd
 
 from dashboard.schemas import EVENT_TYPES
 
-_TIME = alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M"))
+# Labels are minutes, so ticks are at least a minute apart: a short range must not repeat "00:57 00:57".
+_TIME = alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M", tickMinStep=60_000, labelOverlap=True))
 _HEIGHT = 260
 
 
