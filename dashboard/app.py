@@ -125,7 +125,11 @@ def _chart_or_note(chart_data: pd.DataFrame, problem: data.Problem | None, draw:
 
 
 def show_views(
-    activity: data.Loaded, events: data.Loaded, sessions: data.Loaded, period: metrics.Period
+    activity: data.Loaded,
+    events: data.Loaded,
+    sessions: data.Loaded,
+    period: metrics.Period,
+    complete_by: pd.Timestamp | None = None,
 ) -> None:
     """KPIs, then one tab per view."""
     act, evt, ses = (
@@ -136,7 +140,7 @@ def show_views(
             (sessions, "user_sessions"),
         )
     )
-    show_kpis(metrics.compute_kpis(act, evt, ses, period))
+    show_kpis(metrics.compute_kpis(act, evt, ses, period, complete_by))
 
     activity_tab, viewers_tab, chat_tab, sessions_tab, top_tab = st.tabs(
         ["Events by type", "Viewers", "Chat", "Sessions", "Top videos"]
@@ -226,7 +230,9 @@ def main() -> None:
             f"{len(chosen) if chosen else 'all'} videos · "
             + ("auto-refresh every " + _fmt(every, "seconds") if auto else "auto-refresh paused")
         )
-        show_views(activity, events, sessions, period)
+        progress = current["video_activity"].progress
+        complete_by = pd.Timestamp(progress.newest_event_time) if progress else None
+        show_views(activity, events, sessions, period, complete_by)
 
     live()
 

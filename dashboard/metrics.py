@@ -78,9 +78,17 @@ def per_minute(frame: pd.DataFrame, column: str) -> pd.Series:
     return frame.groupby("window_start")[column].sum().sort_index()
 
 
-def current_minute(activity: pd.DataFrame, period: Period) -> pd.Timestamp | None:
-    """The newest window start in the range, or `None` when the range has no window."""
+def current_minute(
+    activity: pd.DataFrame, period: Period, complete_by: pd.Timestamp | None = None
+) -> pd.Timestamp | None:
+    """The newest window start in the range, or `None` when the range has no window.
+
+    With `complete_by` (the newest event time Gold reflects), only complete minutes count: a minute
+    whose end is later is still filling up, and comparing it with a full minute would show a false drop.
+    """
     inside = _within(activity, "window_start", period)
+    if complete_by is not None:
+        inside = inside[inside["window_start"] + MINUTE <= complete_by]
     return None if inside.empty else inside["window_start"].max()
 
 
@@ -108,7 +116,11 @@ def median_session_seconds(sessions: pd.DataFrame, period: Period) -> float | No
 
 
 def compute_kpis(
-    activity: pd.DataFrame, events: pd.DataFrame, sessions: pd.DataFrame, period: Period
+    activity: pd.DataFrame,
+    events: pd.DataFrame,
+    sessions: pd.DataFrame,
+    period: Period,
+    complete_by: pd.Timestamp | None = None,
 ) -> list[Kpi]:
     """The headline numbers of the range, each with its change.
 
@@ -117,12 +129,14 @@ def compute_kpis(
         events: `gold.events_by_type` rows covering the same span.
         sessions: `gold.user_sessions` rows overlapping the same span.
         period: The selected range.
+        complete_by: The newest event time Gold reflects; the "now" KPIs then use the newest complete
+            minute and compare it with the one before.
 
     Returns:
         Concurrent viewers, active viewers, messages/min now, peak messages/min, events/min,
         open sessions and median session length, in that order; `scope` says which describe now.
     """
-    minute = current_minute(activity, period)
+    minute = current_minute(activity, period, complete_by)
     before = minute - MINUTE if minute is not None else None
     concurrent = per_minute(activity, "concurrent_viewers")
     active = per_minute(activity, "active_viewers")

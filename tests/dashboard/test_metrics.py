@@ -94,6 +94,20 @@ def test_kpis_and_their_changes() -> None:
     assert kpis["Open sessions"] == (3, 0)
 
 
+def test_kpis_compare_complete_minutes_only() -> None:
+    activity = activity_rows([(0, "v1", 5, 6, 1), (1, "v1", 7, 9, 4), (2, "v1", 1, 1, 0)])
+    period = Period(T0, T0 + 3 * M)
+    sessions = sessions_rows([(0, 60)])
+    # Gold has seen events up to 2 min 30 s: minute 2 is still filling up.
+    kpis = {
+        k.label: (k.value, k.delta) for k in compute_kpis(activity, EVENTS, sessions, period, T0 + 2.5 * M)
+    }
+    assert kpis["Concurrent viewers now"] == (7, 2)
+    assert kpis["Active viewers (last min)"] == (9, 3)
+    naive = {k.label: (k.value, k.delta) for k in compute_kpis(activity, EVENTS, sessions, period)}
+    assert naive["Active viewers (last min)"] == (1, -8), "the half-filled minute shows as a drop"
+
+
 def test_kpis_without_data_have_no_value_and_no_change() -> None:
     empty = activity_rows([]).reindex(columns=activity_rows([(0, "v", 1, 1, 1)]).columns)
     kpis = compute_kpis(empty, EVENTS.iloc[0:0], sessions_rows([]), Period(T0, T0 + M))
