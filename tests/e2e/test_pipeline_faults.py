@@ -31,6 +31,16 @@ def _rows(lake: Path, layer: str, table: str, columns: list[str] | None = None) 
     return DeltaTable(str(lake / layer / table)).to_pyarrow_table(columns=columns).to_pylist()
 
 
+def _assert_silver_and_gold_exact(lake: Path, valid: int) -> None:
+    """Silver holds every valid event once, and Gold equals the reference computed from it."""
+    silver = _rows(lake, "silver", "events")
+    assert len(silver) == valid
+    assert len({r["event_id"] for r in silver}) == len(silver)
+    reference = reference_gold(silver)
+    for table, rows in reference.items():
+        assert differences(table, _rows(lake, "gold", table), rows) == [], table
+
+
 def _start_pipeline(log: Path, *extra: str) -> subprocess.Popen:
     options = list(extra) or ["--max-offsets-per-trigger", "5000"]
     with log.open("a") as handle:
@@ -68,12 +78,7 @@ def test_sigkilled_pipeline_resumes_exactly_once(
     bronze = _rows(lake, "bronze", "events_raw", ["partition", "offset"])
     assert len(bronze) == summary.delivered
     assert len({(r["partition"], r["offset"]) for r in bronze}) == len(bronze), "Bronze duplicated a record"
-    silver = _rows(lake, "silver", "events")
-    assert len(silver) == summary.valid
-    assert len({r["event_id"] for r in silver}) == len(silver)
-    reference = reference_gold(silver)
-    for table, rows in reference.items():
-        assert differences(table, _rows(lake, "gold", table), rows) == [], table
+    _assert_silver_and_gold_exact(lake, summary.valid)
 
 
 def test_broker_restart_during_production_loses_and_duplicates_nothing(
@@ -154,9 +159,4 @@ def test_maintenance_while_the_pipeline_streams_loses_nothing(spark, broker: Bro
     text = log.read_text(errors="replace")
     print(f"\nGold MERGE retries after a concurrent commit: {text.count('retrying (')}")
     assert "Traceback" not in text
-    silver = _rows(lake, "silver", "events")
-    assert len(silver) == summary.valid
-    assert len({r["event_id"] for r in silver}) == len(silver)
-    reference = reference_gold(silver)
-    for table, rows in reference.items():
-        assert differences(table, _rows(lake, "gold", table), rows) == [], table
+    _assert_silver_and_gold_exact(lake, summary.valid)
