@@ -193,18 +193,30 @@ def write_foreach_batch(
     return _start(frame.writeStream.foreachBatch(handler), sink)
 
 
-def append_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
-    """Append a batch once: Delta skips a replay with the same (`app_id`, `version`).
+def append(frame: DataFrame, path: str, user_metadata: str, txn: tuple[str, int] | None = None) -> None:
+    """Append rows in one commit that carries `user_metadata`.
 
+    With `txn` (`app_id`, `version`), Delta itself skips a replay of the same pair. That check replays
+    the table's log to find its transactions (a state reconstruction, about a second a commit on two
+    cores), so the pipeline asks for it only on the first batch after a start (docs/pipeline.md).
     An append reads nothing from the table, so it never conflicts with a concurrent OPTIMIZE.
     """
-    (
-        frame.write.format("delta")
-        .mode("append")
-        .option("txnAppId", app_id)
-        .option("txnVersion", version)
-        .save(path)
-    )
+    writer = frame.write.format("delta").mode("append").option("userMetadata", user_metadata)
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    writer.save(path)
+
+
+def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> list[str | None]:
+    """The `userMetadata` of a table's newest commits (all when `limit` is None), newest first.
+
+    Delta reads the history from the commit files on the driver, without replaying the table's state.
+    """
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, path)
+    history = table.history(limit) if limit else table.history()
+    return [row[0] for row in history.select("userMetadata").collect()]
 
 
 def replace_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:

@@ -31,6 +31,20 @@ def progress_metadata(run_id: str, batch_id: int, newest_event_time: datetime | 
     return json.dumps({"pulse_run": run_id, "batch_id": batch_id, "newest_event_time": newest})
 
 
+def batch_marker(run_id: str, batch_id: int) -> str:
+    """The `userMetadata` a Bronze, Silver or quarantine append carries: which run's batch it is."""
+    return json.dumps({"pulse_run": run_id, "batch_id": batch_id})
+
+
+def marked_batch(user_metadata: str | None, run_id: str) -> int | None:
+    """The batch id a commit's `userMetadata` records for `run_id` (markers and progress records both)."""
+    try:
+        record = json.loads(user_metadata or "")
+        return int(record["batch_id"]) if record.get("pulse_run") == run_id else None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def parse_progress(user_metadata: str | None, committed_at: datetime) -> Progress | None:
     """The progress record in a commit's `userMetadata`, or None when it carries none."""
     try:

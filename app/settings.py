@@ -55,6 +55,15 @@ class PulseSettings(BaseSettings):
     min_free_mb: int = Field(
         default=512, ge=0, description="Refuse to start with less free disk at the lake."
     )
+    recent_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=24 * 60,
+        description=(
+            "Event time the pipeline keeps on the driver (Silver events, Gold sessions) so micro-batches "
+            "need not read Delta back; events later than this take the slower path through the tables."
+        ),
+    )
     kafka_group_prefix: str | None = Field(
         default=None, description="Consumer-group prefix for Spark's Kafka source (Confluent ACLs allow one)."
     )

@@ -4,10 +4,16 @@ Pulse does not chain streaming queries through Delta tables: each Kafka micro-ba
 Bronze, validated, deduplicated and folded into Gold in the same batch, so an event waits for one
 trigger, not three (docs/pipeline.md says why and what each step measured).
 
-Every write is idempotent per batch. Appends carry Delta transaction ids (`txnAppId` = the run's id
-and table, `txnVersion` = the batch id), so a replayed batch skips what it already committed. The new
-Silver events of a batch are found the same way on every attempt (see `unseen_events`), and Gold is
-written as absolute values recomputed for what the batch touched, so redoing a Gold MERGE is harmless.
+Every write is idempotent per batch. Appends are marked with the run's id and the batch id in their
+commit (`userMetadata`), and a batch a table already holds is not appended again (see `_append`). The
+new Silver events of a batch are found the same way on every attempt (see `unseen_events`), and Gold
+is written as absolute values recomputed for what the batch touched, so redoing a Gold MERGE is
+harmless.
+
+The work between reading Kafka and writing is done on the driver, from Arrow tables: the batch is
+checked by one Spark job, deduplicated against the recent Silver events the driver holds
+(`app.jobs.recent`), and folded into Gold by `app.jobs.gold_local`. Spark's part is the reading and the
+writing, where a query costs about a second however few rows it moves.
 """
 
 from __future__ import annotations
@@ -16,14 +22,19 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from app import io
-from app.progress import Progress, newest_progress, progress_metadata
+from app.jobs import gold_local
+from app.jobs.recent import RecentState, at, first_per_event_id, local_frame
+from app.progress import Progress, batch_marker, marked_batch, newest_progress, progress_metadata
 from app.settings import PulseSettings
 from app.tables import (
     BRONZE_EVENTS_RAW,
@@ -34,20 +45,11 @@ from app.tables import (
 from app.transforms.gold import (
     SESSION_GAP_S,
     WINDOW_S,
-    as_segments,
-    events_by_type,
-    session_update_plan,
-    sessionize_segments,
-    sessions_as_segments,
-    touched_windows,
-    video_activity,
-    window_start,
 )
-from app.transforms.silver import check_events, first_per_event_id, split_checked, unseen_events
+from app.transforms.silver import check_events, checked_rows, split_local, unseen_events
 
 log = logging.getLogger("pulse.pipeline")
 _FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
-GAP = f"{SESSION_GAP_S} SECONDS"
 # Delta writes this session setting into each commit's `userMetadata`: Gold commits carry the progress.
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 
@@ -82,9 +84,22 @@ class BatchResult:
         return values
 
 
-def _literal(formatted: str) -> str:
-    """A SQL timestamp literal from a `_FORMAT` string (Spark formats in the session time zone, UTC)."""
-    return f"TIMESTAMP '{formatted}'"
+# The Silver columns Gold is computed from.
+GOLD_INPUT = ("event_id", "event_time", "event", "user_id", "video_id")
+
+
+def _literal(moment: datetime) -> str:
+    """A SQL timestamp literal for a UTC instant (the session time zone is UTC)."""
+    return f"TIMESTAMP '{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _instant(micros: int) -> datetime:
+    """The UTC instant `micros` microseconds after the epoch."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
 def instant(formatted: str) -> datetime:
@@ -110,28 +125,60 @@ def ensure_tables(spark: SparkSession, settings: PulseSettings) -> None:
 
 @dataclass
 class GoldUpdate:
-    """The new rows of one Gold table for one batch (and the rows they replace), then their MERGE."""
+    """One Gold table's change for one batch: the rows to upsert by key (and the ones to delete)."""
 
     path: str
-    frame: DataFrame
+    schema: StructType
     keys: tuple[str, ...]
     prune: str
-    stale: DataFrame | None = None
-    rows: tuple[pa.Table, pa.Table | None] | None = None
-
-    def fetch(self) -> tuple[pa.Table, pa.Table | None]:
-        """Compute the rows (a small Arrow table) on the driver."""
-        return self.frame.toArrow(), (self.stale.toArrow() if self.stale is not None else None)
+    rows: pa.Table
+    stale: pa.Table | None = None
 
     def merge(self, spark: SparkSession) -> None:
-        """MERGE the fetched rows: upsert them by key, and delete the stale ones."""
-        assert self.rows is not None, "fetch first"
-        rows = spark.createDataFrame(self.rows[0], schema=self.frame.schema)
-        if self.rows[1] is None:
+        """MERGE the rows: upsert them by key, and delete the stale ones."""
+        rows = spark.createDataFrame(self.rows, schema=self.schema)
+        if self.stale is None or not self.stale.num_rows:
             io.merge_upsert(spark, self.path, rows, self.keys, self.prune)
             return
-        stale = spark.createDataFrame(self.rows[1], schema=self.frame.schema)
+        stale = spark.createDataFrame(self.stale, schema=self.schema)
         io.merge_replace(spark, self.path, rows, stale, self.keys, self.prune)
+
+
+class RecentReader:
+    """The reads one batch's Gold needs: from the driver-side state where it covers them, else from Delta.
+
+    Args:
+        silver_written: the batch's Silver append; a read from Silver itself waits for it, so it sees
+            the batch's own events as the state does.
+    """
+
+    def __init__(
+        self, spark: SparkSession, state: RecentState, paths: dict[str, str], silver_written: Future[None]
+    ) -> None:
+        self.spark = spark
+        self.state = state
+        self.paths = paths
+        self.silver_written = silver_written
+
+    def silver(self, low: datetime, high: datetime | None = None) -> pa.Table:
+        """Silver events with `low` <= event time (< `high`), with the columns Gold uses."""
+        if self.state.covers(low):
+            return self.state.events_since(low, high).select(list(GOLD_INPUT))
+        self.silver_written.result()
+        condition = f"event_time >= {_literal(low)}"
+        if high is not None:
+            condition += f" AND event_time < {_literal(high)}"
+        return io.read_delta(self.spark, self.paths["silver"]).where(condition).select(*GOLD_INPUT).toArrow()
+
+    def sessions(self, since: datetime) -> pa.Table:
+        """Gold sessions that ended at or after `since`."""
+        if self.state.covers(since + timedelta(seconds=SESSION_GAP_S)):
+            return self.state.sessions_ending_since(since)
+        sessions = io.read_delta(self.spark, self.paths["user_sessions"])
+        return sessions.where(f"session_end >= {_literal(since)}").toArrow()
+
+
+APPENDED = ("bronze", "silver", "quarantine")
 
 
 class MedallionWriter:
@@ -164,6 +211,11 @@ class MedallionWriter:
             "quarantine": settings.table_path("silver", "quarantine"),
             **{name: settings.table_path("gold", name) for name in GOLD_TABLES},
         }
+        self.recent_horizon = timedelta(minutes=settings.recent_minutes)
+        self.state: RecentState | None = None
+        # The newest batch id this run appended per table (see `_append`); None until read.
+        self.ledger: dict[str, int] | None = None
+        self.verify_appends = True
         self.newest_event_time: datetime | None = None
         self.last: BatchResult | None = None
 
@@ -175,46 +227,30 @@ class MedallionWriter:
         began = time.monotonic()
         phases: dict[str, float] = {}
         rows = rows.persist()
-        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="pulse-write")
+        pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
         pending: list[Future[None]] = []
         try:
             if self.write_bronze:
-                pending.append(
-                    pool.submit(
-                        io.append_idempotent, rows, self.paths["bronze"], self._app_id("bronze"), batch_id
-                    )
-                )
-            checked = check_events(rows).persist()
-            stats = checked.agg(
-                F.count(F.lit(1)).alias("rows"),
-                F.count("_reason").alias("rejected"),
-                F.date_format(F.min(F.when(F.col("_reason").isNull(), F.col("_event_time"))), _FORMAT),
-                F.date_format(F.max(F.when(F.col("_reason").isNull(), F.col("_event_time"))), _FORMAT),
-            ).first()
-            assert stats is not None
-            rows_in, quarantined = int(stats[0]), int(stats[1])
-            valid, rejected = split_checked(checked)
+                pending.append(pool.submit(self._append, "bronze", rows, batch_id))
+            # One Spark job brings the checked batch to the driver; all that follows works from there.
+            valid, rejected = split_local(checked_rows(check_events(rows)).toArrow())
+            rows_in, quarantined = valid.num_rows + rejected.num_rows, rejected.num_rows
             if quarantined:
-                pending.append(
-                    pool.submit(
-                        io.append_idempotent,
-                        rejected,
-                        self.paths["quarantine"],
-                        self._app_id("quarantine"),
-                        batch_id,
-                    )
-                )
+                quarantine = local_frame(self.spark, rejected, SILVER_QUARANTINE)
+                pending.append(pool.submit(self._append, "quarantine", quarantine, batch_id))
             phases["check"] = time.monotonic() - began
             inserted, windows, rebuilt = 0, False, False
-            if stats[2] is not None:
-                inserted, windows, rebuilt = self._silver_and_gold(
-                    valid, stats[2], stats[3], batch_id, pool, phases
-                )
+            if valid.num_rows:
+                inserted, windows, rebuilt = self._silver_and_gold(valid, batch_id, pool, pending, phases)
             for future in pending:
                 future.result()
+        except BaseException:
+            # The state and the ledger may now differ from the tables: read both again with the retry.
+            self.state = None
+            self.ledger = None
+            raise
         finally:
             pool.shutdown(wait=True)
-            checked.unpersist()
             rows.unpersist()
         seconds = time.monotonic() - began
         result = BatchResult(
@@ -230,147 +266,157 @@ class MedallionWriter:
             phases=phases,
         )
         self.last = result
+        self.verify_appends = False
         return result
+
+    def _append(self, table: str, rows: DataFrame, batch_id: int) -> None:
+        """Append a batch's rows to a Bronze or Silver table once, however often the batch is replayed.
+
+        Each append's commit is marked with the run and batch id. The run's newest mark per table is read
+        from the tables' history on the first batch and after a failure; a batch already marked is
+        skipped. That first batch also asks Delta's own transaction check (`txnAppId`), which is exact for
+        commits made before the marks existed and costs a log replay, so later batches do without it.
+        """
+        if self.ledger is None:
+            self.ledger = {name: newest_mark(self.spark, self.paths[name], self.run_id) for name in APPENDED}
+            self.verify_appends = True
+        if batch_id <= self.ledger[table]:
+            log.info(f"batch {batch_id}: {table} already holds it; not appended again")
+            return
+        txn = (self._app_id(table), batch_id) if self.verify_appends else None
+        io.append(rows, self.paths[table], batch_marker(self.run_id, batch_id), txn)
+        self.ledger[table] = batch_id
+
+    def recent(self) -> RecentState:
+        """The driver-side state, loaded from the tables the first time and after a failed batch."""
+        if self.state is None:
+            self.state = RecentState.load(
+                self.spark, self.paths["silver"], self.paths["user_sessions"], self.recent_horizon
+            )
+        return self.state
 
     def _silver_and_gold(
         self,
-        valid: DataFrame,
-        first: str,
-        last: str,
+        valid: pa.Table,
         batch_id: int,
         pool: ThreadPoolExecutor,
+        pending: list[Future[None]],
         phases: dict[str, float],
     ) -> tuple[int, bool, bool]:
         began = time.monotonic()
+        state = self.recent()
         unique = first_per_event_id(valid)
-        # The same event_id always carries the same event time, so only Silver rows in the batch's
-        # event-time range can be copies: Delta skips every file outside it.
+        floor = state.floor
+        if floor is None:
+            new = state.unseen(unique)
+        else:
+            covered = pc.greater_equal(unique["event_time"], at(floor))
+            new = pa.concat_tables(
+                [
+                    state.unseen(unique.filter(covered)),
+                    self._unseen_in_silver(unique.filter(pc.invert(covered))),
+                ]
+            )
+        silver = pool.submit(self._append, "silver", local_frame(self.spark, new, SILVER_EVENTS), batch_id)
+        pending.append(silver)
+        inserted = new.num_rows
+        phases["silver"] = time.monotonic() - began
+        state.add(new)
+        if not inserted or not self.write_gold:
+            state.advance()
+            return inserted, False, False
+        last = pc.max(new["event_time"]).as_py()
+        if self.newest_event_time is None or last > self.newest_event_time:
+            self.newest_event_time = last
+        reader = RecentReader(self.spark, state, self.paths, silver)
+        updates, rebuilt = self._gold_updates(reader, new)
+        phases["compute"] = time.monotonic() - began - phases["silver"]
+        # Every Gold commit of this batch carries the progress record (see `read_progress`).
+        self.spark.conf.set(
+            USER_METADATA_CONF, progress_metadata(self.run_id, batch_id, self.newest_event_time)
+        )
+        try:
+            for merge in [pool.submit(update.merge, self.spark) for update in updates]:
+                merge.result()
+        finally:
+            self.spark.conf.unset(USER_METADATA_CONF)
+        sessions = updates[-1]
+        state.apply_sessions(sessions.rows, sessions.stale)
+        state.advance()
+        phases["merge"] = time.monotonic() - began - phases["silver"] - phases["compute"]
+        return inserted, True, rebuilt
+
+    def _unseen_in_silver(self, unique: pa.Table) -> pa.Table:
+        """The new events among those older than the state's floor, found in Silver itself (late events)."""
+        if not unique.num_rows:
+            return unique
+        first, last = pc.min(unique["event_time"]).as_py(), pc.max(unique["event_time"]).as_py()
+        # The same event_id always carries the same event time: only Silver rows in the range can be copies.
         silver_range = io.read_delta(self.spark, self.paths["silver"]).where(
             f"event_time >= {_literal(first)} AND event_time <= {_literal(last)}"
         )
-        new = unseen_events(unique, silver_range).persist()
-        cached = [new]
-        try:
-            io.append_idempotent(new, self.paths["silver"], self._app_id("silver"), batch_id)
-            bounds = new.agg(
-                F.count(F.lit(1)),
-                F.date_format(F.min("event_time"), _FORMAT),
-                F.date_format(F.max("event_time"), _FORMAT),
-            ).first()
-            assert bounds is not None
-            inserted = int(bounds[0])
-            phases["silver"] = time.monotonic() - began
-            if not inserted or not self.write_gold:
-                return inserted, False, False
-            events = new.select("event_id", "event_time", "event", "user_id", "video_id")
-            newest = instant(bounds[2])
-            if self.newest_event_time is None or newest > self.newest_event_time:
-                self.newest_event_time = newest
-            updates = self._windows(events, bounds[1], bounds[2])
-            sessions, rebuilt = self._sessions(events, bounds[1], cached)
-            updates.append(sessions)
-            # Gold changes are small: compute them once, side by side, and hand each MERGE a local copy,
-            # so the MERGE neither recomputes nor re-materializes its source.
-            for update, rows in zip(updates, pool.map(GoldUpdate.fetch, updates), strict=True):
-                update.rows = rows
-            # Every Gold commit of this batch carries the progress record (see `read_progress`).
-            self.spark.conf.set(
-                USER_METADATA_CONF, progress_metadata(self.run_id, batch_id, self.newest_event_time)
-            )
-            try:
-                for merge in [pool.submit(update.merge, self.spark) for update in updates]:
-                    merge.result()
-            finally:
-                self.spark.conf.unset(USER_METADATA_CONF)
-            phases["gold"] = time.monotonic() - began - phases["silver"]
-            return inserted, True, rebuilt
-        finally:
-            for frame in cached:
-                frame.unpersist()
+        frame = local_frame(self.spark, unique, SILVER_EVENTS)
+        return unseen_events(frame, silver_range).toArrow().cast(unique.schema)
 
-    def _windows(self, events: DataFrame, first: str, last: str) -> list[GoldUpdate]:
-        """Recompute, from Silver, the (video, minute) rows the new events touch: counts and presence."""
-        touched = touched_windows(events)
+    def _gold_updates(self, reader: RecentReader, new: pa.Table) -> tuple[list[GoldUpdate], bool]:
+        """The Gold rows the batch's new events change, computed on the driver (`app.jobs.gold_local`).
+        Returns the updates (sessions last), and whether some viewers' sessions were rebuilt."""
+        batch = gold_local.events_frame(new)
+        first = _instant(int(batch["t"].min()))
+        last = _instant(int(batch["t"].max()))
         # Presence at a window's end looks back 120 s: one window before the earliest touched one, up to
         # the end of the window after the latest one.
-        low = f"date_trunc('minute', {_literal(first)}) - INTERVAL {WINDOW_S} SECONDS"
-        high = f"date_trunc('minute', {_literal(last)}) + INTERVAL {2 * WINDOW_S} SECONDS"
-        context = (
-            io.read_delta(self.spark, self.paths["silver"])
-            .where(f"event_time >= {low} AND event_time < {high}")
-            .select("event_id", "event_time", "event", "user_id", "video_id")
-            .join(touched.select("video_id").distinct(), "video_id")
-        )
-        own_windows = events.select(
-            "video_id", window_start(F.col("event_time")).alias("window_start")
-        ).distinct()
-        counts = events_by_type(
-            context.withColumn("window_start", window_start(F.col("event_time")))
-            .join(own_windows, ["video_id", "window_start"])
-            .drop("window_start")
-        )
-        activity = video_activity(context, touched)
-        prune = f"t.window_start >= {low} AND t.window_start < {high}"
-        return [
-            GoldUpdate(self.paths[name], frame, GOLD_TABLES[name][1], prune)
-            for name, frame in (("video_activity", activity), ("events_by_type", counts))
+        low = _minute(first) - timedelta(seconds=WINDOW_S)
+        high = _minute(last) + timedelta(seconds=2 * WINDOW_S)
+        windows = gold_local.touched_windows(batch)
+        context = gold_local.events_frame(reader.silver(low, high))
+        context = context[context["video_id"].isin(windows["video_id"].unique())]
+        prune = f"t.window_start >= {_literal(low)} AND t.window_start < {_literal(high)}"
+        updates = [
+            GoldUpdate(self.paths[name], GOLD_TABLES[name][0], GOLD_TABLES[name][1], prune, rows)
+            for name, rows in (
+                ("video_activity", gold_local.video_activity(context, windows)),
+                ("events_by_type", gold_local.events_by_type(context, batch)),
+            )
         ]
+        sessions, stale = self._sessions(reader, batch, first)
+        horizon = first - timedelta(seconds=SESSION_GAP_S)
+        schema, keys, _ = GOLD_TABLES["user_sessions"]
+        prune = f"t.session_end >= {_literal(horizon)}"
+        updates.append(GoldUpdate(self.paths["user_sessions"], schema, keys, prune, sessions, stale))
+        return updates, stale is not None
 
-    def _sessions(self, events: DataFrame, first: str, cached: list[DataFrame]) -> tuple[GoldUpdate, bool]:
-        """Plan the `gold.user_sessions` update for the new events. Returns it, and whether some pairs
-        needed Silver.
+    def _sessions(
+        self, reader: RecentReader, batch: pd.DataFrame, first: datetime
+    ) -> tuple[pa.Table, pa.Table | None]:
+        """The `gold.user_sessions` rows the new events change, and the rows that no longer exist."""
+        recent = gold_local.sessions_frame(reader.sessions(first - timedelta(seconds=SESSION_GAP_S)))
 
-        In-order events only extend a viewer's latest session, whatever its length; a late event that
-        lands among a viewer's existing events makes that viewer's affected sessions rebuild from Silver.
-        Frames it caches go into `cached`.
-        """
-        keys = GOLD_TABLES["user_sessions"][1]
-        horizon = f"{_literal(first)} - INTERVAL {GAP}"
-        prune = f"t.session_end >= {horizon}"
-        path = self.paths["user_sessions"]
-        recent = io.read_delta(self.spark, path).where(f"session_end >= {horizon}")
-        plan = session_update_plan(events, recent).persist()
-        cached.append(plan)
-        rebuild_from = plan.agg(
-            F.date_format(F.min(F.when(~F.col("extends"), F.col("rebuild_from"))), _FORMAT)
-        ).first()
-        extending = plan.where("extends").select("user_id", "video_id", "first_new")
-        # Every new event of an extending pair comes after all of the pair's affected sessions.
-        affected = (
-            recent.join(extending, ["user_id", "video_id"])
-            .where(F.col("session_end") >= F.col("first_new") - F.expr(f"INTERVAL {GAP}"))
-            .select(*recent.columns)
+        def history(since: int) -> pd.DataFrame:
+            return gold_local.events_frame(reader.silver(_instant(since)))
+
+        sessions, stale = gold_local.update_sessions(batch, recent, history)
+        return (
+            gold_local.sessions_table(sessions),
+            gold_local.sessions_table(stale) if stale is not None else None,
         )
-        segments = sessions_as_segments(affected).unionByName(
-            as_segments(events.join(extending.drop("first_new"), ["user_id", "video_id"]))
-        )
-        low = rebuild_from[0] if rebuild_from else None
-        if low is None:
-            return GoldUpdate(path, sessionize_segments(segments), keys, prune), False
-        rebuilding = plan.where("NOT extends").select("user_id", "video_id", "rebuild_from")
-        history = (
-            io.read_delta(self.spark, self.paths["silver"])
-            .where(f"event_time >= {_literal(low)}")
-            .select("event_id", "event_time", "event", "user_id", "video_id")
-            .join(rebuilding, ["user_id", "video_id"])
-            .where(F.col("event_time") >= F.col("rebuild_from"))
-            .drop("rebuild_from")
-        )
-        sessions = sessionize_segments(segments.unionByName(as_segments(history))).persist()
-        cached.append(sessions)
-        # The rebuilt pairs' old sessions that no longer exist (merged or split differently) go.
-        stale = (
-            recent.join(rebuilding, ["user_id", "video_id"])
-            .where(F.col("session_start") >= F.col("rebuild_from"))
-            .select(*recent.columns)
-            .join(sessions.select(*keys), list(keys), "left_anti")
-        )
-        return GoldUpdate(path, sessions, keys, prune, stale), True
 
     def resume_newest(self) -> None:
         """Start from the newest event time Gold already reflects, so the lag line stays truthful."""
         progress = read_progress(self.spark, self.paths["video_activity"])
         self.newest_event_time = progress.newest_event_time if progress else None
+
+
+def newest_mark(spark: SparkSession, path: str, run_id: str) -> int:
+    """The newest batch id `run_id` marked in a table's commits, or -1."""
+    for limit in (100, None):
+        metadata = io.commit_metadata(spark, path, limit)
+        for batch_id in (marked_batch(entry, run_id) for entry in metadata):
+            if batch_id is not None:
+                return batch_id
+        if limit is not None and len(metadata) < limit:
+            break
+    return -1
 
 
 def read_progress(spark: SparkSession, path: str) -> Progress | None:

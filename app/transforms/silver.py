@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -13,6 +15,7 @@ from app.contract import (
     REQUIRED_FIELDS,
     raw_spark_schema,
 )
+from app.tables import SILVER_EVENTS, SILVER_QUARANTINE
 
 # ISO-8601 date-time: date, `T` (or a space), time with optional seconds and fraction, optional zone.
 ISO_8601 = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
@@ -102,29 +105,64 @@ def validate(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     return split_checked(check_events(bronze))
 
 
+def _valid_named() -> list[tuple[str, Column]]:
+    return [
+        ("event_id", derived_event_id()),
+        ("event_time", F.col("_event_time")),
+        ("event", F.col("_raw.event")),
+        ("user_id", F.col("_raw.user_id")),
+        ("video_id", F.col("_raw.video_id")),
+        ("payload", F.col("_raw.payload")),
+        ("kafka_partition", F.col("partition")),
+        ("kafka_offset", F.col("offset")),
+        ("ingested_at", F.col("ingested_at")),
+    ]
+
+
+def _rejected_named() -> list[tuple[str, Column]]:
+    return [
+        # A readable copy (invalid UTF-8 replaced by U+FFFD) that any tool can open, and the exact bytes.
+        ("value", F.make_valid_utf8(F.col("value").cast("string"))),
+        ("raw_value", F.col("value").cast("binary")),
+        ("reason", F.col("_reason")),
+        ("kafka_partition", F.col("partition")),
+        ("kafka_offset", F.col("offset")),
+        ("ingested_at", F.col("ingested_at")),
+    ]
+
+
 def split_checked(checked: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split checked rows (see `check_events`) into (valid Silver events, rejected rows with their reason)."""
-    valid = checked.where(F.col("_reason").isNull()).select(
-        derived_event_id().alias("event_id"),
-        F.col("_event_time").alias("event_time"),
-        F.col("_raw.event").alias("event"),
-        F.col("_raw.user_id").alias("user_id"),
-        F.col("_raw.video_id").alias("video_id"),
-        F.col("_raw.payload").alias("payload"),
-        F.col("partition").alias("kafka_partition"),
-        F.col("offset").alias("kafka_offset"),
-        F.col("ingested_at"),
+    valid = checked.where(F.col("_reason").isNull())
+    rejected = checked.where(F.col("_reason").isNotNull())
+    return (
+        valid.select(*[column.alias(name) for name, column in _valid_named()]),
+        rejected.select(*[column.alias(name) for name, column in _rejected_named()]),
     )
-    rejected = checked.where(F.col("_reason").isNotNull()).select(
-        # A readable copy (invalid UTF-8 replaced by U+FFFD) that any tool can open, and the exact bytes.
-        F.make_valid_utf8(F.col("value").cast("string")).alias("value"),
-        F.col("value").cast("binary").alias("raw_value"),
-        F.col("_reason").alias("reason"),
-        F.col("partition").alias("kafka_partition"),
-        F.col("offset").alias("kafka_offset"),
-        F.col("ingested_at"),
-    )
-    return valid, rejected
+
+
+def checked_rows(checked: DataFrame) -> DataFrame:
+    """Checked rows (see `check_events`) with the Silver and the quarantine columns side by side, so one
+    Spark job brings a whole micro-batch to the driver; `split_local` splits it as `split_checked` does.
+
+    Silver's own columns are null on rejected rows, and the quarantine's on valid ones.
+    """
+    is_valid = F.col("_reason").isNull()
+    shared = ("kafka_partition", "kafka_offset", "ingested_at")
+    silver = [F.when(is_valid, column).alias(name) for name, column in _valid_named() if name not in shared]
+    quarantine = [
+        (column if name in (*shared, "reason") else F.when(~is_valid, column)).alias(name)
+        for name, column in _rejected_named()
+    ]
+    return checked.select(*silver, *quarantine)
+
+
+def split_local(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """Split `checked_rows` brought to the driver into (valid Silver events, rejected rows)."""
+    rejected = pc.is_valid(rows["reason"])
+    valid = rows.filter(pc.invert(rejected)).select([field.name for field in SILVER_EVENTS])
+    quarantined = rows.filter(rejected).select([field.name for field in SILVER_QUARANTINE])
+    return valid, quarantined
 
 
 def unseen_events(unique: DataFrame, silver: DataFrame) -> DataFrame:

@@ -1,0 +1,134 @@
+"""The pipeline's driver-side state: dedupe as Silver would, what it covers, and how it forgets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+
+from app.jobs.recent import EVENT_COLUMNS, RecentState, first_per_event_id
+from app.tables import GOLD_USER_SESSIONS
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+TS = pa.timestamp("us", tz="UTC")
+EVENTS = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("event_time", TS),
+        ("event", pa.string()),
+        ("user_id", pa.string()),
+        ("video_id", pa.string()),
+        ("kafka_partition", pa.int32()),
+        ("kafka_offset", pa.int64()),
+    ]
+)
+SESSIONS = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("video_id", pa.string()),
+        ("session_start", TS),
+        ("session_end", TS),
+        ("duration_seconds", pa.float64()),
+        ("event_count", pa.int64()),
+        ("message_count", pa.int64()),
+        ("ended_by_leave", pa.bool_()),
+    ]
+)
+assert SESSIONS.names == GOLD_USER_SESSIONS.fieldNames()
+
+
+def events(*rows: tuple[str, float, int, int]) -> pa.Table:
+    """(event_id, seconds after T0, partition, offset) rows."""
+    return pa.Table.from_pylist(
+        [
+            dict(zip(EVENT_COLUMNS, (i, T0 + timedelta(seconds=s), "like", "u1", "v1", p, o), strict=True))
+            for i, s, p, o in rows
+        ],
+        schema=EVENTS,
+    )
+
+
+def session(user: str, start: float, end: float) -> dict[str, object]:
+    return {
+        "user_id": user,
+        "video_id": "v1",
+        "session_start": T0 + timedelta(seconds=start),
+        "session_end": T0 + timedelta(seconds=end),
+        "duration_seconds": float(end - start),
+        "event_count": 2,
+        "message_count": 0,
+        "ended_by_leave": False,
+    }
+
+
+def state(held: pa.Table, floor: datetime | None = None, minutes: int = 15) -> RecentState:
+    return RecentState(timedelta(minutes=minutes), floor, held, SESSIONS.empty_table())
+
+
+def test_first_per_event_id_keeps_the_earliest_kafka_record() -> None:
+    batch = events(("a", 0, 1, 9), ("a", 0, 0, 5), ("b", 1, 0, 6), ("a", 0, 0, 7))
+    unique = first_per_event_id(batch)
+    assert sorted(zip(unique["event_id"].to_pylist(), unique["kafka_offset"].to_pylist(), strict=True)) == [
+        ("a", 5),
+        ("b", 6),
+    ]
+
+
+def test_unseen_drops_copies_but_not_the_record_itself() -> None:
+    recent = state(events(("a", 0, 0, 1), ("b", 1, 0, 2)))
+    # "a" from another record is a copy; "b" at its own coordinates is a replayed batch; "c" is new.
+    batch = events(("a", 0, 1, 40), ("b", 1, 0, 2), ("c", 2, 0, 3))
+    assert recent.unseen(batch)["event_id"].to_pylist() == ["b", "c"]
+
+
+def test_add_holds_each_event_once_and_only_above_the_floor() -> None:
+    recent = state(events(("a", 0, 0, 1)), floor=T0 - timedelta(minutes=1))
+    recent.add(events(("a", 0, 0, 1), ("b", 5, 0, 2), ("old", -120, 0, 3)))
+    assert sorted(recent.events["event_id"].to_pylist()) == ["a", "b"]
+    assert recent.newest == T0 + timedelta(seconds=5)
+    assert recent.covers(T0 - timedelta(minutes=1))
+    assert not recent.covers(T0 - timedelta(minutes=1, microseconds=1))
+
+
+def test_advance_forgets_what_falls_below_the_floor_a_minute_at_a_time() -> None:
+    recent = state(events(("a", 0, 0, 1), ("b", 30, 0, 2)), minutes=1)
+    recent.sessions = pa.Table.from_pylist([session("u1", -400, -250), session("u2", 0, 30)], schema=SESSIONS)
+    assert recent.floor is None
+    assert recent.covers(T0 - timedelta(days=365))
+    recent.advance()
+    assert recent.floor == T0 + timedelta(seconds=30) - timedelta(minutes=1)
+    recent.add(events(("c", 150, 0, 3)))
+    recent.advance()
+    # The floor is now 90 s: "a" and "b" go, and with them their coordinates (a copy is no longer known).
+    assert recent.floor == T0 + timedelta(seconds=90)
+    assert recent.events["event_id"].to_pylist() == ["c"]
+    assert recent.unseen(events(("a", 0, 1, 99)))["event_id"].to_pylist() == ["a"]
+    # Sessions are kept while they could still be extended: ended at or after floor minus the gap.
+    assert recent.sessions["user_id"].to_pylist() == ["u2"]
+    recent.add(events(("d", 160, 0, 4)))
+    recent.advance()
+    assert recent.floor == T0 + timedelta(seconds=90), "under a minute of progress keeps the floor"
+
+
+def test_apply_sessions_upserts_by_key_and_deletes_stale_rows() -> None:
+    recent = state(events())
+    recent.sessions = pa.Table.from_pylist(
+        [session("u1", 0, 10), session("u2", 0, 10), session("u3", 0, 10)], schema=SESSIONS
+    )
+    upserted = pa.Table.from_pylist([session("u1", 0, 50), session("u4", 5, 6)], schema=SESSIONS)
+    stale = pa.Table.from_pylist([session("u2", 0, 10)], schema=SESSIONS)
+    recent.apply_sessions(upserted, stale)
+    rows = {(r["user_id"], r["session_end"]) for r in recent.sessions.to_pylist()}
+    assert rows == {
+        ("u1", T0 + timedelta(seconds=50)),
+        ("u3", T0 + timedelta(seconds=10)),
+        ("u4", T0 + timedelta(seconds=6)),
+    }
+    assert recent.sessions_ending_since(T0 + timedelta(seconds=20))["user_id"].to_pylist() == ["u1"]
+
+
+def test_reads_below_the_floor_are_refused() -> None:
+    recent = state(events(("a", 0, 0, 1)), floor=T0)
+    with pytest.raises(AssertionError, match="floor"):
+        recent.events_since(T0 - timedelta(seconds=1))
