@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,17 @@ from app.local.java import JavaMissingError
 from app.settings import PulseSettings, SettingsError, load_settings
 
 console = Console(highlight=False, soft_wrap=True)
+
+
+class PipelineJob(StrEnum):
+    """The jobs `pulse pipeline` runs (app.jobs.runner.PIPELINE_JOBS)."""
+
+    all = "all"
+    bronze = "bronze"
+    silver = "silver"
+    gold = "gold"
+
+
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
@@ -60,16 +72,24 @@ def _parse_start(value: str | None) -> datetime | None:
 
 @app.command("produce")
 def produce_command(
-    events: Annotated[int | None, typer.Option("--events", help="Send this many events, then stop.")] = None,
+    events: Annotated[
+        int | None, typer.Option("--events", help="Send this many events, then stop.", min=1)
+    ] = None,
     duration: Annotated[
-        float | None, typer.Option("--duration", help="Send this many seconds of (event-time) audience.")
+        float | None,
+        typer.Option("--duration", help="Send this many seconds of (event-time) audience.", min=0.001),
     ] = None,
     rate: Annotated[
-        float, typer.Option(help="Events per second; 0 sends as fast as possible. Also sizes the audience.")
+        float,
+        typer.Option(
+            help="Events per second; 0 sends as fast as possible. Also sizes the audience.",
+            min=0,
+            max=1_000_000,
+        ),
     ] = 100.0,
-    videos: Annotated[int, typer.Option(help="How many live streams to simulate.", min=1)] = 5,
+    videos: Annotated[int, typer.Option(help="How many live streams to simulate.", min=1, max=100_000)] = 5,
     seed: Annotated[
-        int | None, typer.Option(help="Random seed: the same seed sends the same events.")
+        int | None, typer.Option(help="Random seed: the same seed sends the same events.", min=0)
     ] = None,
     start: Annotated[
         str | None,
@@ -84,19 +104,25 @@ def produce_command(
         ),
     ] = None,
     inject_bad: Annotated[
-        float, typer.Option(help="Fraction of events replaced by malformed ones, covering every reason code.")
+        float,
+        typer.Option(
+            help="Fraction of events replaced by malformed ones, covering every reason code.", min=0, max=1
+        ),
     ] = 0.0,
     duplicates: Annotated[
-        float, typer.Option(help="Fraction of events resent later, as retries would.")
+        float, typer.Option(help="Fraction of events resent later, as retries would.", min=0, max=1)
     ] = 0.0,
     hype_every: Annotated[
-        int, typer.Option(help="Seconds between hype moments (chat bursts); 0 = none.")
+        int, typer.Option(help="Seconds between hype moments (chat bursts); 0 = none.", min=0)
     ] = 180,
     late: Annotated[
-        float, typer.Option(help="Fraction of events delivered late (out of order), as flaky clients do.")
+        float,
+        typer.Option(
+            help="Fraction of events delivered late (out of order), as flaky clients do.", min=0, max=1
+        ),
     ] = 0.0,
     max_late: Annotated[
-        float, typer.Option(help="How late a late event can be, in seconds of event time.")
+        float, typer.Option(help="How late a late event can be, in seconds of event time.", min=0, max=86_400)
     ] = 600.0,
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the final summary as JSON to this file.")
@@ -152,17 +178,20 @@ def produce_command(
 @app.command("pipeline")
 def pipeline_command(
     job: Annotated[
-        str,
+        PipelineJob,
         typer.Argument(
             help="all: Kafka → bronze → silver (+ quarantine) → gold in one micro-batch (the real-time "
             "pipeline). bronze: Kafka → bronze only. silver (or gold): bronze → silver and gold."
         ),
-    ] = "all",
+    ] = PipelineJob.all,
     once: Annotated[
         bool, typer.Option("--once", help="Process what is available (availableNow), then exit.")
     ] = False,
     trigger_seconds: Annotated[
-        float, typer.Option(help="Micro-batch interval when running continuously (0: back to back).", min=0)
+        float,
+        typer.Option(
+            help="Micro-batch interval when running continuously (0: back to back).", min=0, max=3600
+        ),
     ] = 1.0,
     max_offsets_per_trigger: Annotated[
         int | None, typer.Option(help="all, bronze: at most this many Kafka records per micro-batch.", min=1)
@@ -177,14 +206,12 @@ def pipeline_command(
     One line per micro-batch. Without --once it runs until Ctrl-C, which stops it cleanly; the next
     start resumes from the checkpoint under <lake>/_checkpoints/.
     """
-    from app.jobs.runner import PIPELINE_JOBS, PipelineError, PipelineOptions, run
+    from app.jobs.runner import PipelineError, PipelineOptions, run
 
-    if job not in PIPELINE_JOBS:
-        raise _fail(f"unknown job {job!r}; choose from {', '.join(PIPELINE_JOBS)}", 2)
     settings = _settings()
     try:
         run(
-            PipelineOptions(job, once, trigger_seconds, max_offsets_per_trigger, max_files_per_trigger),
+            PipelineOptions(job.value, once, trigger_seconds, max_offsets_per_trigger, max_files_per_trigger),
             settings,
         )
     except PipelineError as exc:
@@ -193,9 +220,13 @@ def pipeline_command(
 
 @app.command("demo")
 def demo_command(
-    kafka_port: Annotated[int, typer.Option(help="Broker port on 127.0.0.1.")] = 9092,
-    dashboard_port: Annotated[int, typer.Option(help="Dashboard port on 127.0.0.1.")] = 8501,
-    rate: Annotated[float, typer.Option(help="Live audience size, in events per second.", min=1)] = 50.0,
+    kafka_port: Annotated[int, typer.Option(help="Broker port on 127.0.0.1.", min=1, max=65534)] = 9092,
+    dashboard_port: Annotated[
+        int, typer.Option(help="Dashboard port on 127.0.0.1.", min=1, max=65535)
+    ] = 8501,
+    rate: Annotated[
+        float, typer.Option(help="Live audience size, in events per second.", min=1, max=100_000)
+    ] = 50.0,
 ) -> None:
     """Run the whole live pipeline on the embedded stack: broker, producer, pipeline, dashboard."""
     from app.local.demo import DemoError, run_demo
@@ -237,7 +268,9 @@ def backfill_command(
 def maintenance_command(
     retention_hours: Annotated[
         float,
-        typer.Option(help="VACUUM keeps files newer than this (at least 168 h, so streams can resume)."),
+        typer.Option(
+            help="VACUUM keeps files newer than this (at least 168 h, so streams can resume).", min=168
+        ),
     ] = 168.0,
 ) -> None:
     """Compact every lake table (OPTIMIZE) and delete old unneeded files (VACUUM). Runs daily in Azure."""

@@ -94,6 +94,34 @@ class Workspace:
         return env | extra
 
 
+# The pipeline code a benchmark compares against in the same run: a git ref, checked out beside the repo.
+BASELINE_REF_ENV = "PULSE_BENCH_BASELINE_REF"
+# By default the last landed pipeline before the driver-side hot path; an empty value skips the baseline.
+BASELINE_REF = "816eb79"
+
+
+def baseline_tree(ref: str) -> Path:
+    """A checkout of `ref` (a git worktree under /tmp) whose `app` package a child can run instead of ours.
+
+    Raises RuntimeError with git's message when the ref does not exist in this clone.
+    """
+    commit = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{ref}^{{commit}}"], cwd=REPO, capture_output=True, text=True
+    )
+    if commit.returncode != 0:
+        raise RuntimeError(f"{BASELINE_REF_ENV}={ref}: not a commit in this clone ({commit.stderr.strip()})")
+    path = Path(tempfile.gettempdir()) / f"pulse-baseline-{commit.stdout.strip()[:12]}"
+    if not (path / "app").is_dir():
+        subprocess.run(["git", "worktree", "prune"], cwd=REPO, check=False, capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--force", str(path), commit.stdout.strip()],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+    return path
+
+
 @contextmanager
 def workspace(name: str, keep: bool = False) -> Iterator[Workspace]:
     """A fresh folder under /tmp, removed afterwards unless `keep`."""

@@ -16,6 +16,7 @@ Spark session is up, dashboard before a browser connects), measured in the same 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -23,9 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    BASELINE_REF,
+    BASELINE_REF_ENV,
+    REPO,
     Result,
     RssSampler,
     Workspace,
+    baseline_tree,
     batch_durations,
     broker,
     create_topic,
@@ -85,10 +90,19 @@ def _in_window(log_text: str, began: float, ended: float) -> str:
 
 
 def one_setting(
-    ws: Workspace, trigger_s: float, rate: float, size: dict[str, Any], sampler: RssSampler, idle: dict
+    ws: Workspace,
+    trigger_s: float,
+    rate: float,
+    size: dict[str, Any],
+    sampler: RssSampler,
+    idle: dict,
+    baseline: str | None = None,
 ) -> dict:
-    """One setting: start load, pipeline, dashboard and viewer; run the probes; stop all."""
-    tag = f"t{trigger_s:g}-r{rate:g}".replace(".", "_")
+    """One setting: start load, pipeline, dashboard and viewer; run the probes; stop all.
+
+    With `baseline` (a git ref), the pipeline runs that commit's code; everything else is today's.
+    """
+    tag = f"t{trigger_s:g}-r{rate:g}".replace(".", "_") + (f"-{baseline}" if baseline else "")
     topic = f"fresh-{tag}"
     create_topic(ws.bootstrap, topic)
     lake = ws.home / f"lake-{tag}"
@@ -115,16 +129,20 @@ def one_setting(
         )
         processes.append(load)
         pipeline_log = logs / "pipeline.log"
+        code = baseline_tree(baseline) if baseline else REPO
         pipeline = start_process(
             [sys.executable, "-m", "app.cli", "pipeline", "all"]
             + ([] if trigger_s == DEFAULT_TRIGGER_S else ["--trigger-seconds", str(trigger_s)]),
-            env,
+            env | {"PYTHONPATH": str(code)},
             pipeline_log,
+            cwd=code,
         )
         processes.append(pipeline)
-        sampler.add(f"pipeline@{trigger_s:g}s", pipeline.pid)
+        if not baseline:
+            sampler.add(f"pipeline@{trigger_s:g}s", pipeline.pid)
         _wait_for_line(pipeline_log, " lake: ", pipeline)
-        idle.setdefault("pipeline", tree_rss(pipeline.pid))
+        if not baseline:
+            idle.setdefault("pipeline", tree_rss(pipeline.pid))
 
         port = free_port()
         url = f"http://127.0.0.1:{port}"
@@ -133,8 +151,9 @@ def one_setting(
         )
         processes.append(dashboard)
         wait_healthy(url, dashboard)
-        idle.setdefault("dashboard", tree_rss(dashboard.pid))
-        sampler.add(f"dashboard@{trigger_s:g}s", dashboard.pid)
+        if not baseline:
+            idle.setdefault("dashboard", tree_rss(dashboard.pid))
+            sampler.add(f"dashboard@{trigger_s:g}s", dashboard.pid)
         watch_s = size["probes"] / size["probe_rate"] + size["warmup_timeout_s"] + size["drain_timeout_s"]
         viewer = start_process(
             [sys.executable, "-m", "benchmarks.browser", "watch", url, "--seconds", str(watch_s)],
@@ -181,6 +200,7 @@ def one_setting(
     stats = summary_stats(latencies)
     log(f"  trigger {trigger_s:g} s: {stats} ({probe['missing']} missing)")
     return {
+        "code": baseline or "this commit",
         "trigger_s": trigger_s,
         "background_rate": rate,
         "latency_s": stats,
@@ -202,20 +222,27 @@ def run(quick: bool) -> list[Result]:
         try:
             for trigger_s, rate in zip(size["triggers_s"], size["background_rates"], strict=True):
                 settings.append(one_setting(ws, trigger_s, rate, size, sampler, idle))
+            baseline = os.environ.get(BASELINE_REF_ENV, BASELINE_REF).strip()
+            if baseline:
+                log(f"freshness: baseline, the pipeline of {baseline}, same load")
+                trigger_s, rate = size["triggers_s"][0], size["background_rates"][0]
+                settings.append(one_setting(ws, trigger_s, rate, size, sampler, idle, baseline))
         finally:
             sampler.stop()
     return [_freshness_result(quick, size, settings), _memory_result(quick, size, sampler, idle)]
 
 
 def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str, Any]]) -> Result:
-    best = min(settings, key=lambda s: s["latency_s"]["p95"] if s["latency_s"]["p95"] is not None else 1e9)
+    ours = [s for s in settings if s["code"] == "this commit"]
+    best = min(ours, key=lambda s: s["latency_s"]["p95"] if s["latency_s"]["p95"] is not None else 1e9)
     p95 = best["latency_s"]["p95"]
     rows = []
     for s in settings:
         lat = s["latency_s"]
         rows.append(
             {
-                "label": f"{s['background_rate']:g} ev/s, trigger {s['trigger_s']:g} s: p50 / p95 / p99 (s)",
+                "label": f"{s['code']}: {s['background_rate']:g} ev/s, trigger {s['trigger_s']:g} s: "
+                "p50 / p95 / p99 (s)",
                 "baseline": s["trigger_s"],
                 "candidate": f"{lat['p50']} / {lat['p95']} / {lat['p99']}",
                 "unit": "s",
@@ -244,6 +271,18 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
                     "unit": "jobs",
                 }
             )
+    before = [s for s in settings if s["code"] != "this commit"]
+    if before and before[0]["latency_s"]["p95"] is not None:
+        same = next(s for s in ours if s["background_rate"] == before[0]["background_rate"])
+        rows.append(
+            {
+                "label": f"p95 after ÷ before ({before[0]['code']}), {same['background_rate']:g} ev/s",
+                "baseline": before[0]["latency_s"]["p95"],
+                "candidate": same["latency_s"]["p95"],
+                "unit": "s",
+                "ratio": ratio(same["latency_s"]["p95"], before[0]["latency_s"]["p95"]),
+            }
+        )
     return Result(
         name=NAME,
         quick=quick,

@@ -8,13 +8,19 @@ Spark session start; the session start is reported separately for both.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from typing import Any
 
 from benchmarks.common import (
+    BASELINE_REF,
+    BASELINE_REF_ENV,
     CAUGHT_UP,
     Result,
+    baseline_tree,
     batch_durations,
     broker,
     checked,
@@ -67,6 +73,26 @@ def run(quick: bool) -> Result:
         log(f"  medallion: {phases} (total {total_s:.1f} s, process {process_s:.1f} s)")
         details["medallion_batches"] = batch_durations(output)
         details["medallion_process_s"] = round(process_s, 1)
+        baseline_ref = os.environ.get(BASELINE_REF_ENV, BASELINE_REF).strip()
+        if baseline_ref:
+            log(f"pipeline: baseline — the medallion of {baseline_ref}, same topic, own lake")
+            code = baseline_tree(baseline_ref)
+            env = ws.env(PULSE_LAKE=str(ws.home / "baseline-lake"), PYTHONPATH=str(code))
+            old = subprocess.run(
+                [sys.executable, "-m", "app.cli", "pipeline", "all", "--once"],
+                cwd=code, env=env, capture_output=True, text=True, timeout=7200, check=False,
+            )  # fmt: skip
+            old_output = old.stdout + old.stderr
+            (ws.home / "baseline.log").write_text(old_output)
+            old_phases = {stage: float(seconds) for stage, seconds in CAUGHT_UP.findall(old_output)}
+            if old.returncode != 0 or "all" not in old_phases:
+                raise RuntimeError(f"the baseline pipeline failed:\n{old_output[-3000:]}")
+            details["baseline"] = {
+                "ref": baseline_ref,
+                "all_s": old_phases["all"],
+                "batches": batch_durations(old_output),
+            }
+            log(f"  baseline: all caught up in {old_phases['all']:.1f} s")
         if size["verify_gold"]:
             log("pipeline: verifying Gold against the reference")
             check = run_json_child("benchmarks.gold_check", [], ws.env(), timeout=1800)
@@ -94,6 +120,26 @@ def run(quick: bool) -> Result:
             "ratio": ratio(total_s, ceiling["copy_s"]),
         }
     )
+    if "baseline" in details:
+        old_eps = events / details["baseline"]["all_s"]
+        rows.append(
+            {
+                "label": f"before: the medallion of {details['baseline']['ref']}, same run",
+                "baseline": round(ceiling_eps),
+                "candidate": round(old_eps),
+                "unit": "events/s",
+                "ratio": ratio(old_eps, ceiling_eps),
+            }
+        )
+        rows.append(
+            {
+                "label": "after ÷ before, events/s",
+                "baseline": round(old_eps),
+                "candidate": round(medallion_eps),
+                "unit": "events/s",
+                "ratio": ratio(medallion_eps, old_eps),
+            }
+        )
     notes = [
         "Phase times come from the pipeline's own 'caught up in' lines and exclude the Spark session start "
         "(the ceiling's copy_s excludes it too).",

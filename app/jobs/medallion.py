@@ -52,6 +52,7 @@ log = logging.getLogger("pulse.pipeline")
 _FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 # Delta writes this session setting into each commit's `userMetadata`: Gold commits carry the progress.
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
 
 
 @dataclass(frozen=True)
@@ -107,19 +108,48 @@ def instant(formatted: str) -> datetime:
     return datetime.strptime(formatted, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
 
 
+# Every table the pipeline writes commits once a micro-batch, so with Delta's default (a checkpoint every 10
+# commits) all of them would write their checkpoint in the same batch, which then took 8 s longer. Different
+# intervals spread them out, and a longer one makes them rarer (docs/pipeline.md, "What a micro-batch costs").
+CHECKPOINT_INTERVALS = {
+    "bronze": 20,
+    "silver": 21,
+    "quarantine": 22,
+    "events_by_type": 23,
+    "user_sessions": 25,
+    "video_activity": 27,
+}
+
+
+def _properties(table: str) -> dict[str, str]:
+    return {"delta.checkpointInterval": str(CHECKPOINT_INTERVALS[table])}
+
+
 def ensure_tables(spark: SparkSession, settings: PulseSettings) -> None:
     """Create every lake table that is missing, so streams and readers can start before data arrives."""
     io.ensure_delta_table(
-        spark, settings.table_path("bronze", "events_raw"), BRONZE_EVENTS_RAW, partition_by=("ingest_date",)
+        spark,
+        settings.table_path("bronze", "events_raw"),
+        BRONZE_EVENTS_RAW,
+        partition_by=("ingest_date",),
+        properties=_properties("bronze"),
     )
-    io.ensure_delta_table(spark, settings.table_path("silver", "events"), SILVER_EVENTS)
-    io.ensure_delta_table(spark, settings.table_path("silver", "quarantine"), SILVER_QUARANTINE)
+    io.ensure_delta_table(
+        spark, settings.table_path("silver", "events"), SILVER_EVENTS, properties=_properties("silver")
+    )
+    io.ensure_delta_table(
+        spark,
+        settings.table_path("silver", "quarantine"),
+        SILVER_QUARANTINE,
+        properties=_properties("quarantine"),
+    )
     for name, (schema, _, clustering) in GOLD_TABLES.items():
         io.ensure_delta_table(
             spark,
             settings.table_path("gold", name),
             schema,
             cluster_by=clustering,
+            properties=_properties(name),
         )
 
 
@@ -164,6 +194,7 @@ class RecentReader:
         """Silver events with `low` <= event time (< `high`), with the columns Gold uses."""
         if self.state.covers(low):
             return self.state.events_since(low, high).select(list(GOLD_INPUT))
+        log.info(f"reading silver.events from Delta since {low.isoformat()}: below the recent state's floor")
         self.silver_written.result()
         condition = f"event_time >= {_literal(low)}"
         if high is not None:
@@ -174,6 +205,9 @@ class RecentReader:
         """Gold sessions that ended at or after `since`."""
         if self.state.covers(since + timedelta(seconds=SESSION_GAP_S)):
             return self.state.sessions_ending_since(since)
+        log.info(
+            f"reading gold.user_sessions from Delta since {since.isoformat()}: below the recent state's floor"
+        )
         sessions = io.read_delta(self.spark, self.paths["user_sessions"])
         return sessions.where(f"session_end >= {_literal(since)}").toArrow()
 
@@ -212,6 +246,10 @@ class MedallionWriter:
             **{name: settings.table_path("gold", name) for name in GOLD_TABLES},
         }
         self.recent_horizon = timedelta(minutes=settings.recent_minutes)
+        if write_gold:
+            # Gold MERGEs read a local Arrow table, which cannot change under them: Delta need not copy
+            # it first (one Spark job less per MERGE, measured in docs/pipeline.md).
+            spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
         self.state: RecentState | None = None
         # The newest batch id this run appended per table (see `_append`); None until read.
         self.ledger: dict[str, int] | None = None
@@ -350,6 +388,7 @@ class MedallionWriter:
         """The new events among those older than the state's floor, found in Silver itself (late events)."""
         if not unique.num_rows:
             return unique
+        log.info(f"deduplicating {unique.num_rows:,} events against Delta: below the recent state's floor")
         first, last = pc.min(unique["event_time"]).as_py(), pc.max(unique["event_time"]).as_py()
         # The same event_id always carries the same event time: only Silver rows in the range can be copies.
         silver_range = io.read_delta(self.spark, self.paths["silver"]).where(

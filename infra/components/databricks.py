@@ -198,6 +198,8 @@ class DatabricksPipeline(Construct):
             "PULSE_KAFKA_BOOTSTRAP": kafka.bootstrap_servers,
             "PULSE_KAFKA_TOPIC": TOPIC_NAME,
             "PULSE_KAFKA_GROUP_PREFIX": CONSUMER_GROUP_PREFIX,
+            # Confluent Cloud accepts only SASL_SSL; Pulse's default is the local broker's PLAINTEXT.
+            "PULSE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
             # Databricks resolves these references at cluster start; the values never leave the scope.
             "PULSE_KAFKA_API_KEY": f"{{{{secrets/{scope_name}/{key_name}}}}}",
             "PULSE_KAFKA_API_SECRET": f"{{{{secrets/{scope_name}/{secret_name}}}}}",

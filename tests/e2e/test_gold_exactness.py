@@ -3,6 +3,7 @@ and replaying a batch changes nothing."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,13 @@ def _gold_snapshot(lake: Path) -> dict[str, list[dict]]:
     }
 
 
-def test_gold_matches_reference_under_late_data_and_replays_idempotently(spark, broker: Broker) -> None:
+def test_gold_matches_reference_under_late_data_and_replays_idempotently(
+    spark, broker: Broker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A one-minute recent state: in-order events take the driver-side path, and the many events later
+    # than a minute take the path through the Delta tables, so both are checked against the reference.
+    monkeypatch.setenv("PULSE_RECENT_MINUTES", "1")
+    caplog.set_level(logging.INFO, logger="pulse.pipeline")
     settings = load_settings()
     lake = broker.home / "lake"
     summary = produce(
@@ -46,6 +53,11 @@ def test_gold_matches_reference_under_late_data_and_replays_idempotently(spark, 
     assert summary.failed == 0
     run(PipelineOptions("all", once=True, max_offsets_per_trigger=4000), settings)
 
+    below_floor = [r.message for r in caplog.records if "below the recent state's floor" in r.message]
+    assert any("deduplicating" in m for m in below_floor), (
+        "late events should have been deduplicated in Delta"
+    )
+    assert any("silver.events" in m for m in below_floor), "late events should have read Silver from Delta"
     gold_versions = DeltaTable(str(lake / "gold" / "video_activity")).history()
     merges = [h for h in gold_versions if h.get("operation") == "MERGE"]
     assert len(merges) >= 3, "gold should have run as several micro-batches"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -81,6 +83,33 @@ def test_spark_env_reads_kafka_credentials_from_the_secret_scope(stack: Synthesi
             assert re.fullmatch(
                 r"\{\{secrets/\$\{databricks_secret_scope\.[\w-]+\.name\}/[\w-]+\}\}", env_vars[name]
             )
+
+
+def test_job_environment_makes_confluent_settings(
+    stack: SynthesizedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every job's environment, with its references filled in, gives settings that speak SASL_SSL."""
+    from app.io import KafkaSource
+    from app.settings import load_settings
+
+    for job in stack.resources("databricks_job").values():
+        env_vars = job["job_cluster"][0]["new_cluster"]["spark_env_vars"]
+        for name in [n for n in os.environ if n.startswith("PULSE_")]:
+            monkeypatch.delenv(name)
+        key = f"key-{secrets.token_hex(4)}"
+        for name, value in env_vars.items():
+            if value.startswith("{{secrets/"):  # resolved by Databricks at cluster start
+                value = key if name.endswith("_KEY") else secrets.token_urlsafe(16)
+            # Terraform fills these from other resources at apply time.
+            value = re.sub(r"SASL_SSL://", "", value)
+            value = re.sub(r"\$\{[^}]+\}", "pkc-test.westeurope.azure.confluent.cloud:9092"
+                           if name == "PULSE_KAFKA_BOOTSTRAP" else "account", value)  # fmt: skip
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        assert settings.kafka_security_protocol == "SASL_SSL"
+        options = KafkaSource.from_settings(settings).options
+        assert options["kafka.security.protocol"] == "SASL_SSL"
+        assert f'username="{key}"' in options["kafka.sasl.jaas.config"]
 
 
 @pytest.mark.parametrize(
