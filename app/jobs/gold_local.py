@@ -161,7 +161,7 @@ def as_segments(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def sessions_as_segments(sessions: pd.DataFrame) -> pd.DataFrame:
-    """Existing sessions as segments, so later events extend them (`transforms.gold.sessions_as_segments`)."""
+    """Existing sessions as segments, so later events that come after them can extend them."""
     return sessions[["user_id", "video_id", "start", "end", "events", "messages", "leave"]].assign(
         tie_leave=0, tie_id=""
     )
@@ -192,6 +192,20 @@ def sessionize(segments: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+SESSIONS_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("video_id", pa.string()),
+        ("session_start", _TS),
+        ("session_end", _TS),
+        ("duration_seconds", pa.float64()),
+        ("event_count", pa.int64()),
+        ("message_count", pa.int64()),
+        ("ended_by_leave", pa.bool_()),
+    ]
+)
+
+
 def sessions_table(sessions: pd.DataFrame) -> pa.Table:
     """Sessions as `gold.user_sessions` rows."""
     return pa.table(
@@ -207,13 +221,23 @@ def sessions_table(sessions: pd.DataFrame) -> pa.Table:
             "event_count": pa.array(np.asarray(sessions["events"], "int64"), pa.int64()),
             "message_count": pa.array(np.asarray(sessions["messages"], "int64"), pa.int64()),
             "ended_by_leave": pa.array(np.asarray(sessions["leave"], bool), pa.bool_()),
-        }
+        },
+        schema=SESSIONS_SCHEMA,
     )
 
 
 def session_update_plan(new: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:
-    """Per (user, video) with new events: whether they only extend its sessions, and from when to rebuild
-    (`transforms.gold.session_update_plan`, whose docstring explains the rule)."""
+    """Per (user, video) with new events: whether they only extend its sessions, and from when to rebuild.
+
+    A new event at `t` can only change sessions that ended at or after `t - 300 s` (the affected ones).
+    When every new event of a pair comes after all its affected sessions, the new events can only continue
+    the latest one (`extends`: the affected sessions, as segments, are all the history needed). Otherwise
+    a late event lands among existing ones, and the pair's sessions are rebuilt from its events from
+    `rebuild_from`, the earliest affected session start (or the first new event).
+
+    Returns:
+        (user_id, video_id, first_new, extends, rebuild_from) rows, one per pair with new events.
+    """
     touched = new.groupby(PAIR, as_index=False).agg(first_new=("t", "min"))
     affected = recent.merge(touched, on=PAIR)
     affected = affected[affected["end"] >= affected["first_new"] - GAP_US]

@@ -25,12 +25,10 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from app import io
-from app.tables import SILVER_EVENTS
 from app.transforms.gold import SESSION_GAP_S
 
 log = logging.getLogger("pulse.pipeline")
 EVENT_COLUMNS = ("event_id", "event_time", "event", "user_id", "video_id", "kafka_partition", "kafka_offset")
-EVENT_SCHEMA = StructType([SILVER_EVENTS[name] for name in EVENT_COLUMNS])
 SESSION_KEYS = ("user_id", "video_id", "session_start")
 GAP = timedelta(seconds=SESSION_GAP_S)
 _TS = pa.timestamp("us", tz="UTC")

@@ -1,4 +1,4 @@
-"""Gold: per-minute counts, viewer presence and sessions, recomputed from Silver for what a batch touches.
+"""Gold: per-minute counts, viewer presence and sessions, as Spark transforms over whole frames.
 
 Every function here is pure. The semantics are exact (DESIGN.md, Gold semantics):
 
@@ -122,21 +122,6 @@ def as_segments(events: DataFrame) -> DataFrame:
     )
 
 
-def sessions_as_segments(sessions: DataFrame) -> DataFrame:
-    """Existing Gold sessions as segments, so new events that come after them can extend them."""
-    return sessions.select(
-        "user_id",
-        "video_id",
-        F.col("session_start").alias("seg_start"),
-        F.col("session_end").alias("seg_end"),
-        F.col("event_count").alias("seg_events"),
-        F.col("message_count").alias("seg_messages"),
-        F.col("ended_by_leave").alias("seg_ends_by_leave"),
-        F.lit(0).alias("_tie_leave"),
-        F.lit("").alias("_tie_id"),
-    )
-
-
 def sessionize_segments(segments: DataFrame) -> DataFrame:
     """Chain segments into sessions: a new one starts after more than 300 s of silence or after a leave.
 
@@ -184,67 +169,3 @@ def sessionize_segments(segments: DataFrame) -> DataFrame:
 def sessionize(events: DataFrame) -> DataFrame:
     """Sessions per (user, video): a new one starts after more than 300 s of silence or after a leave."""
     return sessionize_segments(as_segments(events))
-
-
-def session_update_plan(new_events: DataFrame, recent_sessions: DataFrame) -> DataFrame:
-    """Per (user, video) with new events: whether they only extend its sessions, and from when to rebuild.
-
-    A new event at `t` can only change sessions that ended at or after `t - 300 s` (the affected ones).
-    When every new event of a pair comes after all its affected sessions, the new events can only
-    continue the latest one (`extends` is true: the affected sessions, as segments, are all the history
-    needed). Otherwise a late event lands among
-    existing ones, and the pair's sessions are rebuilt from Silver from `rebuild_from`, the earliest
-    affected session start (or the first new event).
-
-    Args:
-        new_events: the batch's new Silver events.
-        recent_sessions: Gold sessions, at least all those that ended at or after the batch's first
-            event minus 300 s.
-
-    Returns:
-        (user_id, video_id, first_new, extends, rebuild_from) rows, one per pair with new events.
-    """
-    touched = new_events.groupBy("user_id", "video_id").agg(F.min("event_time").alias("first_new"))
-    affected = (
-        recent_sessions.join(touched, ["user_id", "video_id"])
-        .where(F.col("session_end") >= _plus_seconds(F.col("first_new"), -SESSION_GAP_S))
-        .groupBy("user_id", "video_id")
-        .agg(
-            F.count(F.lit(1)).alias("affected"),
-            F.min("session_start").alias("earliest_affected"),
-            F.max("session_end").alias("latest_end"),
-        )
-    )
-    plan = touched.join(affected, ["user_id", "video_id"], "left")
-    extends = F.col("affected").isNull() | (F.col("first_new") > F.col("latest_end"))
-    return plan.select(
-        "user_id",
-        "video_id",
-        "first_new",
-        extends.alias("extends"),
-        F.least("first_new", F.coalesce("earliest_affected", "first_new")).alias("rebuild_from"),
-    )
-
-
-def session_recompute_starts(batch: DataFrame, existing_sessions: DataFrame) -> DataFrame:
-    """Per touched (user, video): from which instant sessions must be rebuilt, and which ones are stale.
-
-    A new event at `t` can extend or merge any session that ended at or after `t - 300 s`; sessions that
-    ended earlier are closed for good. Rebuilding from the earliest affected session start (or `t`)
-    is therefore exact.
-
-    Returns:
-        (user_id, video_id, rebuild_from) rows.
-    """
-    touched = batch.groupBy("user_id", "video_id").agg(F.min("event_time").alias("first_new"))
-    affected = (
-        existing_sessions.join(touched, ["user_id", "video_id"])
-        .where(F.col("session_end") >= _plus_seconds(F.col("first_new"), -SESSION_GAP_S))
-        .groupBy("user_id", "video_id")
-        .agg(F.min("session_start").alias("earliest_affected"))
-    )
-    return touched.join(affected, ["user_id", "video_id"], "left").select(
-        "user_id",
-        "video_id",
-        F.least("first_new", F.coalesce("earliest_affected", "first_new")).alias("rebuild_from"),
-    )

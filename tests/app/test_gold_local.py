@@ -51,9 +51,7 @@ def random_events(seed: int, n: int = 1500) -> list[dict]:
     return rows
 
 
-SESSIONS = gold_local.sessions_table(
-    pd.DataFrame(columns=["user_id", "video_id", "start", "end", "events", "messages", "leave"])
-).schema
+SESSIONS = gold_local.SESSIONS_SCHEMA
 SESSION_KEY = ("user_id", "video_id", "session_start")
 
 
@@ -140,3 +138,52 @@ def test_batch_by_batch_equals_the_reference(seed: int) -> None:
     reference = reference_gold(rows)
     for name, current in gold.items():
         assert differences(name, list(current.values()), reference[name]) == [], name
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_in_order_events_extend_existing_sessions_without_history(seed: int) -> None:
+    """The fast path: Gold's sessions as segments plus the new events equal sessions of all the events."""
+    rng = random.Random(seed)
+    kinds = ["join", "leave", "heartbeat", "heartbeat", "message", "like"]
+    rows = [
+        {
+            "event_id": f"e{i:04d}",
+            "event_time": T0 + timedelta(seconds=rng.uniform(0, 1500)),
+            "event": rng.choice(kinds),
+            "user_id": f"u{rng.randrange(8)}",
+            "video_id": "v1",
+        }
+        for i in range(300)
+    ]
+    # Each viewer's events after their own cut-off are "new"; the ones before are already in Gold.
+    cut = {f"u{i}": T0 + timedelta(seconds=rng.uniform(200, 1400)) for i in range(8)}
+    old = [e for e in rows if e["event_time"] < cut[e["user_id"]]]
+    new = [e for e in rows if e["event_time"] >= cut[e["user_id"]]]
+    gold = gold_local.sessionize(gold_local.as_segments(gold_local.events_frame(table(old))))
+    batch = gold_local.events_frame(table(new))
+    plan = gold_local.session_update_plan(batch, gold)
+    assert len(plan)
+    assert plan["extends"].all(), "every new event comes after its viewer's sessions"
+
+    def no_history(_: int) -> pd.DataFrame:
+        raise AssertionError("in-order events must not need history")
+
+    sessions, stale = gold_local.update_sessions(batch, gold, no_history)
+    assert stale is None
+    kept = {(r["user_id"], r["session_start"]): r for r in gold_local.sessions_table(gold).to_pylist()}
+    rebuilt = {(r["user_id"], r["session_start"]): r for r in gold_local.sessions_table(sessions).to_pylist()}
+    merged = list({**kept, **rebuilt}.values())
+    assert differences("user_sessions", merged, reference_gold(rows)["user_sessions"]) == []
+
+
+def test_a_late_event_among_existing_ones_asks_for_a_rebuild() -> None:
+    def event(i: int, seconds: float, kind: str) -> dict:
+        return {"event_id": f"e{i}", "event_time": T0 + timedelta(seconds=seconds), "event": kind,
+                "user_id": "a", "video_id": "v1"}  # fmt: skip
+
+    existing = [event(0, 0, "join"), event(1, 100, "heartbeat"), event(2, 200, "heartbeat")]
+    gold = gold_local.sessionize(gold_local.as_segments(gold_local.events_frame(table(existing))))
+    late = gold_local.events_frame(table([event(3, 50, "leave")]))
+    (plan,) = gold_local.session_update_plan(late, gold).to_dict("records")
+    assert not plan["extends"]
+    assert plan["rebuild_from"] == int(T0.timestamp() * 1_000_000)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
+from app.jobs.gold_local import SESSIONS_SCHEMA
 from app.jobs.recent import EVENT_COLUMNS, RecentState, first_per_event_id
 from app.tables import GOLD_USER_SESSIONS
 
@@ -23,18 +24,7 @@ EVENTS = pa.schema(
         ("kafka_offset", pa.int64()),
     ]
 )
-SESSIONS = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("video_id", pa.string()),
-        ("session_start", TS),
-        ("session_end", TS),
-        ("duration_seconds", pa.float64()),
-        ("event_count", pa.int64()),
-        ("message_count", pa.int64()),
-        ("ended_by_leave", pa.bool_()),
-    ]
-)
+SESSIONS = SESSIONS_SCHEMA
 assert SESSIONS.names == GOLD_USER_SESSIONS.fieldNames()
 
 
