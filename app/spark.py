@@ -59,9 +59,7 @@ def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) ->
     import pyspark
 
     pyspark_jars = Path(pyspark.__file__).parent / "jars"
-    jars.resolve(
-        settings.jars_dir, "spark", settings.logs_dir, echo=lambda line: print(line, file=sys.stderr)
-    )
+    jars.resolve(settings.jars_dir, "spark", echo=lambda line: print(line, file=sys.stderr))
     extra = jars.spark_extra_jars(settings.jars_dir, pyspark_jars)
     # Python workers must run the interpreter that runs the driver (the project venv).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

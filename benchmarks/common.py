@@ -29,7 +29,8 @@ from app.local.broker import free_port_pair as broker_ports
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
 JARS = Path(os.environ.get("PULSE_JARS", str(REPO / ".pulse" / "jars")))
-KAFKA_CLASSPATH = str(JARS / "kafka" / "*")
+# The broker bundle plus Kafka's perf tools (ProducerPerformance).
+KAFKA_CLASSPATH = os.pathsep.join(str(JARS / bundle / "*") for bundle in ("kafka", "tools"))
 # Ports other people use on this machine: never bind them.
 RESERVED_PORTS = {9092, 9093, 8501}
 

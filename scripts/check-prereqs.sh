@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Stops with a message naming what to install when a prerequisite is missing or too old.
+# `--demo` checks what `make demo` needs only (Python and Java); Node is for the test tools.
 set -u
+demo_only=0
+[ "${1:-}" = "--demo" ] && demo_only=1
 fail=0
 need() { echo "missing prerequisite: $1 — $2" >&2; fail=1; }
 
@@ -13,7 +16,8 @@ if command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java"
   [ "${major:-0}" -ge 17 ] || need "Java 17+" "found Java ${major:-unknown}; install a JDK 17 or newer (apt-get install openjdk-17-jdk-headless)"
 else need "Java 17+" "install a JDK 17 or newer (apt-get install openjdk-17-jdk-headless)"; fi
 
-if command -v node >/dev/null 2>&1; then
+if [ "$demo_only" -eq 1 ]; then :
+elif command -v node >/dev/null 2>&1; then
   node_major=$(node -p 'process.versions.node.split(".")[0]')
   [ "$node_major" -ge 20 ] || need "Node 20+" "found Node $node_major; install Node.js 20 or newer"
   command -v npm >/dev/null 2>&1 || need "npm" "install npm with Node.js 20+"

@@ -237,7 +237,7 @@ class EmbeddedKafka:
                 )
 
         java = find_java()
-        kafka_jars = jars.resolve(self.jars_dir, "kafka", self.paths.home / "logs", echo=self.echo)
+        kafka_jars = jars.resolve(self.jars_dir, "kafka", echo=self.echo)
         if not kafka_jars:
             raise BrokerError(f"No Kafka jars found in {jars.bundle_dir(self.jars_dir, 'kafka')}.")
         classpath = os.pathsep.join(str(j) for j in kafka_jars)

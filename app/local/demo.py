@@ -104,6 +104,7 @@ def run_demo(
     status_every_s: float = 15.0,
 ) -> None:
     """Start everything, print where to look, and stop it all on Ctrl-C."""
+    started = time.monotonic()
     if not port_is_free(dashboard_port):
         raise DemoError(f"Port {dashboard_port} is in use: stop what runs there or pass --dashboard-port.")
     broker = EmbeddedKafka(settings.home, settings.jars_dir, echo=echo)
@@ -131,14 +132,26 @@ def run_demo(
     echo("  Gold fills within about a minute. Press Ctrl-C once to stop everything.")
     echo("")
     try:
+        first_number: float | None = None
         next_status = time.monotonic() + status_every_s
+        next_poll = time.monotonic()
         while True:
             for child in children:
                 if child.process.poll() is not None:
                     raise DemoError(
                         f"the {child.name} exited with code {child.process.returncode}; see {child.log}"
                     )
-            if time.monotonic() >= next_status:
+            now = time.monotonic()
+            if first_number is None and now >= next_poll:
+                # Until Gold has a number, look often, so the first one is reported when it lands.
+                next_poll = now + 2.0
+                headline = gold_headline(settings)
+                if headline:
+                    first_number = now
+                    echo(f"gold: first numbers {now - started:.0f} s after `pulse demo` started")
+                    echo(headline)
+                    next_status = now + status_every_s
+            if now >= next_status:
                 next_status += status_every_s
                 echo(gold_headline(settings) or "gold: waiting for the first windows…")
             time.sleep(0.5)
