@@ -16,6 +16,7 @@ from app.settings import PulseSettings
 from app.spark import on_databricks
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
     from pyspark.sql.types import StructType
@@ -28,8 +29,9 @@ _CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDelete
 
 
 def is_write_conflict(error: BaseException) -> bool:
-    """True when Delta refused a commit because another writer changed the files it read."""
-    return any(marker in str(error) for marker in _CONFLICTS)
+    """True when Delta (Spark's or delta-rs's) refused a commit because another writer changed the files
+    it read."""
+    return type(error).__name__ == "CommitFailedError" or any(marker in str(error) for marker in _CONFLICTS)
 
 
 def retry_on_conflict(write: Callable[[], None], what: str, retries: int = CONFLICT_RETRIES) -> int:
@@ -272,6 +274,63 @@ def merge_replace(
         ),
         f"MERGE into {path}",
     )
+
+
+# Table features delta-rs (the `deltalake` package) can commit to; Spark may add others (clustering).
+_LOCAL_WRITER_FEATURES = {"appendOnly", "invariants", "checkConstraints", "changeDataFeed",
+                          "generatedColumns", "timestampNtz"}  # fmt: skip
+
+
+def local_merge_refusal(path: str) -> str | None:
+    """Why delta-rs cannot MERGE into the table at `path` (features it does not write), or None."""
+    from deltalake import DeltaTable
+
+    protocol = DeltaTable(path).protocol()
+    unsupported = sorted(set(protocol.writer_features or ()) - _LOCAL_WRITER_FEATURES)
+    if unsupported:
+        return f"it uses table features delta-rs does not write ({', '.join(unsupported)})"
+    reader, writer = protocol.min_reader_version, protocol.min_writer_version
+    if writer > 7 or reader > 3:
+        return f"its protocol (reader {reader}, writer {writer}) is newer than delta-rs writes"
+    return None
+
+
+def merge_local(
+    path: str,
+    rows: pa.Table,
+    keys: tuple[str, ...],
+    prune: str,
+    user_metadata: str,
+    stale: pa.Table | None = None,
+) -> None:
+    """The Gold MERGE without Spark: delta-rs commits it from the driver in ~0.1 s instead of ~3 s.
+
+    Same semantics as `merge_upsert`/`merge_replace`: upsert `rows` by `keys` and, in the same commit,
+    delete the `stale` rows; `prune` (SQL on target alias `t`) skips files. The commit carries
+    `user_metadata` as Spark's would. A lost commit race is redone (the rows are absolute values).
+    """
+    import pyarrow as pa
+    from deltalake import CommitProperties, DeltaTable
+
+    source = rows.append_column("_stale", pa.array([False] * rows.num_rows))
+    if stale is not None and stale.num_rows:
+        marked = stale.cast(rows.schema).append_column("_stale", pa.array([True] * stale.num_rows))
+        source = pa.concat_tables([source, marked])
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
+    columns = {name: f"s.{name}" for name in rows.column_names}
+    commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+
+    def merge() -> None:
+        (
+            DeltaTable(path)
+            .merge(source, condition, source_alias="s", target_alias="t", commit_properties=commit)
+            .when_matched_delete(predicate="s._stale")
+            .when_matched_update(updates=columns)
+            .when_not_matched_insert(updates=columns, predicate="NOT s._stale")
+            .execute()
+        )
+
+    retry_on_conflict(merge, f"MERGE into {path} (delta-rs)")
 
 
 def delete_where(spark: SparkSession, path: str, condition: str) -> None:

@@ -29,11 +29,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from app import io
 from app.jobs import gold_local
 from app.jobs.recent import RecentState, at, first_per_event_id, local_frame
+from app.preflight import is_local
 from app.progress import Progress, batch_marker, marked_batch, newest_progress, progress_metadata
 from app.settings import PulseSettings
 from app.tables import (
@@ -143,14 +145,8 @@ def ensure_tables(spark: SparkSession, settings: PulseSettings) -> None:
         SILVER_QUARANTINE,
         properties=_properties("quarantine"),
     )
-    for name, (schema, _, clustering) in GOLD_TABLES.items():
-        io.ensure_delta_table(
-            spark,
-            settings.table_path("gold", name),
-            schema,
-            cluster_by=clustering,
-            properties=_properties(name),
-        )
+    for name, (schema, _) in GOLD_TABLES.items():
+        io.ensure_delta_table(spark, settings.table_path("gold", name), schema, properties=_properties(name))
 
 
 @dataclass
@@ -164,8 +160,15 @@ class GoldUpdate:
     rows: pa.Table
     stale: pa.Table | None = None
 
-    def merge(self, spark: SparkSession) -> None:
-        """MERGE the rows: upsert them by key, and delete the stale ones."""
+    def merge(self, spark: SparkSession, user_metadata: str, local: bool) -> None:
+        """MERGE the rows: upsert them by key, and delete the stale ones; with delta-rs when `local`
+        (Spark's commits take `user_metadata` from the session, see `USER_METADATA_CONF`)."""
+        if local:
+            arrow = to_arrow_schema(self.schema, timezone="UTC")
+            rows = self.rows.select(arrow.names).cast(arrow)
+            stale = self.stale.select(arrow.names).cast(arrow) if self.stale is not None else None
+            io.merge_local(self.path, rows, self.keys, self.prune, user_metadata, stale)
+            return
         rows = spark.createDataFrame(self.rows, schema=self.schema)
         if self.stale is None or not self.stale.num_rows:
             io.merge_upsert(spark, self.path, rows, self.keys, self.prune)
@@ -250,6 +253,8 @@ class MedallionWriter:
             # Gold MERGEs read a local Arrow table, which cannot change under them: Delta need not copy
             # it first (one Spark job less per MERGE, measured in docs/pipeline.md).
             spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
+        self.gold_writer = settings.gold_writer
+        self._local_gold: dict[str, bool] | None = None
         self.state: RecentState | None = None
         # The newest batch id this run appended per table (see `_append`); None until read.
         self.ledger: dict[str, int] | None = None
@@ -370,11 +375,12 @@ class MedallionWriter:
         updates, rebuilt = self._gold_updates(reader, new)
         phases["compute"] = time.monotonic() - began - phases["silver"]
         # Every Gold commit of this batch carries the progress record (see `read_progress`).
-        self.spark.conf.set(
-            USER_METADATA_CONF, progress_metadata(self.run_id, batch_id, self.newest_event_time)
-        )
+        metadata = progress_metadata(self.run_id, batch_id, self.newest_event_time)
+        local = self.local_gold()
+        self.spark.conf.set(USER_METADATA_CONF, metadata)
         try:
-            for merge in [pool.submit(update.merge, self.spark) for update in updates]:
+            merges = [pool.submit(u.merge, self.spark, metadata, local[u.path]) for u in updates]
+            for merge in merges:
                 merge.result()
         finally:
             self.spark.conf.unset(USER_METADATA_CONF)
@@ -383,6 +389,35 @@ class MedallionWriter:
         state.advance()
         phases["merge"] = time.monotonic() - began - phases["silver"] - phases["compute"]
         return inserted, True, rebuilt
+
+    def local_gold(self) -> dict[str, bool]:
+        """Per Gold table path: True when delta-rs commits its MERGEs, False when Spark does (see
+        `PulseSettings.gold_writer`). Decided once per run, when Gold is first written."""
+        if self._local_gold is None:
+            writes_locally = {name: self._writes_locally(name) for name in GOLD_TABLES}
+            self._local_gold = {self.paths[name]: local for name, local in writes_locally.items()}
+            spark_tables = [name for name, local in writes_locally.items() if not local]
+            log.info(
+                "Gold MERGEs: "
+                + (f"Spark for {', '.join(spark_tables)}" if spark_tables else "delta-rs for every table")
+            )
+        return self._local_gold
+
+    def _writes_locally(self, name: str) -> bool:
+        path = self.paths[name]
+        if self.gold_writer == "spark" or (self.gold_writer == "auto" and not is_local(path)):
+            return False
+        refusal = io.local_merge_refusal(path)
+        if refusal is None:
+            return True
+        advice = (
+            f"gold.{name}: {refusal}, as tables made by Pulse before delta-rs wrote Gold do. Rebuild Gold "
+            "for the fast path: stop the pipeline, delete the lake's gold/ folder and run `pulse backfill`."
+        )
+        if self.gold_writer == "delta-rs":
+            raise RuntimeError(f"PULSE_GOLD_WRITER=delta-rs cannot write {advice}")
+        log.warning(f"Spark MERGEs {advice}")
+        return False
 
     def _unseen_in_silver(self, unique: pa.Table) -> pa.Table:
         """The new events among those older than the state's floor, found in Silver itself (late events)."""
@@ -412,7 +447,7 @@ class MedallionWriter:
         context = context[context["video_id"].isin(windows["video_id"].unique())]
         prune = f"t.window_start >= {_literal(low)} AND t.window_start < {_literal(high)}"
         updates = [
-            GoldUpdate(self.paths[name], GOLD_TABLES[name][0], GOLD_TABLES[name][1], prune, rows)
+            GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, rows)
             for name, rows in (
                 ("video_activity", gold_local.video_activity(context, windows)),
                 ("events_by_type", gold_local.events_by_type(context, batch)),
@@ -420,7 +455,7 @@ class MedallionWriter:
         ]
         sessions, stale = self._sessions(reader, batch, first)
         horizon = first - timedelta(seconds=SESSION_GAP_S)
-        schema, keys, _ = GOLD_TABLES["user_sessions"]
+        schema, keys = GOLD_TABLES["user_sessions"]
         prune = f"t.session_end >= {_literal(horizon)}"
         updates.append(GoldUpdate(self.paths["user_sessions"], schema, keys, prune, sessions, stale))
         return updates, stale is not None

@@ -61,8 +61,9 @@ def _stop(child: _Child, timeout: float = 150.0) -> None:
         pass
 
 
-def gold_headline(settings: PulseSettings) -> str | None:
-    """One line with the newest minute of Gold: viewers, messages and events across videos."""
+def gold_headline(settings: PulseSettings, since: datetime | None = None) -> str | None:
+    """One line with the newest minute of Gold: viewers, messages and events across videos; None before
+    Gold has rows, or (with `since`) before a micro-batch committed to Gold at or after `since`."""
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
@@ -72,7 +73,7 @@ def gold_headline(settings: PulseSettings) -> str | None:
         progress = progress_from_history(delta.history(20))
     except (TableNotFoundError, OSError):
         return None
-    if table.num_rows == 0:
+    if table.num_rows == 0 or (since is not None and (progress is None or progress.committed_at < since)):
         return None
     rows = table.to_pylist()
     newest = max(row["window_start"] for row in rows)
@@ -105,6 +106,7 @@ def run_demo(
 ) -> None:
     """Start everything, print where to look, and stop it all on Ctrl-C."""
     started = time.monotonic()
+    started_at = datetime.now(UTC)
     if not port_is_free(dashboard_port):
         raise DemoError(f"Port {dashboard_port} is in use: stop what runs there or pass --dashboard-port.")
     broker = EmbeddedKafka(settings.home, settings.jars_dir, echo=echo)
@@ -143,9 +145,10 @@ def run_demo(
                     )
             now = time.monotonic()
             if first_number is None and now >= next_poll:
-                # Until Gold has a number, look often, so the first one is reported when it lands.
+                # Until this run commits to Gold, look often, so its first numbers are reported when they
+                # land (numbers from an earlier run do not count).
                 next_poll = now + 2.0
-                headline = gold_headline(settings)
+                headline = gold_headline(settings, since=started_at)
                 if headline:
                     first_number = now
                     echo(f"gold: first numbers {now - started:.0f} s after `pulse demo` started")
