@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from app.local import jars
-from app.local.broker import BrokerError, EmbeddedKafka
+from app.local.broker import HOST, BrokerError, EmbeddedKafka
 from app.local.java import JavaMissingError
 from app.settings import PulseSettings, SettingsError, load_settings
 
@@ -308,14 +308,36 @@ def local_up(
         int | None, typer.Option(help="KRaft controller port (default: --port + 1).", min=1, max=65535)
     ] = None,
     partitions: Annotated[int, typer.Option(help="Partitions of the events topic.", min=1)] = 3,
+    sasl_ssl: Annotated[
+        bool,
+        typer.Option(
+            "--sasl-ssl",
+            help="Also listen for SASL_SSL (PLAIN over TLS, as Confluent Cloud speaks), with a CA, a broker "
+            "certificate and one API key per service account generated here.",
+        ),
+    ] = False,
+    sasl_port: Annotated[
+        int | None, typer.Option(help="SASL_SSL listener port (default: --port + 2).", min=1, max=65535)
+    ] = None,
 ) -> None:
     """Start the broker (formatting its storage on first start) and create the events topic."""
     settings = _settings()
+    secure_port = (sasl_port or port + 2) if sasl_ssl else None
     try:
-        state = _broker(settings).up(port, controller_port, settings.kafka_topic, partitions)
+        state = _broker(settings).up(port, controller_port, settings.kafka_topic, partitions, secure_port)
     except (BrokerError, JavaMissingError, jars.JarResolutionError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"[green]Kafka is up[/green] at {state.bootstrap} (pid {state.pid}).")
+    if state.sasl_port:
+        tls = settings.home / "kafka" / "tls"
+        console.print(f"  SASL_SSL (PLAIN over TLS) on {HOST}:{state.sasl_port}; connect with")
+        console.print(
+            f"    PULSE_KAFKA_BOOTSTRAP={HOST}:{state.sasl_port} PULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL "
+            f"PULSE_KAFKA_SSL_CA_LOCATION={tls / 'ca.pem'}"
+        )
+        console.print(
+            f"    and PULSE_KAFKA_API_KEY/_SECRET of a service account from {tls / 'credentials.json'}"
+        )
     console.print(f"  data: {settings.home / 'kafka'}   log: {settings.logs_dir / 'kafka.log'}")
     console.print("  stop it with: pulse local down")
 

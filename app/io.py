@@ -78,18 +78,7 @@ class KafkaSource:
         cls, settings: PulseSettings, max_offsets_per_trigger: int | None = None
     ) -> KafkaSource:
         """Connection options from settings; SASL credentials are read from the settings at run time."""
-        options: dict[str, str] = {"kafka.security.protocol": settings.kafka_security_protocol}
-        if settings.kafka_security_protocol == "SASL_SSL":
-            assert settings.kafka_api_key is not None
-            assert settings.kafka_api_secret is not None
-            module = "org.apache.kafka.common.security.plain.PlainLoginModule"
-            if on_databricks():
-                module = "kafkashaded." + module  # Databricks shades the Kafka client
-            options["kafka.sasl.mechanism"] = settings.kafka_sasl_mechanism
-            options["kafka.sasl.jaas.config"] = (
-                f'{module} required username="{settings.kafka_api_key.get_secret_value()}" '
-                f'password="{settings.kafka_api_secret.get_secret_value()}";'
-            )
+        options = settings.kafka_spark_options(databricks=on_databricks())
         if settings.kafka_group_prefix:
             options["groupIdPrefix"] = settings.kafka_group_prefix
         return cls(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import uuid
 from pathlib import Path
@@ -43,18 +44,36 @@ def check_lake(settings: PulseSettings) -> None:
 
 
 def check_kafka(settings: PulseSettings, timeout_s: float = 10.0) -> dict[str, int]:
-    """The broker answers and has the events topic. Returns topic → partition count."""
+    """The broker answers and has the events topic. Returns topic → partition count.
+
+    Raises:
+        PreflightError: one line naming what to fix: the bootstrap address, the API key or secret, the
+            security protocol, or the CA that signed the broker's certificate.
+    """
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({**settings.kafka_client_config(), "log_level": 0})
+    seen: list[str] = []
+    # librdkafka's own logs and error reports say why a connection failed; keep them off the console.
+    client_log = logging.getLogger("pulse.preflight.kafka")
+    client_log.propagate = False
+    client_log.setLevel(logging.INFO)
+    handler = _Collect(seen)
+    client_log.addHandler(handler)
+    config = {
+        **settings.kafka_client_config(),
+        "logger": client_log,
+        "error_cb": lambda error: seen.append(error.str()),
+    }
+    admin = AdminClient(config)
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
-        raise PreflightError(
-            f"Cannot reach Kafka at {settings.kafka_bootstrap} within {timeout_s:g} s ({exc.args[0].str()}). "
-            "Start it with `pulse local up`, or fix PULSE_KAFKA_BOOTSTRAP and the credentials."
-        ) from None
+        admin.poll(0.5)  # serve the queued error reports and logs
+        seen.append(exc.args[0].str())
+        raise PreflightError(kafka_failure(settings, seen, timeout_s)) from None
+    finally:
+        client_log.removeHandler(handler)
     topics = {name: len(topic.partitions) for name, topic in metadata.topics.items()}
     if settings.kafka_topic not in topics:
         raise PreflightError(
@@ -62,3 +81,46 @@ def check_kafka(settings: PulseSettings, timeout_s: float = 10.0) -> dict[str, i
             "Create it (`pulse local up` does) or fix PULSE_KAFKA_TOPIC."
         )
     return topics
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__()
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+def kafka_failure(settings: PulseSettings, errors: list[str], timeout_s: float) -> str:
+    """One line saying why the Kafka client could not connect, from librdkafka's error reports."""
+    text = " | ".join(errors).lower()
+    where = f"Kafka at {settings.kafka_bootstrap}"
+    if "authentication failed" in text or "invalid credentials" in text or "invalid username" in text:
+        return (
+            f"{where} rejected the API key or secret (SASL {settings.kafka_sasl_mechanism} authentication "
+            "failed): check PULSE_KAFKA_API_KEY and PULSE_KAFKA_API_SECRET."
+        )
+    if "certificate verify failed" in text or "could not be verified" in text:
+        return (
+            f"{where} presented a TLS certificate this machine does not trust: set "
+            "PULSE_KAFKA_SSL_CA_LOCATION to the CA that signed it (`pulse local up --sasl-ssl` prints one)."
+        )
+    not_tls = ("plaintext broker listener", "wrong version number", "record layer failure")
+    if any(hint in text for hint in not_tls):
+        return (
+            f"{where} does not speak TLS on that port, but PULSE_KAFKA_SECURITY_PROTOCOL is SASL_SSL: point "
+            "PULSE_KAFKA_BOOTSTRAP at the SASL_SSL listener, or set the protocol to PLAINTEXT."
+        )
+    if settings.kafka_security_protocol == "PLAINTEXT" and (
+        "security.protocol" in text or "ssl listener" in text or "state apiversion_query" in text
+    ):
+        return (
+            f"{where} closed the connection: it expects TLS and SASL, but PULSE_KAFKA_SECURITY_PROTOCOL is "
+            "PLAINTEXT. Set it to SASL_SSL with PULSE_KAFKA_API_KEY and PULSE_KAFKA_API_SECRET."
+        )
+    reason = errors[-1] if errors else "no answer"
+    return (
+        f"Cannot reach {where} within {timeout_s:g} s ({reason}). Start it with `pulse local up`, or fix "
+        "PULSE_KAFKA_BOOTSTRAP and the credentials."
+    )

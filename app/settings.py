@@ -52,6 +52,13 @@ class PulseSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
     kafka_api_key: SecretStr | None = None
     kafka_api_secret: SecretStr | None = None
+    kafka_ssl_ca_location: Path | None = Field(
+        default=None,
+        description=(
+            "PEM file of the CA that signed the broker's TLS certificate (SASL_SSL). Unset: the system's "
+            "trust store, which is what Confluent Cloud needs; `pulse local up --sasl-ssl` prints its own."
+        ),
+    )
     min_free_mb: int = Field(
         default=512, ge=0, description="Refuse to start with less free disk at the lake."
     )
@@ -84,6 +91,11 @@ class PulseSettings(BaseSettings):
         if not value.strip() or bad:
             raise ValueError(f"expected host:port[,host:port…], got {value!r}")
         return ",".join(entries)
+
+    @field_validator("kafka_ssl_ca_location", mode="before")
+    @classmethod
+    def _blank_ca_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("kafka_topic")
     @classmethod
@@ -136,6 +148,10 @@ class PulseSettings(BaseSettings):
             return f"{root.replace('{layer}', 'checkpoints')}/{job}"
         return f"{root}/_checkpoints/{job}"
 
+    # The one place Kafka security settings become client options: the producer and the preflight use
+    # librdkafka's names (`kafka_client_config`), Spark's Kafka source the Java client's
+    # (`kafka_spark_options`), both from the same fields.
+
     def kafka_client_config(self) -> dict[str, str]:
         """librdkafka/confluent-kafka connection settings, credentials included when set."""
         config = {
@@ -143,14 +159,41 @@ class PulseSettings(BaseSettings):
             "security.protocol": self.kafka_security_protocol,
         }
         if self.kafka_security_protocol == "SASL_SSL":
-            assert self.kafka_api_key is not None
-            assert self.kafka_api_secret is not None
+            key, secret = self._kafka_credentials()
             config |= {
                 "sasl.mechanisms": self.kafka_sasl_mechanism,
-                "sasl.username": self.kafka_api_key.get_secret_value(),
-                "sasl.password": self.kafka_api_secret.get_secret_value(),
+                "sasl.username": key,
+                "sasl.password": secret,
             }
+            if self.kafka_ssl_ca_location is not None:
+                config["ssl.ca.location"] = str(self.kafka_ssl_ca_location)
         return config
+
+    def kafka_spark_options(self, databricks: bool = False) -> dict[str, str]:
+        """The same settings as options of Spark's Kafka source (`kafka.`-prefixed Java client names).
+
+        On Databricks the Kafka client is shaded, so the login module's package is prefixed.
+        """
+        options = {"kafka.security.protocol": self.kafka_security_protocol}
+        if self.kafka_security_protocol == "SASL_SSL":
+            key, secret = self._kafka_credentials()
+            module = "org.apache.kafka.common.security.plain.PlainLoginModule"
+            if self.kafka_sasl_mechanism.startswith("SCRAM"):
+                module = "org.apache.kafka.common.security.scram.ScramLoginModule"
+            if databricks:
+                module = "kafkashaded." + module
+            options["kafka.sasl.mechanism"] = self.kafka_sasl_mechanism
+            options["kafka.sasl.jaas.config"] = f'{module} required username="{key}" password="{secret}";'
+            if self.kafka_ssl_ca_location is not None:
+                options["kafka.ssl.truststore.type"] = "PEM"
+                options["kafka.ssl.truststore.location"] = str(self.kafka_ssl_ca_location)
+        return options
+
+    def _kafka_credentials(self) -> tuple[str, str]:
+        # Both are required with SASL_SSL: `_cloud_needs_credentials` checked them at load.
+        assert self.kafka_api_key is not None
+        assert self.kafka_api_secret is not None
+        return self.kafka_api_key.get_secret_value(), self.kafka_api_secret.get_secret_value()
 
 
 def load_settings(**overrides: object) -> PulseSettings:

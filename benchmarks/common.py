@@ -97,8 +97,9 @@ class Workspace:
 
 # The pipeline code a benchmark compares against in the same run: a git ref, checked out beside the repo.
 BASELINE_REF_ENV = "PULSE_BENCH_BASELINE_REF"
-# By default the last landed pipeline before the driver-side hot path; an empty value skips the baseline.
-BASELINE_REF = "816eb79"
+# By default the design landed before delta-rs committed Gold (Spark MERGEs, session 3); the one before the
+# driver-side hot path is 816eb79. An empty value skips the baseline.
+BASELINE_REF = "46861ef"
 
 
 def baseline_tree(ref: str) -> Path:
@@ -210,6 +211,25 @@ def start_process(
         )
 
 
+def start_live_load(env: dict[str, str], logs: Path, rate: float) -> subprocess.Popen[bytes]:
+    """`pulse produce` streaming a live audience at `rate` events/s (seed 5) for up to two hours."""
+    command = ["produce", "--duration", "7200", "--rate", str(rate), "--seed", "5"]
+    return start_process([sys.executable, "-m", "app.cli", *command], env, logs / "produce.log")
+
+
+def start_pipeline(
+    env: dict[str, str], logs: Path, baseline: str | None, args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`pulse pipeline all` logging to `<logs>/pipeline.log`: today's code, or `baseline`'s (a git ref)."""
+    code = baseline_tree(baseline) if baseline else REPO
+    return start_process(
+        [sys.executable, "-m", "app.cli", "pipeline", "all", *args],
+        env | {"PYTHONPATH": str(code)},
+        logs / "pipeline.log",
+        cwd=code,
+    )
+
+
 def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGINT, timeout: float = 60) -> None:
     """Stop a child started by `start_process` (and its group): `sig` first, SIGKILL when it lingers."""
     if process.poll() is not None:
@@ -222,6 +242,18 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGINT, tim
         process.wait()
     except ProcessLookupError:
         pass
+
+
+def wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    """Wait until `needle` appears in the log at `path`; raise when `process` exits first or on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if needle in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited ({process.returncode}):\n{path.read_text()[-3000:]}")
+        time.sleep(0.5)
+    raise RuntimeError(f"no {needle!r} in {path} after {timeout:.0f} s")
 
 
 def tree_rss(pid: int) -> int:

@@ -20,17 +20,14 @@ import os
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
     BASELINE_REF,
     BASELINE_REF_ENV,
-    REPO,
     Result,
     RssSampler,
     Workspace,
-    baseline_tree,
     batch_durations,
     broker,
     create_topic,
@@ -38,10 +35,13 @@ from benchmarks.common import (
     log,
     ratio,
     run_json_child,
+    start_live_load,
+    start_pipeline,
     start_process,
     stop_process,
     summary_stats,
     tree_rss,
+    wait_for_line,
     workspace,
 )
 from benchmarks.dashboard import wait_healthy
@@ -69,17 +69,6 @@ QUICK = {
     "drain_timeout_s": 180,
 }
 GIB = 2**30
-
-
-def _wait_for_line(path: Path, needle: str, process, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if needle in path.read_text(errors="replace"):
-            return
-        if process.poll() is not None:
-            raise RuntimeError(f"the pipeline exited ({process.returncode}):\n{path.read_text()[-3000:]}")
-        time.sleep(0.5)
-    raise RuntimeError(f"no {needle!r} in {path} after {timeout:.0f} s")
 
 
 def _in_window(log_text: str, began: float, ended: float) -> str:
@@ -111,36 +100,15 @@ def one_setting(
     logs.mkdir()
     processes = []
     try:
-        load = start_process(
-            [
-                sys.executable,
-                "-m",
-                "app.cli",
-                "produce",
-                "--duration",
-                "7200",
-                "--rate",
-                str(rate),
-                "--seed",
-                "5",
-            ],
-            env,
-            logs / "produce.log",
-        )
+        load = start_live_load(env, logs, rate)
         processes.append(load)
         pipeline_log = logs / "pipeline.log"
-        code = baseline_tree(baseline) if baseline else REPO
-        pipeline = start_process(
-            [sys.executable, "-m", "app.cli", "pipeline", "all"]
-            + ([] if trigger_s == DEFAULT_TRIGGER_S else ["--trigger-seconds", str(trigger_s)]),
-            env | {"PYTHONPATH": str(code)},
-            pipeline_log,
-            cwd=code,
-        )
+        trigger = [] if trigger_s == DEFAULT_TRIGGER_S else ["--trigger-seconds", str(trigger_s)]
+        pipeline = start_pipeline(env, logs, baseline, trigger)
         processes.append(pipeline)
         if not baseline:
             sampler.add(f"pipeline@{trigger_s:g}s", pipeline.pid)
-        _wait_for_line(pipeline_log, " lake: ", pipeline)
+        wait_for_line(pipeline_log, " lake: ", pipeline)
         if not baseline:
             idle.setdefault("pipeline", tree_rss(pipeline.pid))
 

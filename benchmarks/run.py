@@ -19,6 +19,7 @@ BENCHMARKS = {
     "dashboard": "benchmarks.dashboard",
     "freshness": "benchmarks.freshness",  # also writes memory.json
     "pipeline": "benchmarks.pipeline",
+    "sustained": "benchmarks.sustained",
 }
 ALIASES = {"memory": "freshness"}
 

@@ -45,6 +45,14 @@ def spark(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[object]:
+    """A real broker with a SASL_SSL listener and generated CA and API keys (tests/kafka_secure.py)."""
+    from tests.kafka_secure import start_secure_broker
+
+    yield from start_secure_broker(tmp_path_factory.mktemp("sasl-home"), jars_dir)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--long", action="store_true", default=False, help="Run the fault tests at benchmark size (slow)."

@@ -24,6 +24,7 @@ import psutil
 
 from app.local import jars
 from app.local.java import find_java
+from app.local.tls import SecureMaterial, jaas_config, secure_material
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -57,6 +58,10 @@ class BrokerPaths:
         return self.root / "log4j2.properties"
 
     @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
     def pid_file(self) -> Path:
         return self.root / "broker.pid"
 
@@ -72,6 +77,7 @@ class BrokerState:
     running: bool
     pid: int | None = None
     port: int | None = None
+    sasl_port: int | None = None
     answering: bool = False
     topics: dict[str, int] | None = None
     note: str = ""
@@ -127,8 +133,18 @@ def new_cluster_id() -> str:
             return candidate
 
 
-def server_properties(paths: BrokerPaths, port: int, controller_port: int, partitions: int) -> str:
-    """The combined broker+controller configuration for a single-node KRaft cluster on loopback."""
+def server_properties(
+    paths: BrokerPaths,
+    port: int,
+    controller_port: int,
+    partitions: int,
+    secure: tuple[int, SecureMaterial] | None = None,
+) -> str:
+    """The combined broker+controller configuration for a single-node KRaft cluster on loopback.
+
+    With `secure` (port, material), a SASL_SSL listener (PLAIN over TLS, as Confluent Cloud speaks) is
+    added beside the PLAINTEXT one.
+    """
     settings = {
         "process.roles": "broker,controller",
         "node.id": "1",
@@ -151,6 +167,18 @@ def server_properties(paths: BrokerPaths, port: int, controller_port: int, parti
         "log.retention.hours": "168",
         "log.segment.bytes": str(256 * 1024 * 1024),
     }
+    if secure is not None:
+        sasl_port, material = secure
+        settings["listeners"] += f",SASL_SSL://{HOST}:{sasl_port}"
+        settings["advertised.listeners"] += f",SASL_SSL://{HOST}:{sasl_port}"
+        settings["listener.security.protocol.map"] += ",SASL_SSL:SASL_SSL"
+        settings |= {
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_ssl.sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.sasl_ssl.plain.sasl.jaas.config": jaas_config(material.credentials),
+            "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
+            "listener.name.sasl_ssl.ssl.keystore.location": str(material.keystore),
+        }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
 
 
@@ -206,8 +234,17 @@ class EmbeddedKafka:
 
     # -- up ---------------------------------------------------------------------------------
 
-    def up(self, port: int, controller_port: int | None, topic: str, partitions: int) -> BrokerState:
+    def up(
+        self,
+        port: int,
+        controller_port: int | None,
+        topic: str,
+        partitions: int,
+        sasl_port: int | None = None,
+    ) -> BrokerState:
         """Start the broker (or find it running), wait until it answers, and create the topic.
+
+        With `sasl_port`, the broker also listens for SASL_SSL there (see `secure_material`).
 
         Raises:
             BrokerError: a port is taken, the broker died, or it did not answer within 60 s.
@@ -216,10 +253,12 @@ class EmbeddedKafka:
         if self._our_process(record) is not None:
             assert record is not None
             running_port = int(record["port"])
-            if running_port != port:
+            running_sasl = record.get("sasl_port")
+            if running_port != port or running_sasl != sasl_port:
                 raise BrokerError(
-                    f"A Pulse broker for {self.paths.home} already runs on port {running_port}, not {port}. "
-                    "Run `pulse local down` first to move it."
+                    f"A Pulse broker for {self.paths.home} already runs on port {running_port}"
+                    + (f" (SASL_SSL on {running_sasl})" if running_sasl else " (no SASL_SSL listener)")
+                    + ", not as asked. Run `pulse local down` first to restart it differently."
                 )
             self.echo(f"Broker already running (pid {record['pid']}) on {HOST}:{running_port}.")
             self._wait_ready(None, running_port)
@@ -229,7 +268,10 @@ class EmbeddedKafka:
             self.paths.pid_file.unlink(missing_ok=True)
 
         controller_port = controller_port or port + 1
-        for what, p in (("broker", port), ("controller", controller_port)):
+        listeners = [("broker", port), ("controller", controller_port)]
+        if sasl_port is not None:
+            listeners.append(("SASL_SSL", sasl_port))
+        for what, p in listeners:
             if not port_is_free(p):
                 raise BrokerError(
                     f"Port {p} on {HOST} is already in use, so the {what} listener cannot bind to it. "
@@ -244,7 +286,16 @@ class EmbeddedKafka:
 
         self.paths.root.mkdir(parents=True, exist_ok=True)
         self.paths.log.parent.mkdir(parents=True, exist_ok=True)
-        self.paths.config.write_text(server_properties(self.paths, port, controller_port, partitions))
+        secure = None
+        if sasl_port is not None:
+            try:
+                secure = (sasl_port, secure_material(self.paths.tls))
+            except ImportError:
+                raise BrokerError(
+                    "--sasl-ssl generates its certificates with the `cryptography` package, which is not "
+                    "installed: run `make setup` (or `pip install cryptography`)."
+                ) from None
+        self.paths.config.write_text(server_properties(self.paths, port, controller_port, partitions, secure))
         self.paths.log4j_config.write_text(LOG4J2_PROPERTIES)
         jvm = [
             str(java),
@@ -272,7 +323,13 @@ class EmbeddedKafka:
             )
         self.paths.pid_file.write_text(
             json.dumps(
-                {"pid": proc.pid, "port": port, "controller_port": controller_port, "started": time.time()}
+                {
+                    "pid": proc.pid,
+                    "port": port,
+                    "controller_port": controller_port,
+                    "sasl_port": sasl_port,
+                    "started": time.time(),
+                }
             )
         )
         try:
@@ -406,4 +463,11 @@ class EmbeddedKafka:
             return BrokerState(running=False, note=f"stale pid file (pid {record.get('pid')} is gone)")
         port = int(record["port"])
         topics = self._metadata(port, timeout=5.0)
-        return BrokerState(running=True, pid=proc.pid, port=port, answering=topics is not None, topics=topics)
+        return BrokerState(
+            running=True,
+            pid=proc.pid,
+            port=port,
+            sasl_port=record.get("sasl_port"),
+            answering=topics is not None,
+            topics=topics,
+        )

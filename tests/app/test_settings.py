@@ -113,3 +113,26 @@ def test_settings_are_immutable() -> None:
     settings = PulseSettings()
     with pytest.raises(ValueError, match="frozen"):
         settings.kafka_topic = "x"  # type: ignore[misc]
+
+
+def test_producer_and_spark_get_the_same_security_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    key, secret = secrets.token_hex(8), secrets.token_urlsafe(24)
+    monkeypatch.setenv("PULSE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("PULSE_KAFKA_API_KEY", key)
+    monkeypatch.setenv("PULSE_KAFKA_API_SECRET", secret)
+    monkeypatch.setenv("PULSE_KAFKA_SSL_CA_LOCATION", "/etc/pulse/ca.pem")
+    settings = load_settings()
+    client, spark = settings.kafka_client_config(), settings.kafka_spark_options()
+    assert client["ssl.ca.location"] == spark["kafka.ssl.truststore.location"] == "/etc/pulse/ca.pem"
+    assert spark["kafka.ssl.truststore.type"] == "PEM"
+    assert client["sasl.mechanisms"] == spark["kafka.sasl.mechanism"] == "PLAIN"
+    assert f'username="{key}" password="{secret}"' in spark["kafka.sasl.jaas.config"]
+    assert spark["kafka.sasl.jaas.config"].startswith("org.apache.kafka.common.security.plain.")
+    assert settings.kafka_spark_options(databricks=True)["kafka.sasl.jaas.config"].startswith("kafkashaded.")
+
+    monkeypatch.setenv("PULSE_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    assert "ScramLoginModule" in load_settings().kafka_spark_options()["kafka.sasl.jaas.config"]
+    # Confluent Cloud's certificate chains to a public CA: no CA file, the system trust store.
+    monkeypatch.setenv("PULSE_KAFKA_SSL_CA_LOCATION", "")
+    assert "ssl.ca.location" not in load_settings().kafka_client_config()
+    assert "kafka.ssl.truststore.location" not in load_settings().kafka_spark_options()

@@ -85,6 +85,21 @@ def test_spark_env_reads_kafka_credentials_from_the_secret_scope(stack: Synthesi
             )
 
 
+def _job_environment(
+    env_vars: dict[str, str], monkeypatch: pytest.MonkeyPatch, key: str, secret: str, bootstrap: str
+) -> None:
+    """Export a synthesized job's environment as Databricks would, its references filled in."""
+    for name in [n for n in os.environ if n.startswith("PULSE_")]:
+        monkeypatch.delenv(name)
+    for name, value in env_vars.items():
+        if value.startswith("{{secrets/"):  # resolved by Databricks at cluster start
+            value = key if name.endswith("_KEY") else secret
+        # Terraform fills these from other resources at apply time.
+        value = re.sub(r"SASL_SSL://", "", value)
+        value = re.sub(r"\$\{[^}]+\}", bootstrap if name == "PULSE_KAFKA_BOOTSTRAP" else "account", value)
+        monkeypatch.setenv(name, value)
+
+
 def test_job_environment_makes_confluent_settings(
     stack: SynthesizedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,23 +108,32 @@ def test_job_environment_makes_confluent_settings(
     from app.settings import load_settings
 
     for job in stack.resources("databricks_job").values():
-        env_vars = job["job_cluster"][0]["new_cluster"]["spark_env_vars"]
-        for name in [n for n in os.environ if n.startswith("PULSE_")]:
-            monkeypatch.delenv(name)
         key = f"key-{secrets.token_hex(4)}"
-        for name, value in env_vars.items():
-            if value.startswith("{{secrets/"):  # resolved by Databricks at cluster start
-                value = key if name.endswith("_KEY") else secrets.token_urlsafe(16)
-            # Terraform fills these from other resources at apply time.
-            value = re.sub(r"SASL_SSL://", "", value)
-            value = re.sub(r"\$\{[^}]+\}", "pkc-test.westeurope.azure.confluent.cloud:9092"
-                           if name == "PULSE_KAFKA_BOOTSTRAP" else "account", value)  # fmt: skip
-            monkeypatch.setenv(name, value)
+        bootstrap = "pkc-test.westeurope.azure.confluent.cloud:9092"
+        env_vars = job["job_cluster"][0]["new_cluster"]["spark_env_vars"]
+        _job_environment(env_vars, monkeypatch, key, secrets.token_urlsafe(16), bootstrap)
         settings = load_settings()
         assert settings.kafka_security_protocol == "SASL_SSL"
         options = KafkaSource.from_settings(settings).options
         assert options["kafka.security.protocol"] == "SASL_SSL"
         assert f'username="{key}"' in options["kafka.sasl.jaas.config"]
+
+
+def test_job_environment_connects_to_a_sasl_ssl_broker(
+    stack: SynthesizedStack, secure_broker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Contract: each job's own environment, with the Databricks account's key and secret, reaches a real
+    SASL_SSL broker (the local one, whose CA stands in for Confluent's public one)."""
+    from app.preflight import check_kafka
+    from app.settings import load_settings
+
+    key, secret = secure_broker.account("databricks")
+    for job in stack.resources("databricks_job").values():
+        env_vars = job["job_cluster"][0]["new_cluster"]["spark_env_vars"]
+        _job_environment(env_vars, monkeypatch, key, secret, f"127.0.0.1:{secure_broker.sasl_port}")
+        monkeypatch.setenv("PULSE_KAFKA_SSL_CA_LOCATION", str(secure_broker.tls / "ca.pem"))
+        topics = check_kafka(load_settings())
+        assert load_settings().kafka_topic in topics
 
 
 @pytest.mark.parametrize(
