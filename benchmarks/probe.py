@@ -23,6 +23,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from confluent_kafka import Producer
 from deltalake import DeltaTable
@@ -59,20 +60,26 @@ def _window_key(value: datetime) -> datetime:
 def poll_forever(lake: str, probes: Probes, stop: threading.Event, interval: float) -> None:
     """Mark probes visible, poll after poll, until `stop`."""
     sessions_path, counts_path = f"{lake}/gold/user_sessions", f"{lake}/gold/events_by_type"
-    video = pc.field("video_id") == PROBE_VIDEO
     while not stop.is_set():
         began = time.time()
         try:
             sessions = DeltaTable(sessions_path)
             counts = DeltaTable(counts_path)
             snapshot_at = time.time()
+            # Filtered after the scan: files delta-rs wrote hold strings as Arrow string views, which a
+            # pyarrow scan filter cannot compare (see dashboard.gold.time_filter).
+            held = sessions.to_pyarrow_dataset().to_table(columns=["user_id", "video_id"])
             users = set(
-                sessions.to_pyarrow_dataset()
-                .to_table(columns=["user_id"], filter=video)["user_id"]
-                .to_pylist()
+                held.filter(pc.equal(held["video_id"].cast(pa.string()), PROBE_VIDEO))["user_id"].to_pylist()
             )
             rows = counts.to_pyarrow_dataset().to_table(
-                columns=["window_start", "event_count"], filter=video & (pc.field("event") == "like")
+                columns=["window_start", "video_id", "event", "event_count"]
+            )
+            rows = rows.filter(
+                pc.and_(
+                    pc.equal(rows["video_id"].cast(pa.string()), PROBE_VIDEO),
+                    pc.equal(rows["event"].cast(pa.string()), "like"),
+                )
             )
         except Exception:  # the tables may not exist yet, or a commit is being written
             stop.wait(interval)

@@ -181,12 +181,12 @@ def newest_value(table: GoldTable, delta: DeltaTable | None = None) -> pd.Timest
     return pd.Timestamp(newest).tz_convert(UTC)
 
 
-def time_filter(
-    name: str, start: datetime | None, end: datetime | None, videos: Sequence[str] | None
-) -> pc.Expression | None:
-    """The pushed-down predicate for `[start, end)` and the selected videos.
+def time_filter(name: str, start: datetime | None, end: datetime | None) -> pc.Expression | None:
+    """The pushed-down predicate for `[start, end)`.
 
-    Windows are kept when they start in the range; sessions when they overlap it.
+    Windows are kept when they start in the range; sessions when they overlap it. Videos are not pushed
+    down: the files delta-rs writes (the live pipeline's Gold MERGEs) hold strings as Arrow string views,
+    and a pyarrow scan cannot compare those with a string filter. `read_gold` filters them after the scan.
     """
     lower_column, upper_column = _TIME_BOUNDS[name]
     parts: list[pc.Expression] = []
@@ -194,8 +194,6 @@ def time_filter(
         parts.append(pc.field(lower_column) >= pa.scalar(start, type=UTC_TIMESTAMP))
     if end is not None:
         parts.append(pc.field(upper_column) < pa.scalar(end, type=UTC_TIMESTAMP))
-    if videos is not None:
-        parts.append(pc.field("video_id").isin(pa.array(list(videos), type=pa.string())))
     if not parts:
         return None
     combined = parts[0]
@@ -229,12 +227,16 @@ def read_gold(
     """
     delta = open_table(table)
     wanted = list(columns) if columns is not None else GOLD_SCHEMAS[table.name].names
+    scanned = wanted if videos is None or "video_id" in wanted else [*wanted, "video_id"]
     try:
         dataset = delta.to_pyarrow_dataset()
-        arrow = dataset.to_table(columns=wanted, filter=time_filter(table.name, start, end, videos))
+        arrow = dataset.to_table(columns=scanned, filter=time_filter(table.name, start, end))
     except Exception as exc:
         raise explain(table, exc) from None
-    return arrow.to_pandas()
+    if videos is not None:
+        chosen = pa.array(list(videos), type=pa.string())
+        arrow = arrow.filter(pc.is_in(arrow["video_id"].cast(pa.string()), value_set=chosen))
+    return arrow.select(wanted).to_pandas()
 
 
 def list_videos(table: GoldTable, *, start: datetime | None = None) -> list[str]:
