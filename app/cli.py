@@ -200,6 +200,15 @@ def pipeline_command(
         int | None,
         typer.Option(help="silver: at most this many Bronze files per micro-batch.", min=1),
     ] = None,
+    wait_for_kafka: Annotated[
+        float,
+        typer.Option(
+            help="all, bronze: wait up to this many seconds for the broker and its topic (one that is "
+            "still starting) before failing.",
+            min=0,
+            max=3600,
+        ),
+    ] = 0.0,
 ) -> None:
     """Run the pipeline: every micro-batch lands in Bronze, Silver (+ quarantine) and Gold.
 
@@ -211,7 +220,14 @@ def pipeline_command(
     settings = _settings()
     try:
         run(
-            PipelineOptions(job.value, once, trigger_seconds, max_offsets_per_trigger, max_files_per_trigger),
+            PipelineOptions(
+                job.value,
+                once,
+                trigger_seconds,
+                max_offsets_per_trigger,
+                max_files_per_trigger,
+                kafka_wait_seconds=wait_for_kafka,
+            ),
             settings,
         )
     except PipelineError as exc:

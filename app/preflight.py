@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 import uuid
 from pathlib import Path
 
 from app.settings import PulseSettings
+
+log = logging.getLogger("pulse.preflight")
 
 
 class PreflightError(RuntimeError):
@@ -43,13 +46,39 @@ def check_lake(settings: PulseSettings) -> None:
         )
 
 
-def check_kafka(settings: PulseSettings, timeout_s: float = 10.0) -> dict[str, int]:
+class KafkaNotReadyError(PreflightError):
+    """No broker answered, or it has no events topic yet: a broker that is still starting looks like this."""
+
+
+UNREACHABLE = "Cannot reach"
+
+
+def check_kafka(settings: PulseSettings, timeout_s: float = 10.0, wait_s: float = 0.0) -> dict[str, int]:
     """The broker answers and has the events topic. Returns topic → partition count.
+
+    `wait_s` keeps asking for that long while no broker answers or the topic is missing (a broker started
+    alongside the pipeline, as `pulse demo` does); a rejected credential or certificate fails at once.
 
     Raises:
         PreflightError: one line naming what to fix: the bootstrap address, the API key or secret, the
             security protocol, or the CA that signed the broker's certificate.
     """
+    deadline = time.monotonic() + wait_s
+    waiting = False
+    while True:
+        try:
+            return _check_kafka_once(settings, timeout_s)
+        except KafkaNotReadyError:
+            if time.monotonic() >= deadline:
+                raise
+            if not waiting:
+                where = f"Kafka at {settings.kafka_bootstrap} and its topic {settings.kafka_topic!r}"
+                log.info(f"waiting up to {wait_s:g} s for {where}")
+                waiting = True
+            time.sleep(1.0)
+
+
+def _check_kafka_once(settings: PulseSettings, timeout_s: float) -> dict[str, int]:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -71,12 +100,14 @@ def check_kafka(settings: PulseSettings, timeout_s: float = 10.0) -> dict[str, i
     except KafkaException as exc:
         admin.poll(0.5)  # serve the queued error reports and logs
         seen.append(exc.args[0].str())
-        raise PreflightError(kafka_failure(settings, seen, timeout_s)) from None
+        message = kafka_failure(settings, seen, timeout_s)
+        error = KafkaNotReadyError if message.startswith(UNREACHABLE) else PreflightError
+        raise error(message) from None
     finally:
         client_log.removeHandler(handler)
     topics = {name: len(topic.partitions) for name, topic in metadata.topics.items()}
     if settings.kafka_topic not in topics:
-        raise PreflightError(
+        raise KafkaNotReadyError(
             f"Kafka at {settings.kafka_bootstrap} has no topic {settings.kafka_topic!r}. "
             "Create it (`pulse local up` does) or fix PULSE_KAFKA_TOPIC."
         )
@@ -121,6 +152,6 @@ def kafka_failure(settings: PulseSettings, errors: list[str], timeout_s: float) 
         )
     reason = errors[-1] if errors else "no answer"
     return (
-        f"Cannot reach {where} within {timeout_s:g} s ({reason}). Start it with `pulse local up`, or fix "
+        f"{UNREACHABLE} {where} within {timeout_s:g} s ({reason}). Start it with `pulse local up`, or fix "
         "PULSE_KAFKA_BOOTSTRAP and the credentials."
     )

@@ -36,7 +36,14 @@ from app import io
 from app.jobs import gold_local
 from app.jobs.recent import RecentState, at, first_per_event_id, local_frame
 from app.preflight import is_local
-from app.progress import Progress, batch_marker, marked_batch, newest_progress, progress_metadata
+from app.progress import (
+    Progress,
+    batch_marker,
+    marked_batch,
+    newest_progress,
+    progress_from_history,
+    progress_metadata,
+)
 from app.settings import PulseSettings
 from app.tables import (
     BRONZE_EVENTS_RAW,
@@ -237,8 +244,10 @@ class MedallionWriter:
         run_id: str,
         write_bronze: bool,
         write_gold: bool = True,
+        state: RecentState | None = None,
     ) -> None:
         self.spark = spark
+        self.settings = settings
         self.run_id = run_id
         self.write_bronze = write_bronze
         self.write_gold = write_gold
@@ -255,7 +264,7 @@ class MedallionWriter:
             spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
         self.gold_writer = settings.gold_writer
         self._local_gold: dict[str, bool] | None = None
-        self.state: RecentState | None = None
+        self.state = state
         # The newest batch id this run appended per table (see `_append`); None until read.
         self.ledger: dict[str, int] | None = None
         self.verify_appends = True
@@ -333,9 +342,7 @@ class MedallionWriter:
     def recent(self) -> RecentState:
         """The driver-side state, loaded from the tables the first time and after a failed batch."""
         if self.state is None:
-            self.state = RecentState.load(
-                self.spark, self.paths["silver"], self.paths["user_sessions"], self.recent_horizon
-            )
+            self.state = load_recent_state(self.spark, self.settings)
         return self.state
 
     def _silver_and_gold(
@@ -475,10 +482,15 @@ class MedallionWriter:
             gold_local.sessions_table(stale) if stale is not None else None,
         )
 
-    def resume_newest(self) -> None:
-        """Start from the newest event time Gold already reflects, so the lag line stays truthful."""
-        progress = read_progress(self.spark, self.paths["video_activity"])
-        self.newest_event_time = progress.newest_event_time if progress else None
+
+def load_recent_state(spark: SparkSession, settings: PulseSettings) -> RecentState:
+    """The driver-side state a `MedallionWriter` starts from (`app.jobs.recent`)."""
+    return RecentState.load(
+        spark,
+        settings.table_path("silver", "events"),
+        settings.table_path("gold", "user_sessions"),
+        timedelta(minutes=settings.recent_minutes),
+    )
 
 
 def newest_mark(spark: SparkSession, path: str, run_id: str) -> int:
@@ -497,6 +509,8 @@ def read_progress(spark: SparkSession, path: str) -> Progress | None:
     """The newest progress record among a Gold table's recent commits."""
     from delta.tables import DeltaTable
 
+    if is_local(path):
+        return _read_progress_locally(path)
     if not DeltaTable.isDeltaTable(spark, path):
         return None
     history = (
@@ -505,3 +519,14 @@ def read_progress(spark: SparkSession, path: str) -> Progress | None:
         .select("userMetadata", F.date_format("timestamp", _FORMAT))
     )
     return newest_progress([(row[0], instant(row[1])) for row in history.collect()])
+
+
+def _read_progress_locally(path: str) -> Progress | None:
+    """`read_progress` for a local table, with deltalake: milliseconds where a cold Spark takes seconds."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return progress_from_history(DeltaTable(path).history(20))
+    except TableNotFoundError:
+        return None

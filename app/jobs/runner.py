@@ -7,8 +7,11 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
+from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
@@ -25,6 +28,8 @@ PIPELINE_JOBS = ("all", "bronze", "silver", "gold")
 # How long Ctrl-C waits for running micro-batches before stopping them anyway.
 STOP_TIMEOUT_S = 120.0
 DEFAULT_TRIGGER_S = 1.0
+# Where Spark logs a query's failure; quieted while the pipeline stops (`_stop_between_batches`).
+STREAM_EXECUTION_LOGGER = "org.apache.spark.sql.execution.streaming"
 
 
 class PipelineError(RuntimeError):
@@ -68,17 +73,34 @@ class PipelineOptions:
     trigger_seconds: float = DEFAULT_TRIGGER_S
     max_offsets_per_trigger: int | None = None
     max_files_per_trigger: int | None = None
+    kafka_wait_seconds: float = 0.0
 
 
-def _start(spark: SparkSession, settings: PulseSettings, options: PipelineOptions) -> StreamingQuery:
+def _start(
+    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+) -> StreamingQuery:
     trigger = io.Trigger(once=options.once, interval_s=options.trigger_seconds)
     if options.job == "all":
-        return stream.start_from_kafka(spark, settings, trigger, options.max_offsets_per_trigger)
+        return stream.start_from_kafka(spark, settings, trigger, options.max_offsets_per_trigger, stop)
     if options.job == "bronze":
         return bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
     if options.job in ("silver", "gold"):
-        return stream.start_from_bronze(spark, settings, trigger, options.max_files_per_trigger)
+        return stream.start_from_bronze(spark, settings, trigger, options.max_files_per_trigger, stop)
     raise ValueError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
+
+
+def _in_background(start: Callable[[], SparkSession]) -> Future[SparkSession]:
+    """Run `start` on a daemon thread, so a failed check exits at once instead of waiting for it."""
+    future: Future[SparkSession] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(start())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name="pulse-spark-start", daemon=True).start()
+    return future
 
 
 def configure_logging() -> None:
@@ -106,17 +128,21 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     configure_logging()
     if options.job not in PIPELINE_JOBS:
         raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
+    # The Spark session starts (15-20 s on two cores) while the checks run: a broker being started
+    # alongside (`kafka_wait_seconds`) then costs no extra time.
+    session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
     try:
         preflight.check_lake(settings)
         if options.job in ("all", "bronze"):
-            preflight.check_kafka(settings)
+            preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
     except preflight.PreflightError as exc:
         raise PipelineError(str(exc)) from None
-    spark = get_spark(f"pulse-{options.job}", settings)
+    spark = session.result()
     trigger = io.Trigger(options.once, options.trigger_seconds).describe()
     log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
     began = time.monotonic()
-    query = _start(spark, settings, options)
+    stop = threading.Event()
+    query = _start(spark, settings, options, stop)
     progress = ProgressLines({"bronze"})
     if options.once:
         try:
@@ -127,10 +153,10 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
         progress.log_new(query)
         log.info(f"{options.job}: caught up in {time.monotonic() - began:.1f} s")
     else:
-        _run_continuously(query, progress)
+        _run_continuously(query, progress, stop)
 
 
-def _run_continuously(query: StreamingQuery, progress: ProgressLines) -> None:
+def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: threading.Event) -> None:
     if threading.current_thread() is threading.main_thread():
         # PySpark's own SIGINT handler cancels every running Spark job, which would abort a micro-batch
         # half-way; with Python's default handler, Ctrl-C only raises KeyboardInterrupt here.
@@ -145,7 +171,7 @@ def _run_continuously(query: StreamingQuery, progress: ProgressLines) -> None:
     except KeyboardInterrupt:
         log.info("stopping: letting the running micro-batch finish (Ctrl-C again stops at once)…")
         try:
-            _stop_between_batches(query)
+            _stop_between_batches(query, stop)
         except KeyboardInterrupt:
             log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
     finally:
@@ -154,9 +180,31 @@ def _run_continuously(query: StreamingQuery, progress: ProgressLines) -> None:
     log.info("stopped; the next start resumes from the checkpoint.")
 
 
-def _stop_between_batches(query: StreamingQuery, timeout_s: float = STOP_TIMEOUT_S) -> None:
-    """Stop the query while no micro-batch of it runs, waiting up to `timeout_s` for the running one."""
+def _stop_between_batches(
+    query: StreamingQuery, stop: threading.Event, timeout_s: float = STOP_TIMEOUT_S
+) -> None:
+    """Stop the query while no micro-batch of it runs, waiting up to `timeout_s` for the running one.
+
+    A query that falls behind starts its next micro-batch as soon as one ends, so there may be no idle
+    moment to stop in: `stop` makes the query's handler end the query at the start of its next batch,
+    before that batch writes anything (`stream.StopBeforeBatchError`).
+    """
+    stop.set()
+    _quiet_stream_errors()
     deadline = time.monotonic() + timeout_s
     while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
     query.stop()
+
+
+def _quiet_stream_errors() -> None:
+    """Keep Spark and py4j from logging `stream.StopBeforeBatchError` as a failure with a stack trace."""
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
+    jvm = SparkContext._jvm  # type: ignore[attr-defined]
+    if jvm is None:
+        return
+    try:
+        level = jvm.org.apache.logging.log4j.Level.OFF
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(STREAM_EXECUTION_LOGGER, level)
+    except Exception:  # another logging backend (Databricks): the line it logs is harmless
+        log.debug("could not quiet the streaming query's error log", exc_info=True)

@@ -21,6 +21,9 @@ from app.local.broker import HOST, EmbeddedKafka, port_is_free
 from app.progress import progress_from_history
 from app.settings import PulseSettings
 
+# How long the pipeline waits for the broker `pulse demo` starts alongside it.
+BROKER_WAIT_S = 120
+
 
 class DemoError(RuntimeError):
     """The demo could not start. The message says what to fix."""
@@ -111,20 +114,27 @@ def run_demo(
         raise DemoError(f"Port {dashboard_port} is in use: stop what runs there or pass --dashboard-port.")
     broker = EmbeddedKafka(settings.home, settings.jars_dir, echo=echo)
     started_broker = not broker.status().running
-    state = broker.up(kafka_port, None, settings.kafka_topic, 3)
     env = {**os.environ, "PULSE_HOME": str(settings.home), "PULSE_KAFKA_BOOTSTRAP": f"{HOST}:{kafka_port}"}
     if settings.lake is not None:
         env["PULSE_LAKE"] = settings.lake
-    children = [
-        _spawn(
-            "producer",
-            ["produce", "--duration", "86400", "--rate", str(rate), "--hype-every", "120"],
-            settings,
-            env,
-        ),
-        _spawn("pipeline", ["pipeline", "all"], settings, env),
-        _spawn("dashboard", ["dashboard", "--port", str(dashboard_port)], settings, env),
-    ]
+    # The pipeline starts its Spark session and the dashboard its server while the broker starts: the
+    # pipeline waits for the broker and its topic before it reads Kafka.
+    wait = ["--wait-for-kafka", str(BROKER_WAIT_S)]
+    pipeline = _spawn("pipeline", ["pipeline", "all", *wait], settings, env)
+    dashboard = _spawn("dashboard", ["dashboard", "--port", str(dashboard_port)], settings, env)
+    try:
+        state = broker.up(kafka_port, None, settings.kafka_topic, 3)
+    except BaseException:
+        for child in (dashboard, pipeline):
+            _stop(child)
+        raise
+    producer = _spawn(
+        "producer",
+        ["produce", "--duration", "86400", "--rate", str(rate), "--hype-every", "120"],
+        settings,
+        env,
+    )
+    children = [producer, pipeline, dashboard]  # stopped in reverse: the dashboard first, the producer last
     echo("")
     echo("Pulse demo is running:")
     echo(f"  dashboard   http://{HOST}:{dashboard_port}")

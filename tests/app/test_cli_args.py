@@ -29,6 +29,7 @@ BAD = [
     (["pipeline", "all", "--trigger-seconds", "-1"], "--trigger-seconds"),
     (["pipeline", "all", "--max-offsets-per-trigger", "0"], "--max-offsets-per-trigger"),
     (["pipeline", "silver", "--max-files-per-trigger", "0"], "--max-files-per-trigger"),
+    (["pipeline", "all", "--wait-for-kafka", "-1"], "--wait-for-kafka"),
     (["demo", "--kafka-port", "0"], "--kafka-port"),
     (["demo", "--dashboard-port", "70000"], "--dashboard-port"),
     (["demo", "--rate", "0"], "--rate"),

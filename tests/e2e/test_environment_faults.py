@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from app.preflight import check_kafka
+from app.settings import load_settings
 from tests.e2e.conftest import free_port_pair, run_pulse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
@@ -56,3 +60,23 @@ def test_bad_settings(pulse_home: Path, monkeypatch: pytest.MonkeyPatch, variabl
         output = _clean(result)
         assert "Invalid Pulse settings" in output
         assert variable in output
+
+
+def test_preflight_waits_for_a_broker_that_is_starting(
+    pulse_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pulse pipeline --wait-for-kafka`, as `pulse demo` uses it: the check waits for a broker started after
+    it, and for its topic."""
+    port = free_port_pair()
+    monkeypatch.setenv("PULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{port}")
+    settings = load_settings()
+    started: list[subprocess.CompletedProcess[str]] = []
+    later = threading.Timer(3.0, lambda: started.append(run_pulse("local", "up", "--port", str(port))))
+    later.start()
+    try:
+        topics = check_kafka(settings, wait_s=300)
+    finally:
+        later.join()
+        run_pulse("local", "down")
+    assert started[0].returncode == 0, started[0].stdout + started[0].stderr
+    assert topics[settings.kafka_topic] == 3

@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 from app.gold_reference import differences, reference_gold
 from app.jobs.runner import PipelineOptions, run
 from app.producer.run import ProduceOptions, produce
+from app.progress import marked_batch
 from app.settings import load_settings
 from tests.e2e.conftest import Broker, run_pulse
 
@@ -160,3 +161,47 @@ def test_maintenance_while_the_pipeline_streams_loses_nothing(spark, broker: Bro
     print(f"\nGold MERGE retries after a concurrent commit: {text.count('retrying (')}")
     assert "Traceback" not in text
     _assert_silver_and_gold_exact(lake, summary.valid)
+
+
+def test_ctrl_c_stops_between_micro_batches(broker: Broker, tmp_path: Path) -> None:
+    """Ctrl-C while batches run back to back (no idle moment between them) stops within seconds, and
+    leaves no half-written batch: every batch a table holds is one the checkpoint committed."""
+    audience = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "produce", "--duration", "600", "--rate", "300"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=os.environ.copy(), start_new_session=True,
+    )  # fmt: skip
+    log = tmp_path / "pipeline.log"
+    process = _start_pipeline(log, "--trigger-seconds", "0")
+    try:
+        deadline = time.monotonic() + 600
+        while "pipeline batch 3:" not in log.read_text(errors="replace"):
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no fourth micro-batch within 600 s"
+            time.sleep(0.2)
+        asked = time.monotonic()
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=180) == 0, log.read_text()[-3000:]
+        stop_s = time.monotonic() - asked
+    finally:
+        os.killpg(audience.pid, signal.SIGINT)
+        audience.wait(timeout=60)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    text = log.read_text(errors="replace")
+    print(f"\nCtrl-C to exit while batches run back to back: {stop_s:.1f} s")
+    assert "Traceback" not in text
+    assert "stopped; the next start resumes from the checkpoint" in text
+    # A batch takes a few seconds here; waiting for an idle moment that never comes took the full 120 s.
+    assert stop_s < 60
+    checkpoint = broker.home / "lake" / "_checkpoints" / "pipeline"
+    committed = max(int(p.name) for p in (checkpoint / "commits").iterdir() if p.name.isdigit())
+    run_id = "pipeline-" + json.loads((checkpoint / "metadata").read_text())["id"]
+    lake = broker.home / "lake"
+    for layer, table in (("bronze", "events_raw"), ("silver", "events")):
+        history = DeltaTable(str(lake / layer / table)).history()
+        marks = [marked_batch(entry.get("userMetadata"), run_id) for entry in history]
+        written = max(mark for mark in marks if mark is not None)
+        assert written <= committed, (
+            f"{layer}.{table} holds batch {written}, the checkpoint committed {committed}"
+        )
