@@ -58,6 +58,8 @@ FULL = {
     "probes": 300,
     "probe_rate": 2.0,
     "warmup_timeout_s": 420,
+    "steady_s": 10.0,
+    "baseline_steady_s": 120.0,
     "drain_timeout_s": 300,
 }
 QUICK = {
@@ -66,6 +68,8 @@ QUICK = {
     "probes": 60,
     "probe_rate": 1.0,
     "warmup_timeout_s": 300,
+    "steady_s": 10.0,
+    "baseline_steady_s": 120.0,
     "drain_timeout_s": 180,
 }
 GIB = 2**30
@@ -147,6 +151,8 @@ def one_setting(
                 str(size["probe_rate"]),
                 "--warmup-timeout-s",
                 str(size["warmup_timeout_s"]),
+                "--steady-s",
+                str(size["baseline_steady_s"] if baseline else size["steady_s"]),
                 "--drain-timeout-s",
                 str(size["drain_timeout_s"]),
                 "--out",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from typing import Any
 
 from benchmarks.common import (
@@ -37,8 +36,12 @@ NAME = "sustained"
 TARGET_MAX_LAG_S = 15.0
 # "Not growing": the mean lag of the last third of the window exceeds the first third's by at most this.
 GROWTH_TOLERANCE_S = 2.0
-FULL = {"rate": 2000.0, "measure_s": 600, "baseline_measure_s": 180, "warmup_s": 60}
-QUICK = {"rate": 2000.0, "measure_s": 120, "baseline_measure_s": 60, "warmup_s": 45}
+# Warm-up: from the first batch until Gold's lag has been at most half the target three samples in a row
+# (the start-up backlog is worked off), but no longer than `warmup_s`. Start-up is measured apart, in
+# README's first-run figures; this benchmark is about keeping up.
+CAUGHT_UP_S = TARGET_MAX_LAG_S / 2
+FULL = {"rate": 2000.0, "measure_s": 600, "baseline_measure_s": 180, "warmup_s": 240}
+QUICK = {"rate": 2000.0, "measure_s": 120, "baseline_measure_s": 60, "warmup_s": 120}
 GIB = 2**30
 
 
@@ -61,8 +64,15 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
         processes.append(pipeline)
         sampler = RssSampler({"pipeline": pipeline.pid}).start()
         wait_for_line(pipeline_log, " batch ", pipeline, timeout=300)
-        log(f"sustained ({tag}): warm-up {size['warmup_s']} s, then {measure_s} s of lag samples")
-        time.sleep(size["warmup_s"])
+        log(f"sustained ({tag}): warm-up (at most {size['warmup_s']} s), then {measure_s} s of lag samples")
+        warm = run_json_child(
+            "benchmarks.gold_lag",
+            ["--lake", str(lake), "--seconds", str(size["warmup_s"]), "--until-below", str(CAUGHT_UP_S)],
+            env,
+            timeout=size["warmup_s"] + 120,
+        )
+        warmup_s = warm["samples"][-1][0] if warm["samples"] else 0.0
+        log(f"  {'caught up' if warm['caught_up'] else 'not caught up'} after {warmup_s:.0f} s")
         began = len(pipeline_log.read_text(errors="replace").splitlines())
         lag = run_json_child(
             "benchmarks.gold_lag",
@@ -88,6 +98,8 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
         "code": baseline or "this commit",
         "rate": size["rate"],
         "measure_s": measure_s,
+        "warmup_s": warmup_s,
+        "caught_up_before_measuring": warm["caught_up"],
         "lag_s": summary_stats(lags),
         "max_lag_s": max(lags) if lags else None,
         "mean_lag_first_third_s": None if first is None else round(first, 2),
