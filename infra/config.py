@@ -132,6 +132,9 @@ class EnvConfig(_Frozen):
         databricks: Databricks sizing and schedules.
         dashboard: Container App sizing.
         state: Terraform state backend.
+        protect_stateful: Whether Terraform refuses to destroy the stateful resources (Kafka cluster, lake,
+            Key Vault) via ``lifecycle.prevent_destroy``: their loss is unrecoverable (events, Bronze
+            history, a purge-protected vault name blocked for 90 days).
     """
 
     env: EnvName
@@ -149,6 +152,7 @@ class EnvConfig(_Frozen):
     databricks: DatabricksConfig
     dashboard: DashboardConfig
     state: StateBackendConfig
+    protect_stateful: bool
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvConfig:
@@ -207,6 +211,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         ),
         dashboard=DashboardConfig(cpu=0.5, memory="1Gi", min_replicas=0, max_replicas=1),
         state=_state("dev"),
+        protect_stateful=False,
     ),
     "staging": EnvConfig(
         env="staging",
@@ -232,6 +237,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         ),
         dashboard=DashboardConfig(cpu=0.5, memory="1Gi", min_replicas=1, max_replicas=2),
         state=_state("staging"),
+        protect_stateful=True,
     ),
     "prod": EnvConfig(
         env="prod",
@@ -257,6 +263,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         ),
         dashboard=DashboardConfig(cpu=1.0, memory="2Gi", min_replicas=2, max_replicas=5),
         state=_state("prod"),
+        protect_stateful=True,
     ),
 }
 

@@ -9,6 +9,7 @@ from cdktf_cdktf_provider_azurerm.provider import (
     AzurermProviderFeatures,
     AzurermProviderFeaturesKeyVault,
     AzurermProviderFeaturesResourceGroup,
+    AzurermProviderFeaturesStorage,
 )
 from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
@@ -63,6 +64,9 @@ class PulseStack(TerraformStack):
                     resource_group=[
                         AzurermProviderFeaturesResourceGroup(prevent_deletion_if_contains_resources=True)
                     ],
+                    # The lake's firewall denies the runner, so the provider must not call the blob/dfs
+                    # data plane (containers go through ARM via storage_account_id).
+                    storage=[AzurermProviderFeaturesStorage(data_plane_available=False)],
                 )
             ],
         )

@@ -77,6 +77,7 @@ class ConfluentKafka(Construct):
             availability=kafka.availability,
             region=kafka.cloud_region,
             environment=environment,
+            prevent_destroy=config.protect_stateful,
         )
         self.bootstrap_servers = Fn.replace(self.cluster.bootstrap_endpoint, "SASL_SSL://", "")
 

@@ -15,6 +15,7 @@ from cdktf import (
     TerraformProvider,
     TerraformProviderGeneratorMetadata,
     TerraformResource,
+    TerraformResourceLifecycle,
 )
 from constructs import Construct
 
@@ -64,12 +65,14 @@ class ConfluentResource(TerraformResource):
         attributes: Mapping[str, Any],
         *,
         depends_on: Sequence[ITerraformDependable] | None = None,
+        lifecycle: TerraformResourceLifecycle | None = None,
     ) -> None:
         super().__init__(
             scope,
             id,
             terraform_resource_type=self.TF_TYPE,
             depends_on=list(depends_on) if depends_on else None,
+            lifecycle=lifecycle,
         )
         self._attributes = dict(attributes)
 
@@ -108,6 +111,7 @@ class KafkaCluster(ConfluentResource):
         availability: Literal["SINGLE_ZONE", "MULTI_ZONE"],
         region: str,
         environment: ConfluentEnvironment,
+        prevent_destroy: bool,
     ) -> None:
         super().__init__(
             scope,
@@ -120,6 +124,7 @@ class KafkaCluster(ConfluentResource):
                 cluster_type: [{}],
                 "environment": {"id": environment.resource_id},
             },
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=prevent_destroy),
         )
         self.environment = environment
 

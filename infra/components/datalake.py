@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
 from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSetting,
@@ -39,8 +40,9 @@ from infra.config import EnvConfig
 from infra.naming import ResourceKind
 
 LAYERS = ("bronze", "silver", "gold", "checkpoints")
-# A user-delegation SAS the dashboard mints lives at most one hour; longer ones are logged by Azure.
+# A user-delegation SAS the dashboard mints lives at most one hour; Azure refuses a longer one ("Block").
 SAS_EXPIRATION_PERIOD = "00.01:00:00"
+SAS_EXPIRATION_ACTION = "Block"
 
 
 class DataLake(Construct):
@@ -106,8 +108,9 @@ class DataLake(Construct):
                 ],
             ),
             sas_policy=StorageAccountSasPolicy(
-                expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Log"
+                expiration_period=SAS_EXPIRATION_PERIOD, expiration_action=SAS_EXPIRATION_ACTION
             ),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=config.protect_stateful),
             tags=config.all_tags,
         )
         self.containers: dict[str, StorageContainer] = {

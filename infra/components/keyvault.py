@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
 from cdktf_cdktf_provider_azurerm.key_vault import KeyVault, KeyVaultNetworkAcls
 from cdktf_cdktf_provider_azurerm.key_vault_secret import KeyVaultSecret
@@ -61,6 +62,7 @@ class SecretVault(Construct):
             network_acls=KeyVaultNetworkAcls(
                 default_action="Deny", bypass="AzureServices", ip_rules=operator_ip_ranges
             ),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=config.protect_stateful),
             tags=config.all_tags,
         )
         PrivateEndpoint(

@@ -46,7 +46,7 @@ def test_storage_account_is_hardened_adls_gen2(stack: SynthesizedStack) -> None:
             "allow_nested_items_to_be_public": False,
             "shared_access_key_enabled": False,
             "public_network_access_enabled": False,
-            "sas_policy": {"expiration_period": "00.01:00:00", "expiration_action": "Log"},
+            "sas_policy": {"expiration_period": "00.01:00:00", "expiration_action": "Block"},
             "network_rules": {"default_action": "Deny"},
             "account_replication_type": stack.config.storage_replication,
         },
