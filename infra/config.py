@@ -9,11 +9,19 @@ from datetime import datetime
 from ipaddress import IPv4Network
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
 from infra.naming import Namer
 
 EnvName = Literal["dev", "staging", "prod"]
+PipelineMode = Literal["continuous", "scheduled"]
+PIPELINE_MODES: tuple[PipelineMode, ...] = ("continuous", "scheduled")
+# Dev runs the layers on a cron (a cluster only while a batch runs); staging and prod stream continuously.
+DEFAULT_PIPELINE_MODE: dict[str, PipelineMode] = {
+    "dev": "scheduled",
+    "staging": "continuous",
+    "prod": "continuous",
+}
 
 
 class _Frozen(BaseModel):
@@ -56,7 +64,11 @@ class DatabricksConfig(_Frozen):
         max_workers: Autoscale upper bound of the streaming cluster.
         maintenance_cron: Quartz cron of the OPTIMIZE/VACUUM job (UTC).
         maintenance_paused: Whether the maintenance schedule is paused.
-        pipeline_paused: Whether the continuous streaming job is paused.
+        pipeline_paused: Whether the pipeline job (continuous, or its schedule) is paused.
+        pipeline_mode: ``continuous`` (one long-running stream) or ``scheduled`` (the layers with
+            ``--once`` on ``pipeline_cron``); None takes the environment's default
+            (``DEFAULT_PIPELINE_MODE``: scheduled in dev, continuous in staging and prod).
+        pipeline_cron: Quartz cron (UTC) of the scheduled mode; ignored by the continuous mode.
     """
 
     spark_version: str = "17.3.x-scala2.13"
@@ -66,6 +78,15 @@ class DatabricksConfig(_Frozen):
     maintenance_cron: str = "0 0 3 * * ?"
     maintenance_paused: bool
     pipeline_paused: bool
+    pipeline_mode: PipelineMode | None = None
+    pipeline_cron: str = "0 0 * * * ?"
+
+    @field_validator("pipeline_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: object) -> object:
+        if value is not None and value not in PIPELINE_MODES:
+            raise ValueError(f"pipeline_mode must be one of {', '.join(PIPELINE_MODES)}; got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> DatabricksConfig:
@@ -165,6 +186,11 @@ class EnvConfig(_Frozen):
     def stack_name(self) -> str:
         """The cdktf stack name, e.g. ``pulse-dev``."""
         return f"{self.prefix}-{self.env}"
+
+    @property
+    def pipeline_mode(self) -> PipelineMode:
+        """How the pipeline job runs here: the configured mode, else the environment's default."""
+        return self.databricks.pipeline_mode or DEFAULT_PIPELINE_MODE[self.env]
 
     @property
     def namer(self) -> Namer:

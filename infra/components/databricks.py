@@ -34,6 +34,7 @@ from cdktf_cdktf_provider_databricks.job import (
     JobJobClusterNewClusterAzureAttributes,
     JobSchedule,
     JobTask,
+    JobTaskDependsOn,
     JobTaskLibrary,
     JobTaskPythonWheelTask,
 )
@@ -56,6 +57,9 @@ WHEEL_PACKAGE = "pulse"
 WHEEL_ENTRY_POINT = "pulse"
 # The continuous job runs one task: `pulse pipeline all` writes every layer in each micro-batch.
 PIPELINE_TASKS = ("all",)
+# The scheduled job runs the layers in order, each with --once (availableNow), then the cluster stops:
+# `bronze` lands Kafka in Bronze, `silver` builds Silver (+ quarantine) and Gold from it.
+SCHEDULED_LAYERS = ("bronze", "silver")
 MAINTENANCE_PARAMETERS = ["maintenance"]
 
 
@@ -212,10 +216,6 @@ class DatabricksPipeline(Construct):
             "streaming-job",
             provider=provider,
             name=namer.name(ResourceKind.DISPLAY_NAME, "pipeline"),
-            description="Kafka to Bronze, Silver and Gold in every micro-batch of one long-running stream.",
-            continuous=JobContinuous(
-                pause_status="PAUSED" if dbx.pipeline_paused else "UNPAUSED", task_retry_mode="ON_FAILURE"
-            ),
             max_concurrent_runs=1,
             job_cluster=[
                 JobJobCluster(
@@ -223,21 +223,9 @@ class DatabricksPipeline(Construct):
                     new_cluster=self._cluster(config, env_vars, dbx.min_workers, dbx.max_workers),
                 )
             ],
-            task=[
-                JobTask(
-                    task_key=f"pipeline-{task}",
-                    job_cluster_key="pipeline",
-                    python_wheel_task=JobTaskPythonWheelTask(
-                        package_name=WHEEL_PACKAGE,
-                        entry_point=WHEEL_ENTRY_POINT,
-                        parameters=["pipeline", task],
-                    ),
-                    library=library,
-                )
-                for task in PIPELINE_TASKS
-            ],
             email_notifications=notifications,
             tags=config.all_tags,
+            **pipeline_run_settings(config, library),
         )
         self.maintenance_job = Job(
             self,
@@ -291,6 +279,62 @@ class DatabricksPipeline(Construct):
             spark_env_vars=env_vars,
             custom_tags={"project": config.prefix},
         )
+
+
+def pipeline_run_settings(config: EnvConfig, library: list[JobTaskLibrary]) -> dict[str, object]:
+    """How the pipeline job runs in this environment: its trigger, its tasks and its description.
+
+    Both modes call the same wheel entry point (``pulse pipeline <layer>``) on the same job cluster.
+
+    Args:
+        config: The environment; ``config.pipeline_mode`` picks the mode.
+        library: The wheel every task installs.
+
+    Returns:
+        Keyword arguments of the ``Job``: ``continuous`` or ``schedule``, ``task`` and ``description``.
+    """
+    dbx = config.databricks
+    pause_status = "PAUSED" if dbx.pipeline_paused else "UNPAUSED"
+
+    def wheel_task(task_key: str, parameters: list[str], **extra: object) -> JobTask:
+        return JobTask(
+            task_key=task_key,
+            job_cluster_key="pipeline",
+            python_wheel_task=JobTaskPythonWheelTask(
+                package_name=WHEEL_PACKAGE, entry_point=WHEEL_ENTRY_POINT, parameters=parameters
+            ),
+            library=library,
+            **extra,
+        )
+
+    if config.pipeline_mode == "continuous":
+        return {
+            "description": "Kafka to Bronze, Silver and Gold in each micro-batch of one long-running stream.",
+            "continuous": JobContinuous(pause_status=pause_status, task_retry_mode="ON_FAILURE"),
+            # Unbounded streams never finish, so the tasks run side by side, never depending on each other.
+            "task": [wheel_task(f"pipeline-{task}", ["pipeline", task]) for task in PIPELINE_TASKS],
+        }
+    tasks = []
+    for index, layer in enumerate(SCHEDULED_LAYERS):
+        # With --once each layer ends, so the next one can wait for it.
+        after = [JobTaskDependsOn(task_key=f"pipeline-{SCHEDULED_LAYERS[index - 1]}")] if index else None
+        tasks.append(
+            wheel_task(
+                f"pipeline-{layer}",
+                ["pipeline", layer, "--once"],
+                depends_on=after,
+                max_retries=1,
+                min_retry_interval_millis=5 * 60 * 1000,
+                timeout_seconds=2 * 3600,
+            )
+        )
+    return {
+        "description": "Kafka to Bronze, then Silver and Gold: what is available, on a schedule, then stop.",
+        "schedule": JobSchedule(
+            quartz_cron_expression=dbx.pipeline_cron, timezone_id="UTC", pause_status=pause_status
+        ),
+        "task": tasks,
+    }
 
 
 def cluster_policy_definition(config: EnvConfig) -> dict[str, dict[str, object]]:
