@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from infra.naming import Namer
+from infra.naming import Namer, ResourceKind
 
 EnvName = Literal["dev", "staging", "prod"]
 PipelineMode = Literal["continuous", "scheduled"]
@@ -203,13 +203,20 @@ class EnvConfig(_Frozen):
         return {"project": self.prefix, "env": self.env, "managed-by": "cdktf", **self.tags}
 
 
-def _state(env: str) -> StateBackendConfig:
-    # The state account is bootstrapped once per subscription (docs/infra.md); each env has its own key.
+def _state(env: str, prefix: str = "pulse", seed: str = "pulse-analytics") -> StateBackendConfig:
+    # One state account per environment (bootstrapped once, docs/infra.md): each deploy identity gets data
+    # access to its own account only, so dev's identity can never read prod's state and its Kafka secrets.
+    namer = Namer(prefix, env, seed)
     return StateBackendConfig(
-        resource_group_name="pulse-tfstate",
-        storage_account_name="pulsetfstate",
-        key=f"pulse-{env}.tfstate",
+        resource_group_name=namer.name(ResourceKind.RESOURCE_GROUP, "tfstate"),
+        storage_account_name=namer.name(ResourceKind.STORAGE_ACCOUNT, "tfstate"),
+        key=f"{prefix}-{env}.tfstate",
     )
+
+
+ORG_STACK_NAME = "pulse-confluent-org"
+# The organization bootstrap's state holds every deployer key: only organization admins may read it.
+ORG_STATE = _state("org")
 
 
 ENVIRONMENTS: dict[str, EnvConfig] = {

@@ -6,6 +6,8 @@ design, and which cloud-only risk each test stands in for.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from infra_testkit import SynthesizedStack
 
@@ -38,3 +40,66 @@ def test_stateful_resources_cannot_be_destroyed_outside_dev(
     _, body = stack.only(resource_type)
     protected = body.get("lifecycle", {}).get("prevent_destroy") is True
     assert protected == (stack.config.env in ("staging", "prod"))
+
+
+def test_each_environment_keeps_its_state_in_its_own_account(
+    synthesized: dict[str, SynthesizedStack], org_stack: SynthesizedStack
+) -> None:
+    # Defect 4: a deploy identity is granted data access to one state account; prod's state holds the
+    # Kafka secrets, so no other environment (nor the org bootstrap) may share its account.
+    backends = [s.doc["terraform"]["backend"]["azurerm"] for s in [*synthesized.values(), org_stack]]
+    accounts = [(b["resource_group_name"], b["storage_account_name"]) for b in backends]
+    assert len(set(accounts)) == len(accounts), accounts
+    assert len({b["storage_account_name"] for b in backends}) == len(backends)
+    for backend in backends:
+        assert backend["use_azuread_auth"] is True
+
+
+def _org_resources(org_stack: SynthesizedStack, resource_type: str, env: str) -> dict[str, dict[str, Any]]:
+    return {
+        lid: body
+        for lid, body in org_stack.resources(resource_type).items()
+        if body["//"]["metadata"]["path"].split("/")[1] == f"env-{env}"
+    }
+
+
+def test_environment_stacks_create_no_organization_level_confluent_objects(stack: SynthesizedStack) -> None:
+    # Defect 4: creating environments or service accounts needs an organization-wide role; the stack
+    # only looks them up, so its deployer key can be scoped to its own Confluent environment.
+    assert not stack.resources("confluent_environment")
+    assert not stack.resources("confluent_service_account")
+    env = stack.config.env
+    (environment,) = stack.doc["data"]["confluent_environment"].values()
+    assert environment == {"display_name": f"pulse-kafka-{env}"} | {"//": environment["//"]}
+    accounts = sorted(a["display_name"] for a in stack.doc["data"]["confluent_service_account"].values())
+    assert accounts == [f"pulse-databricks-{env}", f"pulse-kafka-admin-{env}", f"pulse-producer-{env}"]
+    cluster_id, _ = stack.only("confluent_kafka_cluster")
+    for binding in stack.resources("confluent_role_binding").values():
+        assert binding["role_name"] == "CloudClusterAdmin"
+        assert binding["crn_pattern"] == stack.ref("confluent_kafka_cluster", cluster_id, "rbac_crn")
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_each_deployer_key_reaches_only_its_own_environment(org_stack: SynthesizedStack, env: str) -> None:
+    # Defect 4: dev's deploy key must not be able to touch prod (it used to be an OrganizationAdmin key).
+    roles = {b["role_name"] for b in org_stack.resources("confluent_role_binding").values()}
+    assert roles <= {"EnvironmentAdmin", "ResourceOwner"}, "no organization-wide role for any deployer"
+    (env_id,) = _org_resources(org_stack, "confluent_environment", env)
+    accounts = _org_resources(org_stack, "confluent_service_account", env)
+    (deployer_id,) = [lid for lid, a in accounts.items() if a["display_name"] == f"pulse-deployer-{env}"]
+    workload_ids = {lid for lid in accounts if lid != deployer_id}
+    assert len(workload_ids) == 3
+    deployer = f"User:{org_stack.ref('confluent_service_account', deployer_id, 'id')}"
+    bindings = [
+        b for b in org_stack.resources("confluent_role_binding").values() if b["principal"] == deployer
+    ]
+    assert {b["role_name"] for b in bindings} == {"EnvironmentAdmin", "ResourceOwner"}
+    for binding in bindings:
+        if binding["role_name"] == "EnvironmentAdmin":
+            assert binding["crn_pattern"] == org_stack.ref("confluent_environment", env_id, "resource_name")
+        else:
+            owned = binding["crn_pattern"].rsplit("/service-account=", 1)[1]
+            assert owned in {org_stack.ref("confluent_service_account", lid, "id") for lid in workload_ids}
+    (key,) = _org_resources(org_stack, "confluent_api_key", env).values()
+    assert key["owner"]["id"] == org_stack.ref("confluent_service_account", deployer_id, "id")
+    assert "managed_resource" not in key, "a Cloud key, whose reach is its owner's role bindings"

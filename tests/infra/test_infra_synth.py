@@ -138,8 +138,8 @@ def test_kafka_cluster_type(synthesized: dict[str, SynthesizedStack], env: str, 
 
 def test_acls_are_exactly_the_least_privilege_set(stack: SynthesizedStack) -> None:
     role_of_principal = {
-        f"User:{stack.ref('confluent_service_account', lid, 'id')}": body["display_name"].split("-")[1]
-        for lid, body in stack.resources("confluent_service_account").items()
+        f"User:${{data.confluent_service_account.{lid}.id}}": body["display_name"].split("-")[1]
+        for lid, body in stack.doc["data"]["confluent_service_account"].items()
     }
     acls = {
         (
@@ -163,7 +163,7 @@ def test_acls_are_exactly_the_least_privilege_set(stack: SynthesizedStack) -> No
 
 
 def test_workload_service_accounts_and_keys(stack: SynthesizedStack) -> None:
-    names = sorted(a["display_name"] for a in stack.resources("confluent_service_account").values())
+    names = sorted(a["display_name"] for a in stack.doc["data"]["confluent_service_account"].values())
     env = stack.config.env
     assert names == [f"pulse-databricks-{env}", f"pulse-kafka-admin-{env}", f"pulse-producer-{env}"]
     assert len(stack.resources("confluent_api_key")) == 3
