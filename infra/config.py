@@ -117,6 +117,37 @@ class DashboardConfig(_Frozen):
         return self
 
 
+class ArtifactVolume(_Frozen):
+    """The Unity Catalog volume holding what the jobs run: the wheel, the deploy record, deploy scripts.
+
+    Only the deploying identity may write it (WRITE_VOLUME); the jobs' service principal may only read it.
+
+    Attributes:
+        catalog: The environment's catalog, e.g. ``pulse_dev``.
+        schema_name: Schema of the deploy artifacts.
+        volume: The managed volume.
+    """
+
+    catalog: str
+    schema_name: str = "deploy"
+    volume: str = "artifacts"
+
+    @property
+    def root(self) -> str:
+        """``/Volumes/<catalog>/<schema>/<volume>``: what a cluster and the Files API address."""
+        return f"/Volumes/{self.catalog}/{self.schema_name}/{self.volume}"
+
+    @property
+    def wheels_dir(self) -> str:
+        """Per-commit wheel folders go here: ``<wheels_dir>/<commit>/pulse-<version>-py3-none-any.whl``."""
+        return f"{self.root}/wheels"
+
+    @property
+    def deploy_record(self) -> str:
+        """The environment's deploy record (state versions of the last deploy)."""
+        return f"{self.root}/deploy/deploy-record.json"
+
+
 class StateBackendConfig(_Frozen):
     """Where Terraform keeps this environment's state (created once, before the first deploy).
 
@@ -191,6 +222,11 @@ class EnvConfig(_Frozen):
     def pipeline_mode(self) -> PipelineMode:
         """How the pipeline job runs here: the configured mode, else the environment's default."""
         return self.databricks.pipeline_mode or DEFAULT_PIPELINE_MODE[self.env]
+
+    @property
+    def artifacts(self) -> ArtifactVolume:
+        """Where the deploy uploads the wheel and its record: a volume only the deployer can write."""
+        return ArtifactVolume(catalog=f"{self.prefix.replace('-', '_')}_{self.env}")
 
     @property
     def namer(self) -> Namer:

@@ -70,7 +70,7 @@ class PulseStack(TerraformStack):
                 )
             ],
         )
-        inputs = StackInputs(self)
+        inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir)
         ConfluentProvider(
             self,
             "confluent",

@@ -103,3 +103,104 @@ def test_each_deployer_key_reaches_only_its_own_environment(org_stack: Synthesiz
     (key,) = _org_resources(org_stack, "confluent_api_key", env).values()
     assert key["owner"]["id"] == org_stack.ref("confluent_service_account", deployer_id, "id")
     assert "managed_resource" not in key, "a Cloud key, whose reach is its owner's role bindings"
+
+
+def _job_principal(stack: SynthesizedStack) -> str:
+    principal_id, principal = stack.only("databricks_service_principal")
+    assert principal["display_name"] == f"pulse-jobs-{stack.config.env}"
+    return stack.ref("databricks_service_principal", principal_id, "application_id")
+
+
+def _grants_on(stack: SynthesizedStack, kind: str, target: str) -> dict[str, list[str]]:
+    matches = [g for g in stack.resources("databricks_grants").values() if g.get(kind) == target]
+    assert len(matches) == 1, f"expected one databricks_grants on {kind} {target}, found {len(matches)}"
+    return {grant["principal"]: sorted(grant["privileges"]) for grant in matches[0]["grant"]}
+
+
+def test_external_locations_validate_through_a_firewall_that_admits_their_identity(
+    stack: SynthesizedStack,
+) -> None:
+    # Defect 3: UC validates a location from the Databricks control plane as the credential's access
+    # connector. Azure ignores resource instance rules when public network access is disabled, so the lake
+    # must be "enabled from selected networks" with that rule, and nothing else let in.
+    _, account = stack.only("azurerm_storage_account")
+    rules = account["network_rules"]
+    assert account["public_network_access_enabled"] is True
+    assert rules["default_action"] == "Deny"
+    assert rules.get("ip_rules", []) == []
+    assert rules.get("virtual_network_subnet_ids", []) == []
+    _, credential = stack.only("databricks_storage_credential")
+    connector = credential["azure_managed_identity"]["access_connector_id"]
+    assert [r["endpoint_resource_id"] for r in rules["private_link_access"]] == [connector]
+    locations = stack.resources("databricks_external_location")
+    assert locations
+    for location in locations.values():
+        assert location.get("skip_validation") is not True
+
+
+def test_jobs_run_as_the_environment_service_principal(stack: SynthesizedStack) -> None:
+    # Defect 3: without run_as a job runs as whoever deployed first, with that person's rights.
+    principal = _job_principal(stack)
+    jobs = stack.resources("databricks_job").values()
+    assert jobs
+    for job in jobs:
+        assert job["run_as"] == {"service_principal_name": principal}
+    (acl,) = stack.resources("databricks_secret_acl").values()
+    assert (acl["principal"], acl["permission"]) == (principal, "READ")
+    policy_id, _ = stack.only("databricks_cluster_policy")
+    (permissions,) = stack.resources("databricks_permissions").values()
+    assert permissions["cluster_policy_id"] == stack.ref("databricks_cluster_policy", policy_id, "id")
+    assert permissions["access_control"] == [
+        {"service_principal_name": principal, "permission_level": "CAN_USE"}
+    ]
+
+
+@pytest.mark.parametrize("layer", ["bronze", "silver", "gold", "checkpoints"])
+def test_job_principal_reads_and_writes_each_layer_location(stack: SynthesizedStack, layer: str) -> None:
+    name = f"pulse_{layer}_{stack.config.env}"
+    (location_id,) = [
+        lid for lid, body in stack.resources("databricks_external_location").items() if body["name"] == name
+    ]
+    grants = _grants_on(
+        stack, "external_location", stack.ref("databricks_external_location", location_id, "id")
+    )
+    assert grants == {_job_principal(stack): ["READ_FILES", "WRITE_FILES"]}
+
+
+def test_wheel_lives_in_a_volume_only_the_deployer_writes(stack: SynthesizedStack) -> None:
+    # Defect 6: in /Workspace/Shared any workspace user could swap the wheel that runs with the secrets.
+    artifacts = stack.config.artifacts
+    volume_id, volume = stack.only("databricks_volume")
+    catalog_id, catalog = stack.only("databricks_catalog")
+    assert catalog["name"] == artifacts.catalog
+    assert (volume["name"], volume["volume_type"]) == (artifacts.volume, "MANAGED")
+    assert volume["catalog_name"] == stack.ref("databricks_catalog", catalog_id, "name")
+    deployer = next(iter(stack.doc["data"]["databricks_current_user"]))
+    deployer_ref = f"${{data.databricks_current_user.{deployer}.user_name}}"
+    grants = _grants_on(stack, "volume", stack.ref("databricks_volume", volume_id, "id"))
+    assert grants == {_job_principal(stack): ["READ_VOLUME"], deployer_ref: ["READ_VOLUME", "WRITE_VOLUME"]}
+    writers = {p for g in stack.resources("databricks_grants").values() for p in _writers(g)}
+    assert writers <= {deployer_ref, _job_principal(stack)}
+    # Every task installs the wheel from the variable, and the variable only accepts the volume.
+    for job in stack.resources("databricks_job").values():
+        for task in job["task"]:
+            assert task["library"] == [{"whl": "${var.pulse_wheel_uri}"}]
+    (validation,) = stack.doc["variable"]["pulse_wheel_uri"]["validation"]
+    assert f'startswith(var.pulse_wheel_uri, "{artifacts.wheels_dir}/")' in validation["condition"]
+    assert "/Workspace" not in stack.text
+
+
+def _writers(grants: dict[str, Any]) -> list[str]:
+    return [
+        g["principal"] for g in grants["grant"] if {"WRITE_VOLUME", "ALL_PRIVILEGES"} & set(g["privileges"])
+    ]
+
+
+def test_artifact_paths_are_per_environment_volumes() -> None:
+    from infra.config import ENVIRONMENTS
+
+    roots = {config.artifacts.root for config in ENVIRONMENTS.values()}
+    assert roots == {f"/Volumes/pulse_{env}/deploy/artifacts" for env in ENVIRONMENTS}
+    for config in ENVIRONMENTS.values():
+        assert config.artifacts.deploy_record.startswith(config.artifacts.root + "/")
+        assert config.artifacts.wheels_dir.startswith(config.artifacts.root + "/")

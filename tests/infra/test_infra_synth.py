@@ -45,7 +45,6 @@ def test_storage_account_is_hardened_adls_gen2(stack: SynthesizedStack) -> None:
             "https_traffic_only_enabled": True,
             "allow_nested_items_to_be_public": False,
             "shared_access_key_enabled": False,
-            "public_network_access_enabled": False,
             "sas_policy": {"expiration_period": "00.01:00:00", "expiration_action": "Block"},
             "network_rules": {"default_action": "Deny"},
             "account_replication_type": stack.config.storage_replication,
@@ -67,7 +66,7 @@ def test_sas_policy_caps_lifetime_at_one_hour(stack: SynthesizedStack) -> None:
 def test_lake_has_private_container_per_layer(stack: SynthesizedStack) -> None:
     account_id, _ = stack.only("azurerm_storage_account")
     containers = stack.resources("azurerm_storage_container").values()
-    assert sorted(c["name"] for c in containers) == ["bronze", "checkpoints", "gold", "silver"]
+    assert sorted(c["name"] for c in containers) == ["artifacts", "bronze", "checkpoints", "gold", "silver"]
     for container in containers:
         assert container["container_access_type"] == "private"
         assert container["storage_account_id"] == stack.ref("azurerm_storage_account", account_id, "id")

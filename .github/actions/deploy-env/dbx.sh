@@ -39,8 +39,14 @@ job_id() {
   printf '%s' "$id"
 }
 
-upload_file() { # upload_file LOCAL /Workspace/... : creates the folder, overwrites the file
+upload_file() { # upload_file LOCAL /Volumes/...|/Workspace/... : creates the folder, overwrites the file
   local target
+  if [[ "$2" == /Volumes/* ]]; then # the deployer-only artifacts volume: Files API (creates the folders)
+    curl --silent --show-error --fail-with-body -H "@$WORK/auth-header" -X PUT \
+      -H "Content-Type: application/octet-stream" --data-binary "@$1" \
+      "${DATABRICKS_URL%/}/api/2.0/fs/files$2?overwrite=true" > /dev/null
+    echo "uploaded $(basename "$1") to $2"; return 0
+  fi
   target=$(api_path "$2")
   jq -n --arg path "$(dirname "$target")" '{path: $path}' > "$WORK/mkdirs.json"
   api POST /api/2.0/workspace/mkdirs "$WORK/mkdirs.json" > /dev/null
@@ -68,7 +74,7 @@ set_pause() { # set_pause JOB_ID STATUS: keeps the rest of the continuous block 
 }
 
 reset_checkpoints() { # moves the changed jobs' checkpoints aside on a cluster inside the VNet
-  local id=$1 script=/Workspace/Shared/pulse/deploy/reset_checkpoints.py run_id state
+  local id=$1 script="${WHEEL_URI%%/wheels/*}/deploy/reset_checkpoints.py" run_id state
   upload_file "$(dirname "$0")/reset_checkpoints.py" "$script"
   api GET "/api/2.1/jobs/get?job_id=$id" | jq --arg script "$script" --arg whl "$WHEEL_URI" \
     --arg stamp "$COMMIT" --arg jobs "$RESET_JOBS" '{
@@ -161,8 +167,9 @@ read_record() {
   DATABRICKS_URL="https://$host"
   authenticate
   local status
-  status=$(curl --silent --show-error -o "$WORK/record.json" -w '%{http_code}' -H "@$WORK/auth-header" \
-    "$DATABRICKS_URL/api/2.0/workspace/export?direct_download=true&path=$(urlencode "$(api_path "$DEPLOY_RECORD")")")
+  local url="$DATABRICKS_URL/api/2.0/workspace/export?direct_download=true&path=$(urlencode "$(api_path "$DEPLOY_RECORD")")"
+  if [[ "$DEPLOY_RECORD" == /Volumes/* ]]; then url="$DATABRICKS_URL/api/2.0/fs/files$DEPLOY_RECORD"; fi
+  status=$(curl --silent --show-error -o "$WORK/record.json" -w '%{http_code}' -H "@$WORK/auth-header" "$url")
   case "$status" in
     200) cat "$WORK/record.json" ;;
     404) echo "no deploy record yet in $DATABRICKS_URL" >&2 ;;
