@@ -14,6 +14,7 @@ from cdktf_cdktf_provider_azurerm.provider import (
 from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
+from infra.components.azapi_resources import AzapiProvider
 from infra.components.confluent import ConfluentKafka
 from infra.components.confluent_resources import ConfluentProvider
 from infra.components.dashboard import Dashboard
@@ -70,6 +71,7 @@ class PulseStack(TerraformStack):
                 )
             ],
         )
+        AzapiProvider(self, "azapi")
         inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir)
         ConfluentProvider(
             self,

@@ -129,8 +129,12 @@ class ConfluentKafka(Construct):
                 cluster=self.cluster,
             )
             key_name, secret_name = f"kafka-{role}-api-key", f"kafka-{role}-api-secret"
-            vault.store_secret(f"{role}-key-secret", name=key_name, value=key.resource_id)
-            vault.store_secret(f"{role}-secret-secret", name=secret_name, value=key.secret)
+            vault.store_secret(
+                f"{role}-key-secret", name=key_name, value=key.resource_id, value_version=key.resource_id
+            )
+            vault.store_secret(
+                f"{role}-secret-secret", name=secret_name, value=key.secret, value_version=key.resource_id
+            )
             self.service_accounts[role] = account
             self.api_keys[role] = key
             self.secret_names[role] = (key_name, secret_name)

@@ -204,3 +204,31 @@ def test_artifact_paths_are_per_environment_volumes() -> None:
     for config in ENVIRONMENTS.values():
         assert config.artifacts.deploy_record.startswith(config.artifacts.root + "/")
         assert config.artifacts.wheels_dir.startswith(config.artifacts.root + "/")
+
+
+def test_kafka_secrets_reach_the_vault_without_its_data_plane(stack: SynthesizedStack) -> None:
+    # Defect 2: the vault's firewall denies a GitHub-hosted runner (unknown address), so a data-plane write
+    # (azurerm_key_vault_secret) gets 403. ARM writes (Microsoft.KeyVault/vaults/secrets) are not filtered.
+    assert not stack.resources("azurerm_key_vault_secret")
+    vault_id, vault = stack.only("azurerm_key_vault")
+    assert vault["network_acls"]["default_action"] == "Deny"
+    secrets = list(stack.resources("azapi_resource").values())
+    assert len(secrets) == 4
+    for secret in secrets:
+        assert secret["type"].startswith("Microsoft.KeyVault/vaults/secrets@")
+        assert secret["parent_id"] == stack.ref("azurerm_key_vault", vault_id, "id")
+        # The value travels only in sensitive_body (never in a plan's diff), re-sent when the key changes.
+        assert "value" not in secret["body"]["properties"]
+        assert secret["sensitive_body"]["properties"]["value"].startswith("${confluent_api_key.")
+        assert secret["sensitive_body_version"]["properties.value"].startswith("${confluent_api_key.")
+    assert stack.doc["terraform"]["required_providers"]["azapi"]["source"] == "Azure/azapi"
+
+
+def test_deploy_identity_holds_no_key_vault_data_role(stack: SynthesizedStack) -> None:
+    # Writing through ARM needs no data-plane role, so the deploy identity cannot read a secret back.
+    client = next(iter(stack.doc["data"]["azurerm_client_config"]))
+    deployer = f"${{data.azurerm_client_config.{client}.object_id}}"
+    roles = [a["role_definition_name"] for a in stack.resources("azurerm_role_assignment").values()]
+    assert not [r for r in roles if r.startswith("Key Vault Secrets Officer")]
+    for assignment in stack.resources("azurerm_role_assignment").values():
+        assert assignment["principal_id"] != deployer

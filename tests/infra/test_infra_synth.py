@@ -172,18 +172,21 @@ def test_workload_service_accounts_and_keys(stack: SynthesizedStack) -> None:
 
 def test_kafka_keys_are_written_to_key_vault(stack: SynthesizedStack) -> None:
     vault_id, _ = stack.only("azurerm_key_vault")
-    secrets = {s["name"]: s for s in stack.resources("azurerm_key_vault_secret").values()}
+    secrets = {s["name"]: s for s in stack.resources("azapi_resource").values()}
     assert sorted(secrets) == [
         "kafka-databricks-api-key",
         "kafka-databricks-api-secret",
         "kafka-producer-api-key",
         "kafka-producer-api-secret",
     ]
+    expiry = int(stack.config.secret_expiry.timestamp())
     for name, secret in secrets.items():
         attribute = "secret" if name.endswith("-secret") else "id"
-        assert re.fullmatch(r"\$\{confluent_api_key\.[\w-]+\." + attribute + r"\}", secret["value"])
-        assert secret["key_vault_id"] == stack.ref("azurerm_key_vault", vault_id, "id")
-        assert secret["expiration_date"].endswith("Z")
+        value = secret["sensitive_body"]["properties"]["value"]
+        assert re.fullmatch(r"\$\{confluent_api_key\.[\w-]+\." + attribute + r"\}", value)
+        assert secret["parent_id"] == stack.ref("azurerm_key_vault", vault_id, "id")
+        assert secret["body"]["properties"]["attributes"]["exp"] == expiry
+        assert secret["body"]["properties"]["contentType"] == "text/plain"
 
 
 def test_key_vault_uses_rbac_purge_protection_and_firewall(stack: SynthesizedStack) -> None:
