@@ -9,11 +9,19 @@ from datetime import datetime
 from ipaddress import IPv4Network
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
-from infra.naming import Namer
+from infra.naming import Namer, ResourceKind
 
 EnvName = Literal["dev", "staging", "prod"]
+PipelineMode = Literal["continuous", "scheduled"]
+PIPELINE_MODES: tuple[PipelineMode, ...] = ("continuous", "scheduled")
+# Dev runs the layers on a cron (a cluster only while a batch runs); staging and prod stream continuously.
+DEFAULT_PIPELINE_MODE: dict[str, PipelineMode] = {
+    "dev": "scheduled",
+    "staging": "continuous",
+    "prod": "continuous",
+}
 
 
 class _Frozen(BaseModel):
@@ -56,7 +64,11 @@ class DatabricksConfig(_Frozen):
         max_workers: Autoscale upper bound of the streaming cluster.
         maintenance_cron: Quartz cron of the OPTIMIZE/VACUUM job (UTC).
         maintenance_paused: Whether the maintenance schedule is paused.
-        pipeline_paused: Whether the continuous streaming job is paused.
+        pipeline_paused: Whether the pipeline job (continuous, or its schedule) is paused.
+        pipeline_mode: ``continuous`` (one long-running stream) or ``scheduled`` (the layers with
+            ``--once`` on ``pipeline_cron``); None takes the environment's default
+            (``DEFAULT_PIPELINE_MODE``: scheduled in dev, continuous in staging and prod).
+        pipeline_cron: Quartz cron (UTC) of the scheduled mode; ignored by the continuous mode.
     """
 
     spark_version: str = "17.3.x-scala2.13"
@@ -66,6 +78,15 @@ class DatabricksConfig(_Frozen):
     maintenance_cron: str = "0 0 3 * * ?"
     maintenance_paused: bool
     pipeline_paused: bool
+    pipeline_mode: PipelineMode | None = None
+    pipeline_cron: str = "0 0 * * * ?"
+
+    @field_validator("pipeline_mode", mode="before")
+    @classmethod
+    def _known_mode(cls, value: object) -> object:
+        if value is not None and value not in PIPELINE_MODES:
+            raise ValueError(f"pipeline_mode must be one of {', '.join(PIPELINE_MODES)}; got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _bounds(self) -> DatabricksConfig:
@@ -94,6 +115,37 @@ class DashboardConfig(_Frozen):
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas must not exceed max_replicas")
         return self
+
+
+class ArtifactVolume(_Frozen):
+    """The Unity Catalog volume holding what the jobs run: the wheel, the deploy record, deploy scripts.
+
+    Only the deploying identity may write it (WRITE_VOLUME); the jobs' service principal may only read it.
+
+    Attributes:
+        catalog: The environment's catalog, e.g. ``pulse_dev``.
+        schema_name: Schema of the deploy artifacts.
+        volume: The managed volume.
+    """
+
+    catalog: str
+    schema_name: str = "deploy"
+    volume: str = "artifacts"
+
+    @property
+    def root(self) -> str:
+        """``/Volumes/<catalog>/<schema>/<volume>``: what a cluster and the Files API address."""
+        return f"/Volumes/{self.catalog}/{self.schema_name}/{self.volume}"
+
+    @property
+    def wheels_dir(self) -> str:
+        """Per-commit wheel folders go here: ``<wheels_dir>/<commit>/pulse-<version>-py3-none-any.whl``."""
+        return f"{self.root}/wheels"
+
+    @property
+    def deploy_record(self) -> str:
+        """The environment's deploy record (state versions of the last deploy)."""
+        return f"{self.root}/deploy/deploy-record.json"
 
 
 class StateBackendConfig(_Frozen):
@@ -132,6 +184,9 @@ class EnvConfig(_Frozen):
         databricks: Databricks sizing and schedules.
         dashboard: Container App sizing.
         state: Terraform state backend.
+        protect_stateful: Whether Terraform refuses to destroy the stateful resources (Kafka cluster, lake,
+            Key Vault) via ``lifecycle.prevent_destroy``: their loss is unrecoverable (events, Bronze
+            history, a purge-protected vault name blocked for 90 days).
     """
 
     env: EnvName
@@ -149,6 +204,7 @@ class EnvConfig(_Frozen):
     databricks: DatabricksConfig
     dashboard: DashboardConfig
     state: StateBackendConfig
+    protect_stateful: bool
 
     @model_validator(mode="after")
     def _consistent(self) -> EnvConfig:
@@ -163,6 +219,16 @@ class EnvConfig(_Frozen):
         return f"{self.prefix}-{self.env}"
 
     @property
+    def pipeline_mode(self) -> PipelineMode:
+        """How the pipeline job runs here: the configured mode, else the environment's default."""
+        return self.databricks.pipeline_mode or DEFAULT_PIPELINE_MODE[self.env]
+
+    @property
+    def artifacts(self) -> ArtifactVolume:
+        """Where the deploy uploads the wheel and its record: a volume only the deployer can write."""
+        return ArtifactVolume(catalog=f"{self.prefix.replace('-', '_')}_{self.env}")
+
+    @property
     def namer(self) -> Namer:
         """The naming helper bound to this environment."""
         return Namer(self.prefix, self.env, self.name_seed)
@@ -173,13 +239,20 @@ class EnvConfig(_Frozen):
         return {"project": self.prefix, "env": self.env, "managed-by": "cdktf", **self.tags}
 
 
-def _state(env: str) -> StateBackendConfig:
-    # The state account is bootstrapped once per subscription (docs/infra.md); each env has its own key.
+def _state(env: str, prefix: str = "pulse", seed: str = "pulse-analytics") -> StateBackendConfig:
+    # One state account per environment (bootstrapped once, docs/infra.md): each deploy identity gets data
+    # access to its own account only, so dev's identity can never read prod's state and its Kafka secrets.
+    namer = Namer(prefix, env, seed)
     return StateBackendConfig(
-        resource_group_name="pulse-tfstate",
-        storage_account_name="pulsetfstate",
-        key=f"pulse-{env}.tfstate",
+        resource_group_name=namer.name(ResourceKind.RESOURCE_GROUP, "tfstate"),
+        storage_account_name=namer.name(ResourceKind.STORAGE_ACCOUNT, "tfstate"),
+        key=f"{prefix}-{env}.tfstate",
     )
+
+
+ORG_STACK_NAME = "pulse-confluent-org"
+# The organization bootstrap's state holds every deployer key: only organization admins may read it.
+ORG_STATE = _state("org")
 
 
 ENVIRONMENTS: dict[str, EnvConfig] = {
@@ -207,6 +280,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         ),
         dashboard=DashboardConfig(cpu=0.5, memory="1Gi", min_replicas=0, max_replicas=1),
         state=_state("dev"),
+        protect_stateful=False,
     ),
     "staging": EnvConfig(
         env="staging",
@@ -232,6 +306,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         ),
         dashboard=DashboardConfig(cpu=0.5, memory="1Gi", min_replicas=1, max_replicas=2),
         state=_state("staging"),
+        protect_stateful=True,
     ),
     "prod": EnvConfig(
         env="prod",
@@ -257,6 +332,7 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
         ),
         dashboard=DashboardConfig(cpu=1.0, memory="2Gi", min_replicas=2, max_replicas=5),
         state=_state("prod"),
+        protect_stateful=True,
     ),
 }
 

@@ -22,11 +22,12 @@ os.environ.setdefault("CHECKPOINT_DISABLE", "1")
 from cdktf import App  # noqa: E402
 
 from infra.config import ENVIRONMENTS  # noqa: E402
+from infra.org_stack import ConfluentOrgStack  # noqa: E402
 from infra.stack import PulseStack  # noqa: E402
 
 
 def build_app(outdir: str | Path | None = None, envs: list[str] | None = None) -> App:
-    """Builds the cdktf app with one ``PulseStack`` per environment.
+    """Builds the cdktf app: one ``PulseStack`` per environment, and the Confluent organization bootstrap.
 
     Args:
         outdir: Where ``synth`` writes; defaults to the CLI's choice or ``cdktf.out``.
@@ -36,8 +37,10 @@ def build_app(outdir: str | Path | None = None, envs: list[str] | None = None) -
         The app, ready for ``synth()``.
     """
     app = App(outdir=str(outdir)) if outdir is not None else App()
-    for env in envs or list(ENVIRONMENTS):
+    selected = envs or list(ENVIRONMENTS)
+    for env in selected:
         PulseStack(app, ENVIRONMENTS[env])
+    ConfluentOrgStack(app, [ENVIRONMENTS[env] for env in selected])
     return app
 
 

@@ -9,10 +9,12 @@ from cdktf_cdktf_provider_azurerm.provider import (
     AzurermProviderFeatures,
     AzurermProviderFeaturesKeyVault,
     AzurermProviderFeaturesResourceGroup,
+    AzurermProviderFeaturesStorage,
 )
 from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
+from infra.components.azapi_resources import AzapiProvider
 from infra.components.confluent import ConfluentKafka
 from infra.components.confluent_resources import ConfluentProvider
 from infra.components.dashboard import Dashboard
@@ -63,10 +65,14 @@ class PulseStack(TerraformStack):
                     resource_group=[
                         AzurermProviderFeaturesResourceGroup(prevent_deletion_if_contains_resources=True)
                     ],
+                    # The lake's firewall denies the runner, so the provider must not call the blob/dfs
+                    # data plane (containers go through ARM via storage_account_id).
+                    storage=[AzurermProviderFeaturesStorage(data_plane_available=False)],
                 )
             ],
         )
-        inputs = StackInputs(self)
+        AzapiProvider(self, "azapi")
+        inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir)
         ConfluentProvider(
             self,
             "confluent",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformStack, TerraformVariable
+from cdktf import TerraformStack, TerraformVariable, TerraformVariableValidationConfig
 
 SENSITIVE_VARIABLES = ("confluent_cloud_api_key", "confluent_cloud_api_secret")
 
@@ -20,7 +20,13 @@ class StackInputs:
         azure_databricks_sp_object_id: Object id of the ``AzureDatabricks`` enterprise app in the tenant.
     """
 
-    def __init__(self, stack: TerraformStack) -> None:
+    def __init__(self, stack: TerraformStack, *, wheels_dir: str) -> None:
+        """Declares the variables.
+
+        Args:
+            stack: The environment's stack.
+            wheels_dir: The only folder a wheel may be installed from (the deployer-only artifacts volume).
+        """
         self._stack = stack
         self.confluent_cloud_api_key = self._sensitive(
             "confluent_cloud_api_key", "Confluent Cloud API key (Cloud resource management)."
@@ -31,9 +37,22 @@ class StackInputs:
         self.dashboard_image = self._plain(
             "dashboard_image", "Dashboard container image, built once and promoted across environments."
         ).string_value
-        self.pulse_wheel_uri = self._plain(
+        self.pulse_wheel_uri = TerraformVariable(
+            stack,
             "pulse_wheel_uri",
-            "The pulse wheel in the workspace, e.g. /Volumes/<catalog>/<schema>/<vol>/x.whl.",
+            type="string",
+            nullable=False,
+            description=f"The pulse wheel in the deployer-only volume: {wheels_dir}/<commit>/<file>.whl.",
+            # A wheel anywhere else could be replaced by any workspace user and run with the Kafka secrets.
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition=(
+                        f'${{startswith(var.pulse_wheel_uri, "{wheels_dir}/") && '
+                        'endswith(var.pulse_wheel_uri, ".whl") && !strcontains(var.pulse_wheel_uri, "..")}'
+                    ),
+                    error_message=f"pulse_wheel_uri must be a .whl under {wheels_dir}/ (deployer-only).",
+                )
+            ],
         ).string_value
         self.alert_emails = self._plain(
             "alert_emails", "E-mail addresses alerted when a Databricks job fails.", type="list(string)"

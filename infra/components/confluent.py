@@ -1,7 +1,10 @@
-"""Confluent Cloud: environment, Kafka cluster, the events topic, per-workload identities and ACLs.
+"""Confluent Cloud: Kafka cluster, the events topic, per-workload API keys and ACLs.
 
-The Terraform run itself uses a cluster-admin service account (``kafka-admin``) to manage topics and ACLs;
-the producer and Databricks accounts get only the ACLs they need, and their keys go to Key Vault.
+The Confluent environment and the service accounts are organization-level objects, created by the
+organization bootstrap (``infra/components/confluent_org.py``); this stack only looks them up, so its
+deployer key needs no more than EnvironmentAdmin on its own environment. The Terraform run uses a
+cluster-admin service account (``kafka-admin``) to manage topics and ACLs; the producer and Databricks
+accounts get only the ACLs they need, and their keys go to Key Vault.
 """
 
 from __future__ import annotations
@@ -11,17 +14,18 @@ from typing import NamedTuple
 from cdktf import Fn
 from constructs import Construct
 
+from infra.components.confluent_org import account_display_name, environment_display_name
 from infra.components.confluent_resources import (
     AclOperation,
     AclPatternType,
     AclResourceType,
-    ConfluentEnvironment,
+    ExistingEnvironment,
+    ExistingServiceAccount,
     KafkaAcl,
     KafkaApiKey,
     KafkaCluster,
     KafkaTopic,
     RoleBinding,
-    ServiceAccount,
 )
 from infra.components.keyvault import SecretVault
 from infra.config import EnvConfig
@@ -66,9 +70,7 @@ class ConfluentKafka(Construct):
         namer = config.namer
         kafka = config.kafka
 
-        environment = ConfluentEnvironment(
-            self, "environment", display_name=namer.name(ResourceKind.DISPLAY_NAME, "kafka")
-        )
+        environment = ExistingEnvironment(self, "environment", display_name=environment_display_name(config))
         self.cluster = KafkaCluster(
             self,
             "cluster",
@@ -77,14 +79,12 @@ class ConfluentKafka(Construct):
             availability=kafka.availability,
             region=kafka.cloud_region,
             environment=environment,
+            prevent_destroy=config.protect_stateful,
         )
         self.bootstrap_servers = Fn.replace(self.cluster.bootstrap_endpoint, "SASL_SSL://", "")
 
-        admin = ServiceAccount(
-            self,
-            "admin",
-            display_name=namer.name(ResourceKind.DISPLAY_NAME, "kafka-admin"),
-            description="Manages topics and ACLs from Terraform; no workload uses it.",
+        admin = ExistingServiceAccount(
+            self, "admin", display_name=account_display_name(config, "kafka-admin")
         )
         admin_binding = RoleBinding(
             self,
@@ -113,18 +113,12 @@ class ConfluentKafka(Construct):
             admin_key=admin_key,
         )
 
-        self.service_accounts: dict[str, ServiceAccount] = {}
+        self.service_accounts: dict[str, ExistingServiceAccount] = {}
         self.api_keys: dict[str, KafkaApiKey] = {}
         self.secret_names: dict[str, tuple[str, str]] = {}
-        for role, description in (
-            ("producer", "Writes user-interaction events to Kafka."),
-            ("databricks", "Reads user-interaction events into the Bronze layer."),
-        ):
-            account = ServiceAccount(
-                self,
-                f"{role}-account",
-                display_name=namer.name(ResourceKind.DISPLAY_NAME, role),
-                description=description,
+        for role in ("producer", "databricks"):
+            account = ExistingServiceAccount(
+                self, f"{role}-account", display_name=account_display_name(config, role)
             )
             key = KafkaApiKey(
                 self,
@@ -135,8 +129,12 @@ class ConfluentKafka(Construct):
                 cluster=self.cluster,
             )
             key_name, secret_name = f"kafka-{role}-api-key", f"kafka-{role}-api-secret"
-            vault.store_secret(f"{role}-key-secret", name=key_name, value=key.resource_id)
-            vault.store_secret(f"{role}-secret-secret", name=secret_name, value=key.secret)
+            vault.store_secret(
+                f"{role}-key-secret", name=key_name, value=key.resource_id, value_version=key.resource_id
+            )
+            vault.store_secret(
+                f"{role}-secret-secret", name=secret_name, value=key.secret, value_version=key.resource_id
+            )
             self.service_accounts[role] = account
             self.api_keys[role] = key
             self.secret_names[role] = (key_name, secret_name)

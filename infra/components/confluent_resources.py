@@ -8,13 +8,15 @@ as ``{}``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from cdktf import (
     ITerraformDependable,
+    TerraformDataSource,
     TerraformProvider,
     TerraformProviderGeneratorMetadata,
     TerraformResource,
+    TerraformResourceLifecycle,
 )
 from constructs import Construct
 
@@ -64,12 +66,14 @@ class ConfluentResource(TerraformResource):
         attributes: Mapping[str, Any],
         *,
         depends_on: Sequence[ITerraformDependable] | None = None,
+        lifecycle: TerraformResourceLifecycle | None = None,
     ) -> None:
         super().__init__(
             scope,
             id,
             terraform_resource_type=self.TF_TYPE,
             depends_on=list(depends_on) if depends_on else None,
+            lifecycle=lifecycle,
         )
         self._attributes = dict(attributes)
 
@@ -82,15 +86,87 @@ class ConfluentResource(TerraformResource):
         return self.get_string_attribute("id")
 
 
+class ConfluentObject(Protocol):
+    """A Confluent resource or data source: what API keys, clusters and role bindings refer to."""
+
+    @property
+    def resource_id(self) -> str: ...
+
+    def get_string_attribute(self, terraform_attribute: str) -> str: ...
+
+
+class ConfluentDataSource(TerraformDataSource):
+    """Base of the raw Confluent data sources: looks an existing object up by its attributes."""
+
+    TF_TYPE: ClassVar[str]
+
+    def __init__(self, scope: Construct, id: str, attributes: Mapping[str, Any]) -> None:
+        super().__init__(scope, id, terraform_resource_type=self.TF_TYPE)
+        self._attributes = dict(attributes)
+
+    def _synthesize_attributes(self) -> Mapping[str, Any]:
+        return self._attributes
+
+    @property
+    def resource_id(self) -> str:
+        """Token of the object's Confluent id."""
+        return self.get_string_attribute("id")
+
+    @property
+    def crn(self) -> str:
+        """Token of the object's CRN (``resource_name``), the scope of role bindings on it."""
+        return self.get_string_attribute("resource_name")
+
+
+class ExistingEnvironment(ConfluentDataSource):
+    """A Confluent environment created by the organization bootstrap, found by its display name."""
+
+    TF_TYPE = "confluent_environment"
+
+    def __init__(self, scope: Construct, id: str, *, display_name: str) -> None:
+        super().__init__(scope, id, {"display_name": display_name})
+
+
+class ExistingServiceAccount(ConfluentDataSource):
+    """A service account created by the organization bootstrap, found by its display name."""
+
+    TF_TYPE = "confluent_service_account"
+
+    def __init__(self, scope: Construct, id: str, *, display_name: str) -> None:
+        super().__init__(scope, id, {"display_name": display_name})
+
+    @property
+    def principal(self) -> str:
+        """The ACL principal, ``User:<service account id>``."""
+        return f"User:{self.resource_id}"
+
+
+class Organization(ConfluentDataSource):
+    """The Confluent organization the Cloud API key belongs to."""
+
+    TF_TYPE = "confluent_organization"
+
+    def __init__(self, scope: Construct, id: str) -> None:
+        super().__init__(scope, id, {})
+
+
 class ConfluentEnvironment(ConfluentResource):
     """A Confluent Cloud environment with the Essentials stream-governance package."""
 
     TF_TYPE = "confluent_environment"
 
-    def __init__(self, scope: Construct, id: str, *, display_name: str) -> None:
+    def __init__(self, scope: Construct, id: str, *, display_name: str, prevent_destroy: bool) -> None:
         super().__init__(
-            scope, id, {"display_name": display_name, "stream_governance": {"package": "ESSENTIALS"}}
+            scope,
+            id,
+            {"display_name": display_name, "stream_governance": {"package": "ESSENTIALS"}},
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=prevent_destroy),
         )
+
+    @property
+    def crn(self) -> str:
+        """Token of the environment's CRN, the scope of environment-level role bindings."""
+        return self.get_string_attribute("resource_name")
 
 
 class KafkaCluster(ConfluentResource):
@@ -107,7 +183,8 @@ class KafkaCluster(ConfluentResource):
         cluster_type: Literal["basic", "standard"],
         availability: Literal["SINGLE_ZONE", "MULTI_ZONE"],
         region: str,
-        environment: ConfluentEnvironment,
+        environment: ConfluentObject,
+        prevent_destroy: bool,
     ) -> None:
         super().__init__(
             scope,
@@ -120,6 +197,7 @@ class KafkaCluster(ConfluentResource):
                 cluster_type: [{}],
                 "environment": {"id": environment.resource_id},
             },
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=prevent_destroy),
         )
         self.environment = environment
 
@@ -177,7 +255,7 @@ class RoleBinding(ConfluentResource):
 
 
 class KafkaApiKey(ConfluentResource):
-    """A Kafka API key owned by a service account and scoped to one cluster."""
+    """An API key owned by a service account: a Kafka key scoped to one cluster, or a Cloud key."""
 
     TF_TYPE = "confluent_api_key"
 
@@ -188,30 +266,27 @@ class KafkaApiKey(ConfluentResource):
         *,
         display_name: str,
         description: str,
-        owner: ServiceAccount,
-        cluster: KafkaCluster,
+        owner: ConfluentObject,
+        cluster: KafkaCluster | None,
         depends_on: Sequence[ITerraformDependable] | None = None,
     ) -> None:
-        super().__init__(
-            scope,
-            id,
-            {
-                "display_name": display_name,
-                "description": description,
-                "owner": {
-                    "id": owner.resource_id,
-                    "api_version": owner.get_string_attribute("api_version"),
-                    "kind": owner.get_string_attribute("kind"),
-                },
-                "managed_resource": {
-                    "id": cluster.resource_id,
-                    "api_version": cluster.api_version,
-                    "kind": cluster.kind,
-                    "environment": {"id": cluster.environment.resource_id},
-                },
+        attributes: dict[str, Any] = {
+            "display_name": display_name,
+            "description": description,
+            "owner": {
+                "id": owner.resource_id,
+                "api_version": owner.get_string_attribute("api_version"),
+                "kind": owner.get_string_attribute("kind"),
             },
-            depends_on=depends_on,
-        )
+        }
+        if cluster is not None:  # without a managed resource the key is a Cloud (resource management) key
+            attributes["managed_resource"] = {
+                "id": cluster.resource_id,
+                "api_version": cluster.api_version,
+                "kind": cluster.kind,
+                "environment": {"id": cluster.environment.resource_id},
+            }
+        super().__init__(scope, id, attributes, depends_on=depends_on)
 
     @property
     def secret(self) -> str:

@@ -23,7 +23,9 @@ from cdktf_cdktf_provider_azurerm.databricks_workspace import DatabricksWorkspac
 from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from cdktf_cdktf_provider_databricks.cluster_policy import ClusterPolicy
+from cdktf_cdktf_provider_databricks.data_databricks_current_user import DataDatabricksCurrentUser
 from cdktf_cdktf_provider_databricks.external_location import ExternalLocation
+from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
 from cdktf_cdktf_provider_databricks.job import (
     Job,
     JobContinuous,
@@ -32,21 +34,27 @@ from cdktf_cdktf_provider_databricks.job import (
     JobJobClusterNewCluster,
     JobJobClusterNewClusterAutoscale,
     JobJobClusterNewClusterAzureAttributes,
+    JobRunAs,
     JobSchedule,
     JobTask,
+    JobTaskDependsOn,
     JobTaskLibrary,
     JobTaskPythonWheelTask,
 )
+from cdktf_cdktf_provider_databricks.permissions import Permissions, PermissionsAccessControl
 from cdktf_cdktf_provider_databricks.provider import DatabricksProvider
+from cdktf_cdktf_provider_databricks.secret_acl import SecretAcl
 from cdktf_cdktf_provider_databricks.secret_scope import SecretScope, SecretScopeKeyvaultMetadata
+from cdktf_cdktf_provider_databricks.service_principal import ServicePrincipal
 from cdktf_cdktf_provider_databricks.storage_credential import (
     StorageCredential,
     StorageCredentialAzureManagedIdentity,
 )
 from constructs import Construct
 
+from infra.components.artifacts import ArtifactVolume
 from infra.components.confluent import CONSUMER_GROUP_PREFIX, TOPIC_NAME, ConfluentKafka
-from infra.components.datalake import LAYERS, DataLake
+from infra.components.datalake import ARTIFACTS_CONTAINER, LAYERS, DataLake
 from infra.components.keyvault import SecretVault
 from infra.components.network import Network
 from infra.config import EnvConfig
@@ -56,7 +64,12 @@ WHEEL_PACKAGE = "pulse"
 WHEEL_ENTRY_POINT = "pulse"
 # The continuous job runs one task: `pulse pipeline all` writes every layer in each micro-batch.
 PIPELINE_TASKS = ("all",)
+# The scheduled job runs the layers in order, each with --once (availableNow), then the cluster stops:
+# `bronze` lands Kafka in Bronze, `silver` builds Silver (+ quarantine) and Gold from it.
+SCHEDULED_LAYERS = ("bronze", "silver")
 MAINTENANCE_PARAMETERS = ["maintenance"]
+# The jobs read and write the layers by path (abfss://), which Unity Catalog allows with these privileges.
+JOB_LOCATION_PRIVILEGES = ["READ_FILES", "WRITE_FILES"]
 
 
 class DatabricksWorkspace(Construct):
@@ -160,8 +173,24 @@ class DatabricksPipeline(Construct):
             comment="Access to the Pulse lake through the workspace's access connector.",
             depends_on=[lake_access],
         )
-        for layer in LAYERS:
-            ExternalLocation(
+        # The identity every job runs as: never a person, so jobs neither break when someone leaves nor
+        # run with a person's rights. Databricks-managed, so it holds no Azure credential of its own.
+        self.job_principal = ServicePrincipal(
+            self,
+            "job-principal",
+            provider=provider,
+            display_name=namer.name(ResourceKind.DISPLAY_NAME, "jobs"),
+            allow_cluster_create=False,
+        )
+        job_sp = self.job_principal.application_id
+        # Whoever applies the stack (the environment's deploy identity) is the only writer of the wheel.
+        self.deployer = DataDatabricksCurrentUser(self, "deployer", provider=provider)
+
+        self.locations: dict[str, ExternalLocation] = {}
+        for layer in (*LAYERS, ARTIFACTS_CONTAINER):
+            # Validated on create: the lake's firewall admits the access connector (datalake.py), so UC's
+            # validation reaches the container and a wrong credential fails the deploy, not the first job.
+            self.locations[layer] = ExternalLocation(
                 self,
                 f"location-{layer}",
                 provider=provider,
@@ -170,6 +199,23 @@ class DatabricksPipeline(Construct):
                 credential_name=credential.name,
                 comment=f"The {layer} container of the Pulse lake.",
             )
+        for layer in LAYERS:
+            Grants(
+                self,
+                f"location-{layer}-grants",
+                provider=provider,
+                external_location=self.locations[layer].id,
+                grant=[GrantsGrant(principal=job_sp, privileges=JOB_LOCATION_PRIVILEGES)],
+            )
+        self.artifacts = ArtifactVolume(
+            self,
+            "artifacts",
+            config=config,
+            provider=provider,
+            storage=self.locations[ARTIFACTS_CONTAINER],
+            job_principal=job_sp,
+            deployer_principal=self.deployer.user_name,
+        )
 
         self.secret_scope = SecretScope(
             self,
@@ -189,6 +235,24 @@ class DatabricksPipeline(Construct):
             definition=json.dumps(cluster_policy_definition(config), sort_keys=True),
             description="Job clusters of the Pulse pipeline: fixed runtime, allowed sizes, tagged.",
         )
+        Permissions(
+            self,
+            "policy-permissions",
+            provider=provider,
+            cluster_policy_id=self.policy.id,
+            access_control=[
+                PermissionsAccessControl(service_principal_name=job_sp, permission_level="CAN_USE")
+            ],
+        )
+        SecretAcl(
+            self,
+            "scope-acl",
+            provider=provider,
+            scope=self.secret_scope.name,
+            principal=job_sp,
+            permission="READ",
+        )
+        run_as = JobRunAs(service_principal_name=job_sp)
 
         key_name, secret_name = kafka.secret_names["databricks"]
         scope_name = self.secret_scope.name
@@ -212,10 +276,6 @@ class DatabricksPipeline(Construct):
             "streaming-job",
             provider=provider,
             name=namer.name(ResourceKind.DISPLAY_NAME, "pipeline"),
-            description="Kafka to Bronze, Silver and Gold in every micro-batch of one long-running stream.",
-            continuous=JobContinuous(
-                pause_status="PAUSED" if dbx.pipeline_paused else "UNPAUSED", task_retry_mode="ON_FAILURE"
-            ),
             max_concurrent_runs=1,
             job_cluster=[
                 JobJobCluster(
@@ -223,21 +283,10 @@ class DatabricksPipeline(Construct):
                     new_cluster=self._cluster(config, env_vars, dbx.min_workers, dbx.max_workers),
                 )
             ],
-            task=[
-                JobTask(
-                    task_key=f"pipeline-{task}",
-                    job_cluster_key="pipeline",
-                    python_wheel_task=JobTaskPythonWheelTask(
-                        package_name=WHEEL_PACKAGE,
-                        entry_point=WHEEL_ENTRY_POINT,
-                        parameters=["pipeline", task],
-                    ),
-                    library=library,
-                )
-                for task in PIPELINE_TASKS
-            ],
             email_notifications=notifications,
+            run_as=run_as,
             tags=config.all_tags,
+            **pipeline_run_settings(config, library),
         )
         self.maintenance_job = Job(
             self,
@@ -273,6 +322,7 @@ class DatabricksPipeline(Construct):
                 )
             ],
             email_notifications=notifications,
+            run_as=run_as,
             tags=config.all_tags,
         )
 
@@ -291,6 +341,62 @@ class DatabricksPipeline(Construct):
             spark_env_vars=env_vars,
             custom_tags={"project": config.prefix},
         )
+
+
+def pipeline_run_settings(config: EnvConfig, library: list[JobTaskLibrary]) -> dict[str, object]:
+    """How the pipeline job runs in this environment: its trigger, its tasks and its description.
+
+    Both modes call the same wheel entry point (``pulse pipeline <layer>``) on the same job cluster.
+
+    Args:
+        config: The environment; ``config.pipeline_mode`` picks the mode.
+        library: The wheel every task installs.
+
+    Returns:
+        Keyword arguments of the ``Job``: ``continuous`` or ``schedule``, ``task`` and ``description``.
+    """
+    dbx = config.databricks
+    pause_status = "PAUSED" if dbx.pipeline_paused else "UNPAUSED"
+
+    def wheel_task(task_key: str, parameters: list[str], **extra: object) -> JobTask:
+        return JobTask(
+            task_key=task_key,
+            job_cluster_key="pipeline",
+            python_wheel_task=JobTaskPythonWheelTask(
+                package_name=WHEEL_PACKAGE, entry_point=WHEEL_ENTRY_POINT, parameters=parameters
+            ),
+            library=library,
+            **extra,
+        )
+
+    if config.pipeline_mode == "continuous":
+        return {
+            "description": "Kafka to Bronze, Silver and Gold in each micro-batch of one long-running stream.",
+            "continuous": JobContinuous(pause_status=pause_status, task_retry_mode="ON_FAILURE"),
+            # Unbounded streams never finish, so the tasks run side by side, never depending on each other.
+            "task": [wheel_task(f"pipeline-{task}", ["pipeline", task]) for task in PIPELINE_TASKS],
+        }
+    tasks = []
+    for index, layer in enumerate(SCHEDULED_LAYERS):
+        # With --once each layer ends, so the next one can wait for it.
+        after = [JobTaskDependsOn(task_key=f"pipeline-{SCHEDULED_LAYERS[index - 1]}")] if index else None
+        tasks.append(
+            wheel_task(
+                f"pipeline-{layer}",
+                ["pipeline", layer, "--once"],
+                depends_on=after,
+                max_retries=1,
+                min_retry_interval_millis=5 * 60 * 1000,
+                timeout_seconds=2 * 3600,
+            )
+        )
+    return {
+        "description": "Kafka to Bronze, then Silver and Gold: what is available, on a schedule, then stop.",
+        "schedule": JobSchedule(
+            quartz_cron_expression=dbx.pipeline_cron, timezone_id="UTC", pause_status=pause_status
+        ),
+        "task": tasks,
+    }
 
 
 def cluster_policy_definition(config: EnvConfig) -> dict[str, dict[str, object]]:

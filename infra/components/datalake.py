@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
 from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSetting,
@@ -39,8 +40,11 @@ from infra.config import EnvConfig
 from infra.naming import ResourceKind
 
 LAYERS = ("bronze", "silver", "gold", "checkpoints")
-# A user-delegation SAS the dashboard mints lives at most one hour; longer ones are logged by Azure.
+# Managed storage of the environment's catalog, which holds the deploy artifacts volume (never a layer).
+ARTIFACTS_CONTAINER = "artifacts"
+# A user-delegation SAS the dashboard mints lives at most one hour; Azure refuses a longer one ("Block").
 SAS_EXPIRATION_PERIOD = "00.01:00:00"
+SAS_EXPIRATION_ACTION = "Block"
 
 
 class DataLake(Construct):
@@ -48,7 +52,8 @@ class DataLake(Construct):
 
     Attributes:
         account: The ADLS Gen2 storage account.
-        containers: Containers by layer: ``bronze``, ``silver``, ``gold``, ``checkpoints``.
+        containers: Containers by layer: ``bronze``, ``silver``, ``gold``, ``checkpoints``, and
+            ``artifacts`` (the catalog's managed storage, for the deploy artifacts volume).
         lake_url_template: ``abfss://{layer}@<account>.dfs.core.windows.net`` with a literal ``{layer}``.
     """
 
@@ -85,7 +90,11 @@ class DataLake(Construct):
             default_to_oauth_authentication=True,
             local_user_enabled=False,
             sftp_enabled=False,
-            public_network_access_enabled=False,
+            # "Enabled from selected networks" with nothing selected but the access connector's resource
+            # instance rule: Unity Catalog (validation, the Files API of the artifacts volume) reaches the
+            # lake from the Databricks control plane as that identity; every other public caller is denied.
+            # With public access fully disabled Azure ignores resource instance rules, and UC fails.
+            public_network_access_enabled=True,
             cross_tenant_replication_enabled=False,
             infrastructure_encryption_enabled=True,
             blob_properties=StorageAccountBlobProperties(
@@ -99,6 +108,8 @@ class DataLake(Construct):
             ),
             network_rules=StorageAccountNetworkRules(
                 default_action="Deny",
+                ip_rules=[],
+                virtual_network_subnet_ids=[],
                 bypass=["AzureServices", "Logging", "Metrics"],
                 private_link_access=[
                     StorageAccountNetworkRulesPrivateLinkAccess(endpoint_resource_id=rid)
@@ -106,8 +117,9 @@ class DataLake(Construct):
                 ],
             ),
             sas_policy=StorageAccountSasPolicy(
-                expiration_period=SAS_EXPIRATION_PERIOD, expiration_action="Log"
+                expiration_period=SAS_EXPIRATION_PERIOD, expiration_action=SAS_EXPIRATION_ACTION
             ),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=config.protect_stateful),
             tags=config.all_tags,
         )
         self.containers: dict[str, StorageContainer] = {
@@ -118,7 +130,7 @@ class DataLake(Construct):
                 storage_account_id=self.account.id,
                 container_access_type="private",
             )
-            for layer in LAYERS
+            for layer in (*LAYERS, ARTIFACTS_CONTAINER)
         }
         self.lake_url_template = f"abfss://{{layer}}@{self.account.name}.dfs.core.windows.net"
 
@@ -190,7 +202,7 @@ class DataLake(Construct):
         """The ``abfss://`` root of one layer's container.
 
         Args:
-            layer: One of ``LAYERS``.
+            layer: One of ``LAYERS``, or ``ARTIFACTS_CONTAINER``.
 
         Returns:
             ``abfss://<layer>@<account>.dfs.core.windows.net/`` as a token string.

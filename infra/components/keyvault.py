@@ -1,10 +1,16 @@
-"""Key Vault: RBAC-only, purge-protected, firewalled; holds the Kafka credentials of each workload."""
+"""Key Vault: RBAC-only, purge-protected, firewalled; holds the Kafka credentials of each workload.
+
+Terraform writes the secrets through Azure Resource Manager (``Microsoft.KeyVault/vaults/secrets``), not
+through the vault's data plane: the firewall (default Deny) filters only the data plane, so a deploy from
+a GitHub-hosted runner, whose address is unknown, succeeds, and the deploy identity needs no data-plane
+role (it can write a secret but never read one back).
+"""
 
 from __future__ import annotations
 
+from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
 from cdktf_cdktf_provider_azurerm.key_vault import KeyVault, KeyVaultNetworkAcls
-from cdktf_cdktf_provider_azurerm.key_vault_secret import KeyVaultSecret
 from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
 from cdktf_cdktf_provider_azurerm.private_endpoint import (
     PrivateEndpoint,
@@ -16,12 +22,13 @@ from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from cdktf_cdktf_provider_azurerm.subnet import Subnet
 from constructs import Construct
 
+from infra.components.azapi_resources import ArmKeyVaultSecret
 from infra.config import EnvConfig
 from infra.naming import ResourceKind
 
 
 class SecretVault(Construct):
-    """The environment's Key Vault and the role assignments that let Terraform and Databricks use it.
+    """The environment's Key Vault and the role assignment that lets Databricks read it.
 
     Attributes:
         key_vault: The vault.
@@ -55,12 +62,14 @@ class SecretVault(Construct):
             rbac_authorization_enabled=True,
             purge_protection_enabled=True,
             soft_delete_retention_days=90,
-            # Terraform writes the secrets from outside the VNet, so the data plane stays reachable, but
-            # only from the operator ranges; in-VNet consumers use the private endpoint.
+            # Public access stays on only so the trusted-service bypass works: Databricks' Key Vault-backed
+            # scope reads from its control plane. Everything else is denied but the operator ranges (people
+            # inspecting secrets); deploys write through ARM and in-VNet consumers use the private endpoint.
             public_network_access_enabled=True,
             network_acls=KeyVaultNetworkAcls(
                 default_action="Deny", bypass="AzureServices", ip_rules=operator_ip_ranges
             ),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=config.protect_stateful),
             tags=config.all_tags,
         )
         PrivateEndpoint(
@@ -81,14 +90,6 @@ class SecretVault(Construct):
             ),
             tags=config.all_tags,
         )
-        self._officer = RoleAssignment(
-            self,
-            "deployer-secrets-officer",
-            scope=self.key_vault.id,
-            role_definition_name="Key Vault Secrets Officer",
-            principal_id=client.object_id,
-            description="Terraform writes the Kafka credentials.",
-        )
         # The Key Vault-backed Databricks secret scope reads secrets as the AzureDatabricks first-party app.
         RoleAssignment(
             self,
@@ -98,29 +99,29 @@ class SecretVault(Construct):
             principal_id=azure_databricks_sp_object_id,
             description="Databricks reads the Kafka credentials through its Key Vault-backed secret scope.",
         )
-        self.secrets: dict[str, KeyVaultSecret] = {}
+        self.secrets: dict[str, ArmKeyVaultSecret] = {}
 
-    def store_secret(self, id: str, *, name: str, value: str) -> KeyVaultSecret:
-        """Writes a generated credential into the vault.
+    def store_secret(self, id: str, *, name: str, value: str, value_version: str) -> ArmKeyVaultSecret:
+        """Writes a generated credential into the vault through ARM (the firewall does not apply there).
 
         Args:
             id: Construct id of the secret resource.
             name: Key Vault secret name.
             value: Token of the value (a resource attribute; never a literal).
+            value_version: Token that changes when the value does (e.g. the API key id).
 
         Returns:
-            The Key Vault secret resource.
+            The secret resource.
         """
-        secret = KeyVaultSecret(
+        secret = ArmKeyVaultSecret(
             self,
             id,
             name=name,
+            vault_id=self.key_vault.id,
             value=value,
-            key_vault_id=self.key_vault.id,
+            value_version=value_version,
+            expires_at=int(self._config.secret_expiry.timestamp()),
             content_type="text/plain",
-            expiration_date=self._config.secret_expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            depends_on=[self._officer],
-            tags=self._config.all_tags,
         )
         self.secrets[name] = secret
         return secret

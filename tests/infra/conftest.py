@@ -6,26 +6,40 @@ Importing the azurerm bindings costs ~8 s and ~1 GB, so nothing else in tests/in
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from infra_testkit import ENV_NAMES, SynthesizedStack
 
-from infra.config import ENVIRONMENTS
+from infra.config import ENVIRONMENTS, ORG_STACK_NAME, EnvConfig
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> dict[str, SynthesizedStack]:
-    """Synthesizes the whole app (all environments) once and returns each stack by environment name."""
+def synth_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Synthesizes the whole app (every environment and the organization bootstrap) once."""
     from infra.main import build_app
 
     outdir = tmp_path_factory.mktemp("cdktf-out")
     build_app(outdir=outdir).synth()
-    stacks: dict[str, SynthesizedStack] = {}
-    for env, config in ENVIRONMENTS.items():
-        path = outdir / "stacks" / config.stack_name / "cdk.tf.json"
-        text = path.read_text()
-        stacks[env] = SynthesizedStack(config=config, path=path, text=text, doc=json.loads(text))
-    return stacks
+    return outdir
+
+
+def _load(outdir: Path, stack_name: str, config: EnvConfig | None) -> SynthesizedStack:
+    path = outdir / "stacks" / stack_name / "cdk.tf.json"
+    text = path.read_text()
+    return SynthesizedStack(config=config, path=path, text=text, doc=json.loads(text))
+
+
+@pytest.fixture(scope="session")
+def synthesized(synth_outdir: Path) -> dict[str, SynthesizedStack]:
+    """Each environment's stack, by environment name."""
+    return {env: _load(synth_outdir, config.stack_name, config) for env, config in ENVIRONMENTS.items()}
+
+
+@pytest.fixture(scope="session")
+def org_stack(synth_outdir: Path) -> SynthesizedStack:
+    """The Confluent organization bootstrap stack (``pulse-confluent-org``); it has no ``config``."""
+    return _load(synth_outdir, ORG_STACK_NAME, None)
 
 
 @pytest.fixture(params=ENV_NAMES)

@@ -25,13 +25,13 @@ class SynthesizedStack:
     """One environment's synthesized stack.
 
     Attributes:
-        config: The environment it was built from.
+        config: The environment it was built from (None for the organization bootstrap stack).
         path: Its ``cdk.tf.json``.
         text: The raw JSON text (what cdktf's ``Testing`` matchers take).
         doc: The parsed JSON.
     """
 
-    config: EnvConfig
+    config: EnvConfig | None
     path: Path
     text: str
     doc: dict[str, Any]

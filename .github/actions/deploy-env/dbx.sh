@@ -31,6 +31,8 @@ api() {
 # The workspace API addresses files without the /Workspace prefix that clusters and libraries use.
 api_path() { printf '%s' "${1#/Workspace}"; }
 urlencode() { jq -rn --arg v "$1" '$v|@uri'; }
+# The pipeline job's pause status: a continuous job's, or a scheduled job's (pipeline_mode in infra/config.py).
+PAUSE_STATUS='(.settings.continuous // .settings.schedule).pause_status // "UNPAUSED"'
 
 job_id() {
   local id
@@ -39,8 +41,14 @@ job_id() {
   printf '%s' "$id"
 }
 
-upload_file() { # upload_file LOCAL /Workspace/... : creates the folder, overwrites the file
+upload_file() { # upload_file LOCAL /Volumes/...|/Workspace/... : creates the folder, overwrites the file
   local target
+  if [[ "$2" == /Volumes/* ]]; then # the deployer-only artifacts volume: Files API (creates the folders)
+    curl --silent --show-error --fail-with-body -H "@$WORK/auth-header" -X PUT \
+      -H "Content-Type: application/octet-stream" --data-binary "@$1" \
+      "${DATABRICKS_URL%/}/api/2.0/fs/files$2?overwrite=true" > /dev/null
+    echo "uploaded $(basename "$1") to $2"; return 0
+  fi
   target=$(api_path "$2")
   jq -n --arg path "$(dirname "$target")" '{path: $path}' > "$WORK/mkdirs.json"
   api POST /api/2.0/workspace/mkdirs "$WORK/mkdirs.json" > /dev/null
@@ -60,15 +68,16 @@ wait_until_idle() { # wait_until_idle JOB_ID
   echo "::error::runs of job $1 did not stop within 10 minutes"; return 1
 }
 
-set_pause() { # set_pause JOB_ID STATUS: keeps the rest of the continuous block as terraform set it
+set_pause() { # set_pause JOB_ID STATUS: keeps the rest of the trigger (continuous or schedule) as terraform set it
   api GET "/api/2.1/jobs/get?job_id=$1" \
-    | jq --argjson id "$1" --arg s "$2" '{job_id: $id, new_settings: {continuous: (.settings.continuous + {pause_status: $s})}}' \
+    | jq --argjson id "$1" --arg s "$2" '(if .settings.continuous then "continuous" else "schedule" end) as $k
+        | {job_id: $id, new_settings: {($k): (.settings[$k] + {pause_status: $s})}}' \
     > "$WORK/pause.json"
   api POST /api/2.1/jobs/update "$WORK/pause.json" > /dev/null
 }
 
 reset_checkpoints() { # moves the changed jobs' checkpoints aside on a cluster inside the VNet
-  local id=$1 script=/Workspace/Shared/pulse/deploy/reset_checkpoints.py run_id state
+  local id=$1 script="${WHEEL_URI%%/wheels/*}/deploy/reset_checkpoints.py" run_id state
   upload_file "$(dirname "$0")/reset_checkpoints.py" "$script"
   api GET "/api/2.1/jobs/get?job_id=$id" | jq --arg script "$script" --arg whl "$WHEEL_URI" \
     --arg stamp "$COMMIT" --arg jobs "$RESET_JOBS" '{
@@ -96,7 +105,7 @@ rollout() {
   upload_file "$WHEEL_PATH" "$WHEEL_URI"
   local id pause
   id=$(job_id "$PIPELINE_JOB")
-  pause=$(api GET "/api/2.1/jobs/get?job_id=$id" | jq -r '.settings.continuous.pause_status // "UNPAUSED"')
+  pause=$(api GET "/api/2.1/jobs/get?job_id=$id" | jq -r "$PAUSE_STATUS")
   if [ -n "${RESET_JOBS:-}" ]; then
     set_pause "$id" PAUSED
     api POST /api/2.1/jobs/runs/cancel-all <(jq -n --argjson id "$id" '{job_id: $id}') > /dev/null
@@ -126,9 +135,13 @@ smoke() {
   maint=$(job_id "$MAINTENANCE_JOB")
   check_wheel "$id"
   check_wheel "$maint"
-  pause=$(api GET "/api/2.1/jobs/get?job_id=$id" | jq -r '.settings.continuous.pause_status // "UNPAUSED"')
+  pause=$(api GET "/api/2.1/jobs/get?job_id=$id" | jq -r "$PAUSE_STATUS")
   if [ "$pause" = "PAUSED" ]; then
-    echo "streaming job is paused in this environment: its configuration was checked, no run expected"
+    echo "pipeline job is paused in this environment: its configuration was checked, no run expected"
+    return 0
+  fi
+  if api GET "/api/2.1/jobs/get?job_id=$id" | jq -e '.settings.continuous == null' > /dev/null; then
+    echo "pipeline job runs on its schedule (pipeline_mode=scheduled): its configuration was checked"
     return 0
   fi
   deadline=$(( $(date +%s) + ${SMOKE_TIMEOUT:-900} ))
@@ -161,8 +174,11 @@ read_record() {
   DATABRICKS_URL="https://$host"
   authenticate
   local status
-  status=$(curl --silent --show-error -o "$WORK/record.json" -w '%{http_code}' -H "@$WORK/auth-header" \
-    "$DATABRICKS_URL/api/2.0/workspace/export?direct_download=true&path=$(urlencode "$(api_path "$DEPLOY_RECORD")")")
+  local url="$DATABRICKS_URL/api/2.0/fs/files$DEPLOY_RECORD" # the artifacts volume (Files API)
+  if [[ "$DEPLOY_RECORD" != /Volumes/* ]]; then
+    url="$DATABRICKS_URL/api/2.0/workspace/export?direct_download=true&path=$(urlencode "$(api_path "$DEPLOY_RECORD")")"
+  fi
+  status=$(curl --silent --show-error -o "$WORK/record.json" -w '%{http_code}' -H "@$WORK/auth-header" "$url")
   case "$status" in
     200) cat "$WORK/record.json" ;;
     404) echo "no deploy record yet in $DATABRICKS_URL" >&2 ;;
