@@ -164,7 +164,7 @@ def render(plan: DeployPlan, decision: states.Decision, jobs: list[dict[str, obj
     """The human-readable plan."""
     lines = [
         f"Deploy plan for {plan.env} (dry run, no cloud access)",
-        f"  stack:              {plan.stack}   ->  cdktf deploy {plan.stack} --auto-approve",
+        f"  stack:              {plan.stack}   ->  terraform plan -out=tfplan (reviewed), then apply tfplan",
         f"  resource group:     {plan.resource_group}",
         f"  commit:             {plan.commit}",
         "artifacts (built once, promoted unchanged dev -> staging -> prod)",
