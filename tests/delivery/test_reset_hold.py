@@ -104,3 +104,139 @@ def test_the_rollout_resumes_the_configured_status_only_after_the_reset() -> Non
     ]
     assert order == sorted(order)
     assert "set -euo pipefail" in script  # a failed reset run stops the script with the job paused
+
+
+# ---------------------------------------------------------------- dbx.sh rollout against a fake workspace
+
+
+class FakeWorkspace:
+    """The few Databricks REST endpoints `dbx.sh rollout` calls, with one job whose pause status is logged.
+
+    `history` holds every pause status the job had, in order, and `RESET` once the reset run succeeded.
+    """
+
+    def __init__(self, name: str, pause: str, reset_result: str) -> None:
+        self.job = {
+            "job_id": 7,
+            "settings": {
+                "name": name,
+                "continuous": {"pause_status": pause, "task_retry_mode": "ON_FAILURE"},
+                "job_clusters": [{"job_cluster_key": "pipeline", "new_cluster": {"spark_version": "17.3"}}],
+            },
+        }
+        self.reset_result = reset_result
+        self.history: list[str] = [pause]
+
+    def handle(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        route = path.split("?")[0]
+        if route in (
+            "/api/2.0/workspace/mkdirs",
+            "/api/2.0/workspace/import",
+            "/api/2.1/jobs/runs/cancel-all",
+        ):
+            return {}
+        if route == "/api/2.1/jobs/list":
+            return {"jobs": [{"job_id": 7}]}
+        if route == "/api/2.1/jobs/get":
+            return self.job
+        if route == "/api/2.1/jobs/update":
+            for block, settings in body["new_settings"].items():
+                self.job["settings"][block] = settings
+            self.history.append(self.job["settings"]["continuous"]["pause_status"])
+            return {}
+        if route == "/api/2.1/jobs/runs/list":
+            return {"runs": []}
+        if route == "/api/2.1/jobs/runs/submit":
+            return {"run_id": 99}
+        if route == "/api/2.1/jobs/runs/get":
+            if self.reset_result == "SUCCESS" and "RESET" not in self.history:
+                self.history.append("RESET")
+            return {"state": {"life_cycle_state": "TERMINATED", "result_state": self.reset_result}}
+        raise AssertionError(f"unexpected call {method} {path}")
+
+    def unpaused_before_the_reset(self) -> bool:
+        done = self.history.index("RESET") if "RESET" in self.history else len(self.history)
+        return "UNPAUSED" in self.history[:done]
+
+
+def _rollout(workspace: FakeWorkspace, tmp_path, pause: str) -> subprocess.CompletedProcess[str]:
+    import http.server
+    import os
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            payload = json.dumps(workspace.handle(self.command, self.path, body)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _answer  # noqa: N815
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    shims = tmp_path / "bin"
+    shims.mkdir(exist_ok=True)
+    (shims / "az").write_text("#!/bin/sh\necho fake-token\n")
+    (shims / "az").chmod(0o755)
+    wheel = tmp_path / "pulse-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"wheel")
+    try:
+        return subprocess.run(
+            ["bash", str(DBX), "rollout"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                **os.environ,
+                "PATH": f"{shims}:{os.environ['PATH']}",
+                "DATABRICKS_URL": f"http://127.0.0.1:{server.server_port}",
+                "WHEEL_PATH": str(wheel),
+                "WHEEL_URI": "/Volumes/pulse/deploy/artifacts/abc/pulse-0.1.0-py3-none-any.whl",
+                "PIPELINE_JOB": workspace.job["settings"]["name"],
+                "RESET_JOBS": "pipeline",
+                "PIPELINE_PAUSE": pause,
+                "COMMIT": "a" * 40,
+            },
+        )
+    finally:
+        server.shutdown()
+
+
+def test_a_failed_reset_and_its_rerun_never_run_the_job_on_old_checkpoints(
+    synthesized_jobs, tmp_path
+) -> None:
+    stack = _stack(synthesized_jobs, "pulse-prod")
+    name = _pipeline(stack)["name"]
+    configured = hold.hold_paused(stack, name)  # what the plan job does when a reset is due
+    applied = _pipeline(stack)["continuous"]["pause_status"]  # what terraform then sets
+    first = FakeWorkspace(name, applied, reset_result="FAILED")
+    failed = _rollout(first, tmp_path, configured)
+    assert failed.returncode != 0
+    assert first.history[-1] == "PAUSED", first.history  # the failed reset leaves the job paused
+    assert not first.unpaused_before_the_reset(), first.history
+    # The re-run: no record was written, so the check decides on a reset again and the plan holds again.
+    stack = _stack(synthesized_jobs, "pulse-prod")
+    hold.hold_paused(stack, name)
+    again = FakeWorkspace(name, _pipeline(stack)["continuous"]["pause_status"], reset_result="SUCCESS")
+    done = _rollout(again, tmp_path, configured)
+    assert done.returncode == 0, done.stderr
+    assert not again.unpaused_before_the_reset(), again.history
+    assert again.history[-1] == configured == "UNPAUSED", again.history
+
+
+def test_without_the_hold_terraform_unpauses_the_job_before_the_reset(synthesized_jobs, tmp_path) -> None:
+    # The defect: planning the stack as configured makes terraform set UNPAUSED before the reset repeats.
+    stack = _stack(synthesized_jobs, "pulse-prod")
+    workspace = FakeWorkspace(
+        _pipeline(stack)["name"], _pipeline(stack)["continuous"]["pause_status"], "SUCCESS"
+    )
+    assert _rollout(workspace, tmp_path, "UNPAUSED").returncode == 0
+    assert workspace.unpaused_before_the_reset()
