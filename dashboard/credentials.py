@@ -5,7 +5,9 @@
   user-delegation key and signs a SAS with it that grants **read and list** on the **gold container**
   only, over **https** only, for at most **one hour**. It is minted again ten minutes before it expires.
 * Instead, a SAS may be supplied through `PULSE_GOLD_SAS_TOKEN` (an environment variable, or a Key Vault
-  secret reference the container app resolves into one).
+  secret reference the container app resolves into one). It is held to the same limits before any use
+  (`supplied_sas_fault`): a service SAS on the container or a directory (never an account SAS or a stored
+  access policy), read and list only, https only, at most one hour from its start (or from now).
 
 The token is held as a `SecretStr`: it is never logged, never shown, and `redact` strips it from any text
 that reaches the page.
@@ -34,6 +36,9 @@ SAS_LIFETIME = timedelta(minutes=55)
 REFRESH_BEFORE_EXPIRY = timedelta(minutes=10)
 # A SAS that starts exactly now can be refused by a storage node whose clock runs a little behind.
 CLOCK_SKEW = timedelta(minutes=5)
+# Service SAS scopes (`sr=`) that stay inside the gold container: the container itself, or a directory.
+GOLD_SAS_SCOPES = {"c": "the container", "d": "a directory"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 Clock = Callable[[], datetime]
 
@@ -234,6 +239,86 @@ class SasSource(Protocol):
         ...
 
 
+def _sas_time(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:.1f} h"
+
+
+def supplied_sas_fault(token: str, now: datetime, *, allow_http: bool = False) -> str | None:
+    """Why a supplied Gold SAS must not be used, in one line; `None` when it is within the limits.
+
+    The token itself cannot say which container it was signed for (the signature covers the URL it is used
+    on, and the dashboard uses it only on gold); what it can say is checked: an account SAS (`ss`/`srt`)
+    or a stored access policy (`si`, whose rights live on the server) is refused, and so is a scope other
+    than a container or a directory (`sr`), any right beyond read and list (`sp`), plain http allowed
+    (`spr`, which defaults to `https,http` when absent) and a lifetime over one hour (`st`..`se`, from
+    `now` without `st`).
+
+    Args:
+        token: The SAS query string, with or without its leading `?`.
+        now: The current time.
+        allow_http: Accept `spr=https,http`: only for a local emulator, which speaks plain http.
+    """
+    fields = {name: values[0] for name, values in parse_qs(token.strip().lstrip("?")).items()}
+    if "sig" not in fields:
+        return "it is not a SAS token (it has no signature, sig=)"
+    if "ss" in fields or "srt" in fields:
+        return "it is an account SAS (ss=/srt=), which opens the whole account; supply a gold container SAS"
+    if "si" in fields:
+        return "it uses a stored access policy (si=), whose rights and expiry the token does not show"
+    scope = fields.get("sr")
+    if scope not in GOLD_SAS_SCOPES:
+        return (
+            f"its scope sr={scope or '(none)'} is not the gold container (sr=c) or a directory in it (sr=d)"
+        )
+    rights = fields.get("sp", "")
+    if set(rights) - set(SAS_PERMISSION):
+        return f"it grants more than read and list (sp={rights}); the dashboard needs sp=rl"
+    if set(rights) != set(SAS_PERMISSION):
+        return f"it does not grant both read and list (sp={rights or '(none)'}); the dashboard needs sp=rl"
+    protocol = fields.get("spr", "https,http")
+    if protocol != SAS_PROTOCOL and not (allow_http and set(protocol.split(",")) == {"https", "http"}):
+        return f"it allows plain http (spr={protocol}); sign it for https only (spr=https)"
+    expiry = _sas_time(fields.get("se", ""))
+    if expiry is None:
+        return "it has no readable expiry (se=)"
+    start = _sas_time(fields["st"]) if "st" in fields else now
+    if start is None:
+        return f"its start st={fields['st']} is not a time"
+    if expiry - start > MAX_SAS_LIFETIME:
+        since = "from st" if "st" in fields else "from now"
+        return f"it lives {_hours(expiry - start)} {since} to se=, more than one hour"
+    return None
+
+
+def is_local_emulator(settings: DashboardSettings) -> bool:
+    """Whether the storage is a local emulator (Azurite): the only place a SAS may allow plain http."""
+    if settings.storage_use_emulator:
+        return True
+    endpoint = urlsplit(settings.storage_endpoint or "")
+    return endpoint.scheme == "http" and (endpoint.hostname or "") in LOOPBACK_HOSTS
+
+
+def check_supplied_sas(token: SecretStr, settings: DashboardSettings, now: datetime | None = None) -> None:
+    """Refuse a `PULSE_GOLD_SAS_TOKEN` beyond read and list on gold, https and one hour.
+
+    Raises:
+        CredentialError: One line saying why (never the token).
+    """
+    fault = supplied_sas_fault(
+        token.get_secret_value(), now or utc_now(), allow_http=is_local_emulator(settings)
+    )
+    if fault is not None:
+        raise CredentialError(f"PULSE_GOLD_SAS_TOKEN is refused: {redact(fault, token.get_secret_value())}")
+
+
 @dataclass
 class SuppliedSas:
     """A SAS supplied by the operator (environment variable or secret): used as is, never refreshed."""
@@ -275,15 +360,18 @@ class DelegatedSas:
             return self._current
 
 
-def sas_source(location: LakeLocation, settings: DashboardSettings) -> SasSource | None:
-    """Pick the credential for a lake: none locally, the supplied SAS, or a delegated one.
+def sas_source(
+    location: LakeLocation, settings: DashboardSettings, now: datetime | None = None
+) -> SasSource | None:
+    """Pick the credential for a lake: none locally, the supplied SAS (once checked), or a delegated one.
 
     Raises:
-        CredentialError: A remote lake whose account is unknown.
+        CredentialError: A remote lake whose account is unknown, or a supplied SAS beyond its limits.
     """
     if not location.is_remote:
         return None
     if settings.gold_sas_token is not None:
+        check_supplied_sas(settings.gold_sas_token, settings, now)
         return SuppliedSas(settings.gold_sas_token)
     account = location.account or settings.storage_account
     if not account:

@@ -6,7 +6,10 @@ its existing checkpoint becomes unusable. The deploy pipeline records the versio
 environment (``deploy-record.json`` in the environment's Databricks workspace, see docs/delivery.md) and
 runs this check *before* it changes anything:
 
-* nothing recorded yet (first deploy): the jobs start fresh, nothing to reset;
+* nothing recorded and no streaming job yet (first deploy): the jobs start fresh, nothing to reset;
+* nothing recorded but the streaming job exists (deployed outside the pipeline, e.g. a manual bootstrap):
+  its checkpoints' versions are unknown, so stop with exit code 4 and say how to write the record (or
+  reset every job with ``--reset true``);
 * no job's version changed: restart every job from its checkpoint;
 * a version changed and ``--reset true``: reset the changed jobs' checkpoints, then restart;
 * a version changed without ``--reset true``: stop with exit code 3 and say what to do.
@@ -16,7 +19,7 @@ bare runner and in unit tests.
 
 Usage::
 
-    python scripts/check_state_versions.py --recorded recorded.json --reset false
+    python scripts/check_state_versions.py --recorded recorded.json --job-exists true --reset false
     python scripts/check_state_versions.py --recorded - --reset true < recorded.json
     python scripts/check_state_versions.py --write-record out.json --commit "$GITHUB_SHA"
 """
@@ -40,6 +43,8 @@ RECORD_KEY = "state_versions"
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_RESET_REQUIRED = 3
+EXIT_UNRECORDED = 4
+DEFAULT_RECORD_LOCATION = "the environment's deploy record"
 
 
 class Action(StrEnum):
@@ -49,6 +54,7 @@ class Action(StrEnum):
     RESTART = "restart"
     RESET = "reset"
     BLOCKED = "blocked"
+    UNRECORDED = "unrecorded"
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,10 @@ class Decision:
 
     @property
     def exit_code(self) -> int:
-        """0 unless a reset is needed and was not given."""
-        return EXIT_RESET_REQUIRED if self.action is Action.BLOCKED else EXIT_OK
+        """0 unless a reset is needed and was not given, or the deployed versions are unknown."""
+        return {Action.BLOCKED: EXIT_RESET_REQUIRED, Action.UNRECORDED: EXIT_UNRECORDED}.get(
+            self.action, EXIT_OK
+        )
 
 
 class StateVersionError(ValueError):
@@ -176,17 +184,51 @@ def compare(current: dict[str, int], recorded: dict[str, int]) -> StateDiff:
     return StateDiff(changed=changed, added=added, removed=removed)
 
 
-def decide(current: dict[str, int], recorded: dict[str, int] | None, reset: bool) -> Decision:
+def unrecorded_message(record_location: str) -> str:
+    """How to proceed when the job exists but no deploy record does."""
+    return (
+        f"No deploy record at {record_location}, yet the streaming job already exists: this environment was "
+        "deployed outside the pipeline (a manual bootstrap?), so the state versions of its checkpoints are "
+        "unknown and cannot be compared. Refusing to deploy. Write the record of what runs there and re-run: "
+        "check out the deployed commit and run `python scripts/check_state_versions.py --write-record "
+        "deploy-record.json --commit <deployed SHA>`, then, logged in with `az login`, upload it with "
+        f"`DATABRICKS_URL=https://<workspace host> DEPLOY_RECORD={record_location} bash "
+        ".github/actions/deploy-env/dbx.sh write-record deploy-record.json`. If its checkpoints may be "
+        "discarded instead, re-run with reset_state=true (docs/delivery.md)."
+    )
+
+
+def decide(
+    current: dict[str, int],
+    recorded: dict[str, int] | None,
+    reset: bool,
+    job_exists: bool = False,
+    record_location: str = DEFAULT_RECORD_LOCATION,
+) -> Decision:
     """Decides whether the deploy restarts from checkpoints, resets some, or must stop.
 
     Args:
         current: Versions in the code being deployed.
         recorded: Versions at the environment's last deploy; None when nothing was recorded.
         reset: Whether the operator asked for a state reset (``reset_state: true``).
+        job_exists: Whether the environment's streaming job exists already. Without a record, only an
+            environment without the job is a first deploy.
+        record_location: Where the record lives (for the message).
 
     Returns:
-        The decision; ``Action.BLOCKED`` when a version changed and no reset was given.
+        The decision; ``Action.BLOCKED`` when a version changed and no reset was given,
+        ``Action.UNRECORDED`` when the job exists without a record and no reset was given.
     """
+    if recorded is None and job_exists:
+        if reset:
+            jobs = tuple(sorted(current))
+            return Decision(
+                Action.RESET,
+                jobs,
+                f"No deploy record at {record_location} but the streaming job exists, and reset_state=true: "
+                f"the checkpoints of every job ({', '.join(jobs)}) are moved aside and they start over.",
+            )
+        return Decision(Action.UNRECORDED, (), unrecorded_message(record_location))
     if recorded is None:
         return Decision(
             Action.FIRST_DEPLOY,
@@ -267,6 +309,15 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON of the versions recorded at the last deploy ('-' for stdin; a missing file = none).",
     )
     parser.add_argument("--reset", type=_flag, default=False, help="reset_state input: true or false.")
+    parser.add_argument(
+        "--job-exists",
+        type=_flag,
+        default=False,
+        help="Whether the streaming job exists (true/false): no record plus a job is not a first deploy.",
+    )
+    parser.add_argument(
+        "--record-location", default=DEFAULT_RECORD_LOCATION, help="Where the record lives (for messages)."
+    )
     parser.add_argument("--state-module", type=Path, default=STATE_MODULE, help="Where STATE_VERSIONS is.")
     parser.add_argument("--github-output", type=Path, help="Append action/reset_jobs for later steps here.")
     parser.add_argument("--write-record", type=Path, help="Write the deploy record here instead of checking.")
@@ -287,12 +338,12 @@ def main(argv: list[str] | None = None) -> int:
     except (StateVersionError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    decision = decide(current, recorded, args.reset)
+    decision = decide(current, recorded, args.reset, args.job_exists, args.record_location)
     print(f"current state versions:  {json.dumps(current, sort_keys=True)}")
     print(f"recorded state versions: {json.dumps(recorded, sort_keys=True) if recorded else 'none'}")
     print(f"action: {decision.action}")
-    stream = sys.stderr if decision.action is Action.BLOCKED else sys.stdout
-    print(("error: " if decision.action is Action.BLOCKED else "") + decision.message, file=stream)
+    failed = decision.exit_code != EXIT_OK
+    print(("error: " if failed else "") + decision.message, file=sys.stderr if failed else sys.stdout)
     if args.github_output is not None:
         with args.github_output.open("a") as out:
             out.write(f"action={decision.action}\n")

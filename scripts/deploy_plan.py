@@ -34,10 +34,6 @@ from infra.config import ENVIRONMENTS  # noqa: E402
 from infra.naming import ResourceKind  # noqa: E402
 
 IMAGE_NAME = "pulse-dashboard"
-# Per-commit folders: a cluster never reuses a cached library of the same file name from an older build.
-WORKSPACE_ROOT = "/Workspace/Shared/pulse"
-WHEEL_DIR = f"{WORKSPACE_ROOT}/wheels"
-DEPLOY_RECORD = f"{WORKSPACE_ROOT}/deploy/deploy-record.json"
 HEALTH_PATH = "/_stcore/health"
 TF_VARIABLES = {
     "confluent_cloud_api_key": "environment secret CONFLUENT_CLOUD_API_KEY",
@@ -133,9 +129,11 @@ def build_plan(env: str, commit: str, registry: str) -> DeployPlan:
         version=version,
         commit=commit,
         wheel_file=wheel,
-        wheel_uri=f"{WHEEL_DIR}/{commit}/{wheel}",
+        # Per-commit folders in the environment's artifacts volume, which only the deployer writes: a
+        # cluster never reuses a cached library of the same file name from an older build.
+        wheel_uri=f"{config.artifacts.wheels_dir}/{commit}/{wheel}",
         image=f"{registry}/{IMAGE_NAME}:{commit}",
-        deploy_record=DEPLOY_RECORD,
+        deploy_record=config.artifacts.deploy_record,
     )
 
 
@@ -164,7 +162,7 @@ def render(plan: DeployPlan, decision: states.Decision, jobs: list[dict[str, obj
     """The human-readable plan."""
     lines = [
         f"Deploy plan for {plan.env} (dry run, no cloud access)",
-        f"  stack:              {plan.stack}   ->  cdktf deploy {plan.stack} --auto-approve",
+        f"  stack:              {plan.stack}   ->  terraform plan -out=tfplan (reviewed), then apply tfplan",
         f"  resource group:     {plan.resource_group}",
         f"  commit:             {plan.commit}",
         "artifacts (built once, promoted unchanged dev -> staging -> prod)",

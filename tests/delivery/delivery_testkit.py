@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import os
 import re
 import shutil
@@ -34,8 +35,9 @@ VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\b")
 DECLARED_JOB_PERMISSIONS: dict[tuple[str, str], dict[str, str]] = {
     ("deploy.yml", "build"): {"contents": "read", "packages": "write"},  # push the image to ghcr.io
     **{
-        ("deploy.yml", f"deploy-{env}"): {"contents": "read", "id-token": "write"}  # OIDC to Azure
+        ("deploy.yml", f"{stage}-{env}"): {"contents": "read", "id-token": "write"}  # OIDC to Azure
         for env in ENVIRONMENTS
+        for stage in ("plan", "deploy")
     },
 }
 OIDC_ACTION = "azure/login"
@@ -161,9 +163,15 @@ def permission_violations(doc: dict[str, Any], file: str) -> list[str]:
 
 
 def timeout_violations(doc: dict[str, Any], file: str, limit: int = 120) -> list[str]:
-    """Every job has `timeout-minutes` (an int, at most `limit`)."""
+    """Every job has `timeout-minutes` (an int, at most `limit`); a job calling a local reusable workflow
+    (which may not set one) is covered when every job of the called workflow has one."""
     problems = []
     for name, job in (doc.get("jobs") or {}).items():
+        called = job.get("uses")
+        if isinstance(called, str) and called.startswith("./"):
+            inner = timeout_violations(load_yaml(REPO_ROOT / called), called, limit)
+            problems += [f"{file}: job {name} calls {called}: {p}" for p in inner]
+            continue
         value = job.get("timeout-minutes")
         if not isinstance(value, int) or not 0 < value <= limit:
             problems.append(f"{file}: job {name}: timeout-minutes must be 1..{limit}, got {value!r}")
@@ -186,6 +194,25 @@ def deploy_jobs(doc: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
     return found
 
 
+def needs_of(job: dict[str, Any]) -> list[str]:
+    """The job ids a job directly needs."""
+    needs = job.get("needs") or []
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def all_needs(doc: dict[str, Any], name: str) -> set[str]:
+    """Every job a job waits for, directly or through the jobs it needs."""
+    jobs = doc.get("jobs") or {}
+    seen: set[str] = set()
+    pending = needs_of(jobs.get(name, {}))
+    while pending:
+        current = pending.pop()
+        if current not in seen:
+            seen.add(current)
+            pending += needs_of(jobs.get(current, {}))
+    return seen
+
+
 def gate_violations(doc: dict[str, Any]) -> list[str]:
     """dev -> staging -> prod are environments, in that order, each with its own non-cancelling
     concurrency group; staging and prod run only from main; pushes deploy only from main."""
@@ -206,14 +233,13 @@ def gate_violations(doc: dict[str, Any]) -> list[str]:
     if len(set(groups)) != len(groups):
         problems.append(f"environments share a concurrency group: {groups}")
     for previous, env in itertools.pairwise(ENVIRONMENTS):
-        if env in jobs and previous in jobs:
-            needs = jobs[env][1].get("needs") or []
-            needs = [needs] if isinstance(needs, str) else needs
-            if jobs[previous][0] not in needs:
-                problems.append(f"{env} must need the {previous} deploy (promotion order)")
-    for env in MAIN_ONLY:
-        if env in jobs and MAIN_REF_CONDITION not in str(jobs[env][1].get("if", "")):
-            problems.append(f"{env} can deploy from a non-main ref: its job needs if: {MAIN_REF_CONDITION}")
+        if env in jobs and previous in jobs and jobs[previous][0] not in all_needs(doc, jobs[env][0]):
+            problems.append(f"{env} must need the {previous} deploy (promotion order)")
+    for env_name, (name, job) in jobs.items():
+        if env_name.removesuffix("-plan") in MAIN_ONLY and MAIN_REF_CONDITION not in str(job.get("if", "")):
+            problems.append(
+                f"{env_name} can run from a non-main ref: job {name} needs if: {MAIN_REF_CONDITION}"
+            )
     push = (doc.get("on") or {}).get("push") if isinstance(doc.get("on"), dict) else None
     if isinstance(push, dict) and (push.get("branches") != ["main"] or push.get("tags")):
         problems.append(f"push deploys must come from main only, got {push!r}")
@@ -283,4 +309,132 @@ def secret_echo_violations(steps: list[dict[str, Any]], where: str, secret_input
                     continue
                 if re.search(r"\b(echo|printf|cat)\b", line) and re.search(rf"\$\{{?{name}\b", line):
                     problems.append(f"{label}: prints the secret ${name}")
+    return problems
+
+
+# ------------------------------------------------------------------ CI gate, reviewed plan, image digest
+
+CI_WORKFLOW = "./.github/workflows/ci.yml"
+AUTO_APPROVE = re.compile(r"-?-auto-approve\b|\bcdktf deploy\b")
+TERRAFORM = r"\bterraform\s+(?:-chdir=\S+\s+)?"
+TERRAFORM_PLAN = re.compile(TERRAFORM + r"plan\b")
+TERRAFORM_PLAN_OUT = re.compile(TERRAFORM + r"plan\b[^\n]*-out[= ](?P<file>\S+)")
+TERRAFORM_APPLY_FILE = re.compile(TERRAFORM + r"apply\b(?P<args>[^\n]*)")
+DIGEST_CHECK = re.compile(r"@sha256:\[0-9a-f\]\{64\}")
+
+
+def action_steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """A job's steps with local composite actions expanded in place (one level)."""
+    steps = []
+    for step in _steps(job):
+        uses = step.get("uses", "")
+        if uses.startswith("./"):
+            steps += load_yaml(REPO_ROOT / uses / "action.yml").get("runs", {}).get("steps", [])
+        else:
+            steps.append(step)
+    return steps
+
+
+def ci_gate_violations(doc: dict[str, Any], ci: dict[str, Any]) -> list[str]:
+    """Nothing is built or deployed before CI passed: the deploy workflow calls ci.yml as a reusable
+    workflow and every environment job waits for it (through the build)."""
+    problems = []
+    triggers = ci.get("on") or {}
+    if not isinstance(triggers, dict) or "workflow_call" not in triggers:
+        problems.append("ci.yml cannot be called by the deploy workflow (no `on: workflow_call`)")
+    jobs = doc.get("jobs") or {}
+    callers = [name for name, job in jobs.items() if job.get("uses") == CI_WORKFLOW]
+    if not callers:
+        return [*problems, f"deploy.yml never runs CI (no job `uses: {CI_WORKFLOW}`)"]
+    if "build" in jobs and not set(callers) & all_needs(doc, "build"):
+        problems.append("the build job does not wait for CI (needs: the job that calls ci.yml)")
+    for env, (name, _) in deploy_jobs(doc).items():
+        if not set(callers) & all_needs(doc, name):
+            problems.append(f"{env}: job {name} can run before CI passed")
+    for name in callers:
+        if jobs[name].get("if"):
+            problems.append(f"job {name}: CI must run unconditionally, got if: {jobs[name]['if']!r}")
+    return problems
+
+
+def reviewed_plan_violations(doc: dict[str, Any]) -> list[str]:
+    """Per environment, a plan job outside the protected environment saves and shows the plan, and the
+    apply job inside it applies exactly that saved file; nothing auto-approves."""
+    problems = []
+    jobs = doc.get("jobs") or {}
+    for name, job in jobs.items():
+        for step in action_steps(job):
+            if AUTO_APPROVE.search(step.get("run", "")):
+                problems.append(f"job {name}: step {step.get('name')!r} applies without a reviewed plan")
+    targets = deploy_jobs(doc)
+    for env in ENVIRONMENTS:
+        if env not in targets:
+            continue
+        apply_name, apply_job = targets[env]
+        plan_jobs = [
+            n
+            for n in needs_of(apply_job)
+            if any(TERRAFORM_PLAN_OUT.search(s.get("run", "")) for s in action_steps(jobs.get(n, {})))
+        ]
+        if len(plan_jobs) != 1:
+            problems.append(
+                f"{env}: job {apply_name} must need exactly one job that saves a plan, got {plan_jobs}"
+            )
+            continue
+        plan_name = plan_jobs[0]
+        plan_job = jobs[plan_name]
+        if environment_name(plan_job) == env:
+            problems.append(f"{env}: the plan job {plan_name} sits behind the approval gate it must inform")
+        plan_scripts = [s.get("run", "") for s in action_steps(plan_job)]
+        plan_file = next(m["file"] for s in plan_scripts if (m := TERRAFORM_PLAN_OUT.search(s)))
+        if not any("terraform" in s and " show " in s and plan_file in s for s in plan_scripts) or not any(
+            "GITHUB_STEP_SUMMARY" in s for s in plan_scripts
+        ):
+            problems.append(f"{env}: job {plan_name} does not render its saved plan into the run summary")
+        if not any(s.get("uses", "").startswith("actions/upload-artifact@") for s in action_steps(plan_job)):
+            problems.append(f"{env}: job {plan_name} does not upload the saved plan")
+        apply_scripts = [s.get("run", "") for s in action_steps(apply_job)]
+        applies = [m["args"] for s in apply_scripts for m in TERRAFORM_APPLY_FILE.finditer(s)]
+        if not applies or not all(a.strip().split()[-1] == plan_file and "-var" not in a for a in applies):
+            problems.append(
+                f"{env}: job {apply_name} must `terraform apply {plan_file}` (the saved plan), got {applies}"
+            )
+        if any(TERRAFORM_PLAN.search(s) for s in apply_scripts):
+            problems.append(f"{env}: job {apply_name} makes a plan of its own")
+        passed = json_text(apply_job)
+        if f"needs.{plan_name}.outputs.plan-sha256" not in passed or not any(
+            "sha256sum" in s for s in apply_scripts
+        ):
+            problems.append(f"{env}: job {apply_name} does not check the saved plan's hash from {plan_name}")
+    return problems
+
+
+def json_text(value: Any) -> str:
+    """A YAML subtree as text, to look for expressions."""
+    return json.dumps(value)
+
+
+def digest_violations(doc: dict[str, Any]) -> list[str]:
+    """The image is promoted by digest: the build's image output is `<repo>@<digest of the push>`, every
+    environment job gets that output, and the actions refuse an image that is not pinned by digest."""
+    problems = []
+    jobs = doc.get("jobs") or {}
+    build = jobs.get("build", {})
+    pushes = [s.get("id") for s in _steps(build) if s.get("uses", "").startswith(BUILD_ACTIONS)]
+    image = str((build.get("outputs") or {}).get("image", ""))
+    if not pushes or not any(
+        re.search(rf"@\$\{{\{{\s*steps\.{p}\.outputs\.digest\s*\}}\}}$", image) for p in pushes
+    ):
+        problems.append(
+            f"build: output image must be <repository>@${{{{ steps.<push>.outputs.digest }}}}, got {image!r}"
+        )
+    for env, (name, job) in deploy_jobs(doc).items():
+        for step in _steps(job):
+            if step.get("uses", "").startswith("./") and "image" in (step.get("with") or {}):
+                if step["with"]["image"] != "${{ needs.build.outputs.image }}":
+                    problems.append(
+                        f"{env}: job {name} promotes {step['with']['image']!r}, not the built digest"
+                    )
+                if not any(DIGEST_CHECK.search(s.get("run", "")) for s in action_steps(job)):
+                    problems.append(f"{env}: job {name} does not refuse an image without @sha256:<digest>")
     return problems

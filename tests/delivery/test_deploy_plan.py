@@ -27,7 +27,7 @@ def test_plan_names_stack_artifacts_and_versions(environment: str) -> None:
     result = _plan("--env", environment, "--sha", SHA, "--registry", "ghcr.io/acme")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert f"cdktf deploy pulse-{environment} --auto-approve" in out
+    assert f"pulse-{environment}   ->  terraform plan -out=tfplan (reviewed), then apply tfplan" in out
     assert f"pulse-{VERSION}-py3-none-any.whl (version {VERSION})" in out
     assert f"ghcr.io/acme/pulse-dashboard:{SHA}" in out
     assert f"pulse-pipeline-{environment}" in out

