@@ -129,6 +129,8 @@ class FakeWorkspace:
 
     def handle(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         route = path.split("?")[0]
+        if route.startswith("/api/2.0/fs/files/Volumes/") and method == "PUT":
+            return {}
         if route in (
             "/api/2.0/workspace/mkdirs",
             "/api/2.0/workspace/import",
@@ -167,7 +169,10 @@ def _rollout(workspace: FakeWorkspace, tmp_path, pause: str) -> subprocess.Compl
     class Handler(http.server.BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length) or b"{}") if length else {}
+            raw = self.rfile.read(length) if length else b""
+            # A Files API upload (`/api/2.0/fs/files/Volumes/...`) sends the file itself, not JSON.
+            binary = self.path.startswith("/api/2.0/fs/files/")
+            body = {"bytes": len(raw)} if binary else json.loads(raw or b"{}")
             payload = json.dumps(workspace.handle(self.command, self.path, body)).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -175,7 +180,7 @@ def _rollout(workspace: FakeWorkspace, tmp_path, pause: str) -> subprocess.Compl
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = _answer  # noqa: N815
+        do_GET = do_POST = do_PUT = _answer  # noqa: N815
 
         def log_message(self, *args: object) -> None:
             pass
