@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import json
@@ -12,10 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.contract import Event
 from app.producer.faults import FaultInjector
 from app.producer.sender import DeliveryStats, KafkaSender, tty_progress
 from app.producer.simulator import AudienceConfig, AudienceSimulator
+from app.producer.wire import WireBatch
 
 Clock = Callable[[], datetime]
 
@@ -41,6 +42,7 @@ class ProduceOptions:
     hype_every_s: int = 180
     late: float = 0.0
     max_late_s: float = 600.0
+    chat_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.events is not None and self.events < 0:
@@ -83,10 +85,17 @@ class ProduceSummary:
         return json.dumps({**asdict(self), "events_per_second": round(self.events_per_second, 1)}, indent=2)
 
 
-def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[Iterator[Event], datetime, bool]:
-    """The simulated events, their start time, and whether to pace them to the wall clock (live)."""
+def _timeline(
+    options: ProduceOptions, seed: int, clock: Clock
+) -> tuple[AudienceSimulator, Iterator[WireBatch], datetime, bool]:
+    """The simulator, its encoded batches (cut to --events / --duration), start time, and whether live."""
     target = options.rate if options.rate > 0 else 100.0
-    config = AudienceConfig(videos=options.videos, target_rate=target, hype_every_s=options.hype_every_s)
+    config = AudienceConfig(
+        videos=options.videos,
+        target_rate=target,
+        hype_every_s=options.hype_every_s,
+        chat_chars=options.chat_chars,
+    )
     live = options.start is None and options.rate > 0
     if options.start is not None:
         start = options.start
@@ -96,13 +105,30 @@ def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[Iterato
         # As fast as possible with no --start: lay the timeline so that it ends about now.
         span = options.duration_s if options.duration_s is not None else (options.events or 0) / target
         start = clock() - timedelta(seconds=span)
-    events = AudienceSimulator(config, start, seed).events()
-    if options.duration_s is not None:
-        end = start + timedelta(seconds=options.duration_s)
-        events = itertools.takewhile(lambda e: e.timestamp < end, events)
-    if options.events is not None:
-        events = itertools.islice(events, options.events)
-    return events, start, live
+    simulator = AudienceSimulator(config, start, seed)
+    # Live pacing sends a second at a time; as fast as possible, bigger batches amortise the encoding.
+    batches = _cut(simulator.batches(1 if live else 4096), options)
+    return simulator, batches, start, live
+
+
+def _cut(batches: Iterator[WireBatch], options: ProduceOptions) -> Iterator[WireBatch]:
+    """Stop at --events N or at --duration S of event time, mid-batch if need be."""
+    left = options.events
+    end_us = round(options.duration_s * 1e6) if options.duration_s is not None else None
+    for batch in batches:
+        count = len(batch.records)
+        if end_us is not None and batch.records[-1][0] >= end_us:
+            count = bisect.bisect_left(batch.records, end_us, key=lambda record: record[0])
+        if left is not None:
+            count = min(count, left)
+            left -= count
+        if count < len(batch.records):
+            if count:
+                yield WireBatch(batch.records[:count], batch.keys[:count], batch.values[:count])
+            return
+        yield batch
+        if left == 0:
+            return
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:
@@ -138,6 +164,12 @@ class _Pacer:
                 time.sleep(ahead)
 
 
+def _event_time(start: datetime | None, offset_us: int | None) -> str | None:
+    if start is None or offset_us is None:
+        return None
+    return (start + timedelta(microseconds=offset_us)).isoformat()
+
+
 def produce(
     options: ProduceOptions,
     client_config: dict[str, str],
@@ -153,10 +185,12 @@ def produce(
     faults = FaultInjector(options.inject_bad, options.duplicates, seed)
     started = time.monotonic()
     valid = duplicates = 0
-    first_time = last_time = None
-    resend_queue: list[tuple[int, str, bytes]] = []  # (due at message count, key, value)
-    # Late delivery: (release once event time passes this instant, sequence, key, value).
-    late_queue: list[tuple[datetime, int, str, bytes]] = []
+    first_us: int | None = None
+    last_us: int | None = None
+    start: datetime | None = None
+    resend_queue: list[tuple[int, bytes | str | None, bytes]] = []  # (due at message count, key, value)
+    # Late delivery: (release once event time passes this many µs after start, sequence, key, value).
+    late_queue: list[tuple[int, int, bytes, bytes]] = []
     lateness = random.Random(seed ^ 0x1A7E)
     sequence = itertools.count()
 
@@ -172,39 +206,49 @@ def produce(
                 pacer.wait()
                 sender.send(_key_of(value), value)
         else:
-            events, start, live = _timeline(options, seed, clock)
+            simulator, batches, start, live = _timeline(options, seed, clock)
             mode = "live, timed to now" if live else f"event time from {start.isoformat()}"
             echo(f"Producing to {topic!r} (seed {seed}, {options.videos} videos, {mode}).")
+            start_s = start.timestamp()
+            plain = not (options.inject_bad or options.duplicates or options.late)
             pacer = _Pacer(0 if live else options.rate)
-            for event in events:
-                if live:
-                    ahead = (event.timestamp - clock()).total_seconds()
-                    if ahead > 0.002:
-                        time.sleep(ahead)
-                else:
-                    pacer.wait()
-                first_time = first_time or event.timestamp
-                last_time = event.timestamp
-                while resend_queue and resend_queue[0][0] <= sender.stats.sent:
-                    _, key, value = resend_queue.pop(0)
-                    sender.send(key, value)
-                    duplicates += 1
-                while late_queue and late_queue[0][0] <= event.timestamp:
-                    _, _, key, held = heapq.heappop(late_queue)
-                    sender.send(key, held)
-                bad = faults.malformed(event, clock())
-                value = bad[1] if bad else event.to_json().encode()
-                if options.late and lateness.random() < options.late:
-                    release = event.timestamp + timedelta(seconds=lateness.uniform(0, options.max_late_s))
-                    heapq.heappush(late_queue, (release, next(sequence), event.video_id, value))
-                else:
-                    sender.send(event.video_id, value)
-                if bad is None:
-                    valid += 1
-                    delay = faults.resend_after()
-                    if delay is not None:
-                        resend_queue.append((sender.stats.sent + delay, event.video_id, value))
-                        resend_queue.sort(key=lambda item: item[0])
+            for batch in batches:
+                first_us = batch.records[0][0] if first_us is None else first_us
+                last_us = batch.records[-1][0]
+                if plain and not live and options.rate == 0:
+                    # The load generator's path: whole batches, nothing decided per event.
+                    sender.send_batch(batch.keys, batch.values)
+                    valid += len(batch.values)
+                    continue
+                for record, key, value in zip(batch.records, batch.keys, batch.values, strict=True):
+                    at_us = record[0]
+                    if live:
+                        ahead = start_s + at_us / 1e6 - clock().timestamp()
+                        if ahead > 0.002:
+                            time.sleep(ahead)
+                    else:
+                        pacer.wait()
+                    while resend_queue and resend_queue[0][0] <= sender.stats.sent:
+                        _, resend_key, resend_value = resend_queue.pop(0)
+                        sender.send(resend_key, resend_value)
+                        duplicates += 1
+                    while late_queue and late_queue[0][0] <= at_us:
+                        _, _, held_key, held = heapq.heappop(late_queue)
+                        sender.send(held_key, held)
+                    bad = faults.malformed(lambda r=record, v=value: simulator.event_of(r, v), clock)
+                    if bad:
+                        value = bad[1]
+                    if options.late and lateness.random() < options.late:
+                        release = at_us + round(lateness.uniform(0, options.max_late_s) * 1e6)
+                        heapq.heappush(late_queue, (release, next(sequence), key, value))
+                    else:
+                        sender.send(key, value)
+                    if bad is None:
+                        valid += 1
+                        delay = faults.resend_after()
+                        if delay is not None:
+                            resend_queue.append((sender.stats.sent + delay, key, value))
+                            resend_queue.sort(key=lambda item: item[0])
             for _, _, key, held in sorted(late_queue):
                 sender.send(key, held)
             for _, key, value in resend_queue:
@@ -230,8 +274,8 @@ def produce(
         duplicates=duplicates,
         injected=dict(sorted(faults.injected.items())),
         elapsed_s=round(time.monotonic() - started, 3),
-        first_event_time=first_time.isoformat() if first_time else None,
-        last_event_time=last_time.isoformat() if last_time else None,
+        first_event_time=_event_time(start, first_us),
+        last_event_time=_event_time(start, last_us),
         errors=stats.errors
         + ([f"{undelivered} messages never got a delivery report"] if undelivered else []),
     )

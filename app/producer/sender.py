@@ -32,7 +32,7 @@ class DeliveryStats:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def record(self, error: KafkaError | None, message: Message) -> None:
+    def record(self, error: KafkaError | None, message: Message | _Refused) -> None:
         if error is None:
             self.delivered += 1
             return
@@ -40,6 +40,20 @@ class DeliveryStats:
         if len(self.errors) < 10:
             where = f"{message.topic()} key={message.key()!r}"
             self.errors.append(f"{where}: {error.str()}")
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """Stands in for the Message of one that librdkafka refused to queue (no delivery report follows)."""
+
+    _topic: str
+    _key: bytes | None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def key(self) -> bytes | None:
+        return self._key
 
 
 class KafkaSender:
@@ -72,6 +86,30 @@ class KafkaSender:
         if self.stats.sent % 1000 == 0:
             self._producer.poll(0)
             self._maybe_progress()
+
+    def send_batch(self, keys: list[bytes], values: list[bytes]) -> None:
+        """Queue many messages in one call (librdkafka's batch API), in order; same accounting as `send`."""
+        messages = [{"key": key, "value": value} for key, value in zip(keys, values, strict=True)]
+        record = self.stats.record
+        while messages:
+            queued = self._producer.produce_batch(self.topic, messages, on_delivery=record)
+            self.stats.sent += queued
+            if queued == len(messages):
+                break
+            # What librdkafka refused stays in order; a full local queue is waited out, anything else fails.
+            refused = [message for message in messages if "_error" in message]
+            messages = []
+            for message in refused:
+                error = message.pop("_error")
+                if error.code() == KafkaError._QUEUE_FULL:
+                    messages.append(message)
+                else:
+                    self.stats.sent += 1
+                    self.stats.record(error, _Refused(self.topic, message["key"]))
+            if messages:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+        self._maybe_progress()
 
     def _maybe_progress(self) -> None:
         now = time.monotonic()
