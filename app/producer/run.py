@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import itertools
 import json
@@ -14,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.producer.faults import FaultInjector
+from app.producer.feed import FeedSpec, batches, chunks
 from app.producer.sender import DeliveryStats, KafkaSender, tty_progress
 from app.producer.simulator import AudienceConfig, AudienceSimulator
-from app.producer.wire import WireBatch
 
 Clock = Callable[[], datetime]
 
@@ -85,10 +84,8 @@ class ProduceSummary:
         return json.dumps({**asdict(self), "events_per_second": round(self.events_per_second, 1)}, indent=2)
 
 
-def _timeline(
-    options: ProduceOptions, seed: int, clock: Clock
-) -> tuple[AudienceSimulator, Iterator[WireBatch], datetime, bool]:
-    """The simulator, its encoded batches (cut to --events / --duration), start time, and whether live."""
+def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[FeedSpec, bool]:
+    """Which simulated events to send (audience, start, seed, limits), and whether to pace them live."""
     target = options.rate if options.rate > 0 else 100.0
     config = AudienceConfig(
         videos=options.videos,
@@ -105,30 +102,7 @@ def _timeline(
         # As fast as possible with no --start: lay the timeline so that it ends about now.
         span = options.duration_s if options.duration_s is not None else (options.events or 0) / target
         start = clock() - timedelta(seconds=span)
-    simulator = AudienceSimulator(config, start, seed)
-    # Live pacing sends a second at a time; as fast as possible, bigger batches amortise the encoding.
-    batches = _cut(simulator.batches(1 if live else 4096), options)
-    return simulator, batches, start, live
-
-
-def _cut(batches: Iterator[WireBatch], options: ProduceOptions) -> Iterator[WireBatch]:
-    """Stop at --events N or at --duration S of event time, mid-batch if need be."""
-    left = options.events
-    end_us = round(options.duration_s * 1e6) if options.duration_s is not None else None
-    for batch in batches:
-        count = len(batch.records)
-        if end_us is not None and batch.records[-1][0] >= end_us:
-            count = bisect.bisect_left(batch.records, end_us, key=lambda record: record[0])
-        if left is not None:
-            count = min(count, left)
-            left -= count
-        if count < len(batch.records):
-            if count:
-                yield WireBatch(batch.records[:count], batch.keys[:count], batch.values[:count])
-            return
-        yield batch
-        if left == 0:
-            return
+    return FeedSpec(config, start, seed, options.events, options.duration_s), live
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:
@@ -164,6 +138,84 @@ class _Pacer:
                 time.sleep(ahead)
 
 
+@dataclass
+class _Tally:
+    """What the sending loop has done so far (kept when it is interrupted)."""
+
+    valid: int = 0
+    duplicates: int = 0
+    first_us: int | None = None
+    last_us: int | None = None
+
+
+def _send_batches(spec: FeedSpec, sender: KafkaSender, tally: _Tally) -> None:
+    """The load generator: whole encoded batches, one librdkafka call each."""
+    for keys, values, first, last in chunks(spec):
+        sender.send_batch(keys, values)
+        tally.valid += len(values)
+        tally.first_us = first if tally.first_us is None else tally.first_us
+        tally.last_us = last
+
+
+def _send_one_by_one(
+    options: ProduceOptions,
+    spec: FeedSpec,
+    live: bool,
+    sender: KafkaSender,
+    faults: FaultInjector,
+    seed: int,
+    clock: Clock,
+    tally: _Tally,
+) -> None:
+    """Send event by event: live pacing, --rate, and the faults."""
+    resend_queue: list[tuple[int, bytes, bytes]] = []  # (due at message count, key, value)
+    # Late delivery: (release once event time passes this many µs after start, sequence, key, value).
+    late_queue: list[tuple[int, int, bytes, bytes]] = []
+    lateness = random.Random(seed ^ 0x1A7E)
+    sequence = itertools.count()
+    simulator = AudienceSimulator(spec.config, spec.start, spec.seed)  # builds the Events the faults need
+    start_s = spec.start.timestamp()
+    pacer = _Pacer(0 if live else options.rate)
+    # Live, a batch is one simulated second, so nothing is encoded far ahead of its time.
+    for batch in batches(spec, size=1 if live else 4096):
+        for record, key, value in zip(batch.records, batch.keys, batch.values, strict=True):
+            at_us = record[0]
+            tally.first_us = at_us if tally.first_us is None else tally.first_us
+            tally.last_us = at_us
+            if live:
+                ahead = start_s + at_us / 1e6 - clock().timestamp()
+                if ahead > 0.002:
+                    time.sleep(ahead)
+            else:
+                pacer.wait()
+            while resend_queue and resend_queue[0][0] <= sender.stats.sent:
+                _, resend_key, resend_value = resend_queue.pop(0)
+                sender.send(resend_key, resend_value)
+                tally.duplicates += 1
+            while late_queue and late_queue[0][0] <= at_us:
+                _, _, held_key, held = heapq.heappop(late_queue)
+                sender.send(held_key, held)
+            bad = faults.malformed(lambda r=record, v=value: simulator.event_of(r, v), clock)
+            if bad:
+                value = bad[1]
+            if options.late and lateness.random() < options.late:
+                release = at_us + round(lateness.uniform(0, options.max_late_s) * 1e6)
+                heapq.heappush(late_queue, (release, next(sequence), key, value))
+            else:
+                sender.send(key, value)
+            if bad is None:
+                tally.valid += 1
+                delay = faults.resend_after()
+                if delay is not None:
+                    resend_queue.append((sender.stats.sent + delay, key, value))
+                    resend_queue.sort(key=lambda item: item[0])
+    for _, _, key, held in sorted(late_queue):
+        sender.send(key, held)
+    for _, key, value in resend_queue:
+        sender.send(key, value)
+        tally.duplicates += 1
+
+
 def _event_time(start: datetime | None, offset_us: int | None) -> str | None:
     if start is None or offset_us is None:
         return None
@@ -184,15 +236,8 @@ def produce(
     sender = KafkaSender(client_config, topic, progress=progress)
     faults = FaultInjector(options.inject_bad, options.duplicates, seed)
     started = time.monotonic()
-    valid = duplicates = 0
-    first_us: int | None = None
-    last_us: int | None = None
+    tally = _Tally()
     start: datetime | None = None
-    resend_queue: list[tuple[int, bytes | str | None, bytes]] = []  # (due at message count, key, value)
-    # Late delivery: (release once event time passes this many µs after start, sequence, key, value).
-    late_queue: list[tuple[int, int, bytes, bytes]] = []
-    lateness = random.Random(seed ^ 0x1A7E)
-    sequence = itertools.count()
 
     interrupted = False
     try:
@@ -206,54 +251,14 @@ def produce(
                 pacer.wait()
                 sender.send(_key_of(value), value)
         else:
-            simulator, batches, start, live = _timeline(options, seed, clock)
+            spec, live = _timeline(options, seed, clock)
+            start = spec.start
             mode = "live, timed to now" if live else f"event time from {start.isoformat()}"
             echo(f"Producing to {topic!r} (seed {seed}, {options.videos} videos, {mode}).")
-            start_s = start.timestamp()
-            plain = not (options.inject_bad or options.duplicates or options.late)
-            pacer = _Pacer(0 if live else options.rate)
-            for batch in batches:
-                first_us = batch.records[0][0] if first_us is None else first_us
-                last_us = batch.records[-1][0]
-                if plain and not live and options.rate == 0:
-                    # The load generator's path: whole batches, nothing decided per event.
-                    sender.send_batch(batch.keys, batch.values)
-                    valid += len(batch.values)
-                    continue
-                for record, key, value in zip(batch.records, batch.keys, batch.values, strict=True):
-                    at_us = record[0]
-                    if live:
-                        ahead = start_s + at_us / 1e6 - clock().timestamp()
-                        if ahead > 0.002:
-                            time.sleep(ahead)
-                    else:
-                        pacer.wait()
-                    while resend_queue and resend_queue[0][0] <= sender.stats.sent:
-                        _, resend_key, resend_value = resend_queue.pop(0)
-                        sender.send(resend_key, resend_value)
-                        duplicates += 1
-                    while late_queue and late_queue[0][0] <= at_us:
-                        _, _, held_key, held = heapq.heappop(late_queue)
-                        sender.send(held_key, held)
-                    bad = faults.malformed(lambda r=record, v=value: simulator.event_of(r, v), clock)
-                    if bad:
-                        value = bad[1]
-                    if options.late and lateness.random() < options.late:
-                        release = at_us + round(lateness.uniform(0, options.max_late_s) * 1e6)
-                        heapq.heappush(late_queue, (release, next(sequence), key, value))
-                    else:
-                        sender.send(key, value)
-                    if bad is None:
-                        valid += 1
-                        delay = faults.resend_after()
-                        if delay is not None:
-                            resend_queue.append((sender.stats.sent + delay, key, value))
-                            resend_queue.sort(key=lambda item: item[0])
-            for _, _, key, held in sorted(late_queue):
-                sender.send(key, held)
-            for _, key, value in resend_queue:
-                sender.send(key, value)
-                duplicates += 1
+            if live or options.rate or options.inject_bad or options.duplicates or options.late:
+                _send_one_by_one(options, spec, live, sender, faults, seed, clock, tally)
+            else:
+                _send_batches(spec, sender, tally)
     except KeyboardInterrupt:
         # Stop generating, but deliver what was already handed to the producer.
         interrupted = True
@@ -270,12 +275,12 @@ def produce(
         sent=stats.sent,
         delivered=stats.delivered,
         failed=stats.failed + undelivered,
-        valid=valid,
-        duplicates=duplicates,
+        valid=tally.valid,
+        duplicates=tally.duplicates,
         injected=dict(sorted(faults.injected.items())),
         elapsed_s=round(time.monotonic() - started, 3),
-        first_event_time=_event_time(start, first_us),
-        last_event_time=_event_time(start, last_us),
+        first_event_time=_event_time(start, tally.first_us),
+        last_event_time=_event_time(start, tally.last_us),
         errors=stats.errors
         + ([f"{undelivered} messages never got a delivery report"] if undelivered else []),
     )

@@ -189,7 +189,6 @@ class AudienceSimulator:
         """An endless stream of simulated seconds, each one's records in event-time order."""
         rng = self._rng
         random_ = rng.random
-        choice = rng.choice
         chat_count = len(self.chat_lines)
         chat_wire = self._chat_wire
         weights = self.config.audience_weights()
@@ -218,14 +217,16 @@ class AudienceSimulator:
             for active in self._active:
                 if not active:
                     continue
-                for _ in range(self._poisson(len(active) * chat_rate)):
-                    viewer = choice(active)
+                size = len(active)
+                # `active[int(random() * size)]` draws like rng.choice at a third of its cost.
+                for _ in range(self._poisson(size * chat_rate)):
+                    viewer = active[int(random_() * size)]
                     line = int(random_() * chat_count)
                     at = int((second + random_()) * 1e6)
                     add((at, MESSAGE, viewer, line, viewer.tails[MESSAGE] + chat_wire[line]))
                 for kind, rate in ((LIKE, LIKE_PER_VIEWER_S), (SHARE, SHARE_PER_VIEWER_S)):
-                    for _ in range(self._poisson(len(active) * rate)):
-                        viewer = choice(active)
+                    for _ in range(self._poisson(size * rate)):
+                        viewer = active[int(random_() * size)]
                         add((int((second + random_()) * 1e6), kind, viewer, NO_PAYLOAD, viewer.tails[kind]))
             # Joins last: a viewer's first event this second is its join (later events get later times).
             while arrivals and arrivals[-1][0] < second + 1:
