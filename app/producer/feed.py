@@ -43,18 +43,18 @@ def batches(spec: FeedSpec, size: int = BATCH_EVENTS) -> Iterator[WireBatch]:
             left -= count
         if count < len(batch.records):
             if count:
-                yield WireBatch(batch.records[:count], batch.keys[:count], batch.values[:count])
+                yield WireBatch(batch.records[:count], batch.messages[:count])
             return
         yield batch
         if left == 0:
             return
 
 
-# Per batch: keys, values, first and last event time (µs after start).
-Chunk = tuple[list[bytes], list[bytes], int, int]
+# Per batch: the Kafka messages, and the first and last event time (µs after start).
+Chunk = tuple[list[dict[str, bytes]], int, int]
 
 
 def chunks(spec: FeedSpec) -> Iterator[Chunk]:
     """`batches` without the simulator's records: what a sender needs."""
     for batch in batches(spec):
-        yield batch.keys, batch.values, batch.records[0][0], batch.records[-1][0]
+        yield batch.messages, batch.records[0][0], batch.records[-1][0]

@@ -150,9 +150,9 @@ class _Tally:
 
 def _send_batches(spec: FeedSpec, sender: KafkaSender, tally: _Tally) -> None:
     """The load generator: whole encoded batches, one librdkafka call each."""
-    for keys, values, first, last in chunks(spec):
-        sender.send_batch(keys, values)
-        tally.valid += len(values)
+    for messages, first, last in chunks(spec):
+        sender.send_batch(messages)
+        tally.valid += len(messages)
         tally.first_us = first if tally.first_us is None else tally.first_us
         tally.last_us = last
 
@@ -178,8 +178,8 @@ def _send_one_by_one(
     pacer = _Pacer(0 if live else options.rate)
     # Live, a batch is one simulated second, so nothing is encoded far ahead of its time.
     for batch in batches(spec, size=1 if live else 4096):
-        for record, key, value in zip(batch.records, batch.keys, batch.values, strict=True):
-            at_us = record[0]
+        for record, message in zip(batch.records, batch.messages, strict=True):
+            at_us, key, value = record[0], message["key"], message["value"]
             tally.first_us = at_us if tally.first_us is None else tally.first_us
             tally.last_us = at_us
             if live:

@@ -87,9 +87,11 @@ class KafkaSender:
             self._producer.poll(0)
             self._maybe_progress()
 
-    def send_batch(self, keys: list[bytes], values: list[bytes]) -> None:
-        """Queue many messages in one call (librdkafka's batch API), in order; same accounting as `send`."""
-        messages = [{"key": key, "value": value} for key, value in zip(keys, values, strict=True)]
+    def send_batch(self, messages: list[dict[str, bytes]]) -> None:
+        """Queue many messages (`key`, `value` dicts) in one call (librdkafka's batch API), in order.
+
+        The accounting is `send`'s: one delivery report each, or counted as failed if refused.
+        """
         record = self.stats.record
         while messages:
             queued = self._producer.produce_batch(self.topic, messages, on_delivery=record)

@@ -95,6 +95,7 @@ class _Viewer:
     slot: int = -1  # index in its video's active list, -1 once gone
     # Per kind, the wire bytes after the event name: `","user_id":…,"video_id":…` (and `}`).
     tails: tuple[bytes, ...] = ()
+    key: bytes = b""  # the Kafka key: the video id
 
     @property
     def user_id(self) -> str:
@@ -152,6 +153,7 @@ class AudienceSimulator:
             tails=tuple(
                 kind + identity + (b"" if index == MESSAGE else b"}") for index, kind in enumerate(KIND_WIRE)
             ),
+            key=self.video_keys[video],
         )
         active = self._active[video]
         viewer.slot = len(active)
@@ -245,12 +247,11 @@ class AudienceSimulator:
     def batches(self, size: int = 4096) -> Iterator[WireBatch]:
         """An endless stream of encoded batches of at least `size` events (whole simulated seconds)."""
         encoder = WireEncoder(self.start, self.seed)
-        keys = self.video_keys
         pending: list[Record] = []
         for records in self.seconds():
             pending += records
             if len(pending) >= size:
-                yield WireBatch(pending, [keys[r[2].video] for r in pending], encoder.encode(pending))
+                yield WireBatch(pending, encoder.encode(pending))
                 pending = []
 
     def event_of(self, record: Record, value: bytes) -> Event:
@@ -268,8 +269,8 @@ class AudienceSimulator:
     def events(self) -> Iterator[Event]:
         """An endless, event-time-ordered stream of events; the caller decides when to stop."""
         for batch in self.batches():
-            for record, value in zip(batch.records, batch.values, strict=True):
-                yield self.event_of(record, value)
+            for record, message in zip(batch.records, batch.messages, strict=True):
+                yield self.event_of(record, message["value"])
 
 
 def chat_lines(chars: int | None, seed: int) -> tuple[str, ...]:

@@ -32,11 +32,21 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass
 class WireBatch:
-    """Events in send order: the simulator's records, their Kafka keys and their JSON values."""
+    """Events in send order: the simulator's records, and their Kafka messages (`key`, `value`).
+
+    The messages are the dicts `Producer.produce_batch` takes, built in the same pass as the values.
+    """
 
     records: list[Any]
-    keys: list[bytes]
-    values: list[bytes]
+    messages: list[dict[str, bytes]]
+
+    @property
+    def keys(self) -> list[bytes]:
+        return [message["key"] for message in self.messages]
+
+    @property
+    def values(self) -> list[bytes]:
+        return [message["value"] for message in self.messages]
 
 
 class WireEncoder:
@@ -68,10 +78,14 @@ class WireEncoder:
         head[:, _TIME_AT : _TIME_AT + 23] = text.view(np.uint8).reshape(n, 23)
         return head.view(f"S{len(_HEAD)}").ravel().tolist()
 
-    def encode(self, records: Sequence[Any]) -> list[bytes]:
-        """The JSON value of every record: its head, then its tail (`record[-1]`)."""
+    def encode(self, records: Sequence[Any]) -> list[dict[str, bytes]]:
+        """The Kafka message of every record: its viewer's video as the key; as the value, its head
+        then its tail (`record[-1]`)."""
         heads = self.heads([record[0] for record in records])
-        return [head + record[-1] for head, record in zip(heads, records, strict=True)]
+        return [
+            {"key": record[2].key, "value": head + record[-1]}
+            for head, record in zip(heads, records, strict=True)
+        ]
 
     @staticmethod
     def event_id(value: bytes) -> str:

@@ -101,8 +101,7 @@ def test_send_batch_counts_every_message_when_nothing_can_be_delivered() -> None
         "nowhere",
         overrides={"queue.buffering.max.messages": 10, "message.timeout.ms": 300, "log_level": 0},
     )
-    values = [b'{"n":%d}' % n for n in range(25)]
-    sender.send_batch([b"video_1"] * 25, values)
+    sender.send_batch([{"key": b"video_1", "value": b'{"n":%d}' % n} for n in range(25)])
     assert sender.flush(timeout=30) == 0
     assert (sender.stats.sent, sender.stats.delivered, sender.stats.failed) == (25, 0, 25)
     assert sender.stats.errors
