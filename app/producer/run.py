@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -195,7 +196,7 @@ def _send_one_by_one(
             while late_queue and late_queue[0][0] <= at_us:
                 _, _, held_key, held = heapq.heappop(late_queue)
                 sender.send(held_key, held)
-            bad = faults.malformed(lambda r=record, v=value: simulator.event_of(r, v), clock)
+            bad = faults.malformed(functools.partial(simulator.event_of, record, value), clock)
             if bad:
                 value = bad[1]
             if options.late and lateness.random() < options.late:

@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -74,7 +75,7 @@ class KafkaSender:
         self._started = time.monotonic()
         self._last_progress = self._started
 
-    def send(self, key: str | None, value: bytes) -> None:
+    def send(self, key: str | bytes | None, value: bytes) -> None:
         """Queue one message; blocks briefly (serving callbacks) when the local queue is full."""
         while True:
             try:
@@ -87,7 +88,7 @@ class KafkaSender:
             self._producer.poll(0)
             self._maybe_progress()
 
-    def send_batch(self, messages: list[dict[str, bytes]]) -> None:
+    def send_batch(self, messages: list[dict[str, Any]]) -> None:
         """Queue many messages (`key`, `value` dicts) in one call (librdkafka's batch API), in order.
 
         The accounting is `send`'s: one delivery report each, or counted as failed if refused.
