@@ -99,7 +99,8 @@ class KafkaSender:
             self.stats.sent += queued
             if queued == len(messages):
                 break
-            # What librdkafka refused stays in order; a full local queue is waited out, anything else fails.
+            # Room in the local queue frees only when poll() serves reports, so what a full queue refused
+            # is the batch's tail, still in order: wait it out. Anything else refused fails, named.
             refused = [message for message in messages if "_error" in message]
             messages = []
             for message in refused:
