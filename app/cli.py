@@ -124,6 +124,10 @@ def produce_command(
     max_late: Annotated[
         float, typer.Option(help="How late a late event can be, in seconds of event time.", min=0, max=86_400)
     ] = 600.0,
+    chat_chars: Annotated[
+        int | None,
+        typer.Option(help="Make every chat message this many characters long (load tests).", min=1, max=2000),
+    ] = None,
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the final summary as JSON to this file.")
     ] = None,
@@ -154,6 +158,7 @@ def produce_command(
             hype_every_s=hype_every,
             late=late,
             max_late_s=max_late,
+            chat_chars=chat_chars,
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from None

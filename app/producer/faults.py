@@ -122,14 +122,19 @@ class FaultInjector:
         self._next_class = 0
         self.injected: dict[str, int] = {}
 
-    def malformed(self, event: Event, now: datetime) -> tuple[str, bytes] | None:
-        """A malformed stand-in for `event` (reason code, bytes), or None to send it as it is."""
+    def malformed(
+        self, event: Callable[[], Event], clock: Callable[[], datetime]
+    ) -> tuple[str, bytes] | None:
+        """A malformed stand-in for the event (reason code, bytes), or None to send it as it is.
+
+        The event and the time come as callables: they are built only for the few events replaced.
+        """
         if self.bad_share == 0 or self._rng.random() >= self.bad_share:
             return None
         code = REASON_CODES[self._next_class % len(REASON_CODES)]
         self._next_class += 1
         self.injected[code] = self.injected.get(code, 0) + 1
-        return code, BAD_EVENT_BUILDERS[code](event, self._rng, now)
+        return code, BAD_EVENT_BUILDERS[code](event(), self._rng, clock())
 
     def resend_after(self) -> int | None:
         """How many messages later to resend the event just sent (a retry), or None for no resend."""

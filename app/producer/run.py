@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -12,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from app.contract import Event
 from app.producer.faults import FaultInjector
+from app.producer.feed import FeedSpec, batches, chunks
 from app.producer.sender import DeliveryStats, KafkaSender, tty_progress
 from app.producer.simulator import AudienceConfig, AudienceSimulator
 
@@ -41,6 +42,7 @@ class ProduceOptions:
     hype_every_s: int = 180
     late: float = 0.0
     max_late_s: float = 600.0
+    chat_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.events is not None and self.events < 0:
@@ -83,10 +85,15 @@ class ProduceSummary:
         return json.dumps({**asdict(self), "events_per_second": round(self.events_per_second, 1)}, indent=2)
 
 
-def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[Iterator[Event], datetime, bool]:
-    """The simulated events, their start time, and whether to pace them to the wall clock (live)."""
+def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[FeedSpec, bool]:
+    """Which simulated events to send (audience, start, seed, limits), and whether to pace them live."""
     target = options.rate if options.rate > 0 else 100.0
-    config = AudienceConfig(videos=options.videos, target_rate=target, hype_every_s=options.hype_every_s)
+    config = AudienceConfig(
+        videos=options.videos,
+        target_rate=target,
+        hype_every_s=options.hype_every_s,
+        chat_chars=options.chat_chars,
+    )
     live = options.start is None and options.rate > 0
     if options.start is not None:
         start = options.start
@@ -96,13 +103,7 @@ def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[Iterato
         # As fast as possible with no --start: lay the timeline so that it ends about now.
         span = options.duration_s if options.duration_s is not None else (options.events or 0) / target
         start = clock() - timedelta(seconds=span)
-    events = AudienceSimulator(config, start, seed).events()
-    if options.duration_s is not None:
-        end = start + timedelta(seconds=options.duration_s)
-        events = itertools.takewhile(lambda e: e.timestamp < end, events)
-    if options.events is not None:
-        events = itertools.islice(events, options.events)
-    return events, start, live
+    return FeedSpec(config, start, seed, options.events, options.duration_s), live
 
 
 def _file_lines(path: Path) -> Iterator[bytes]:
@@ -138,6 +139,90 @@ class _Pacer:
                 time.sleep(ahead)
 
 
+@dataclass
+class _Tally:
+    """What the sending loop has done so far (kept when it is interrupted)."""
+
+    valid: int = 0
+    duplicates: int = 0
+    first_us: int | None = None
+    last_us: int | None = None
+
+
+def _send_batches(spec: FeedSpec, sender: KafkaSender, tally: _Tally) -> None:
+    """The load generator: whole encoded batches, one librdkafka call each."""
+    for messages, first, last in chunks(spec):
+        sender.send_batch(messages)
+        tally.valid += len(messages)
+        tally.first_us = first if tally.first_us is None else tally.first_us
+        tally.last_us = last
+
+
+def _send_one_by_one(
+    options: ProduceOptions,
+    spec: FeedSpec,
+    live: bool,
+    sender: KafkaSender,
+    faults: FaultInjector,
+    seed: int,
+    clock: Clock,
+    tally: _Tally,
+) -> None:
+    """Send event by event: live pacing, --rate, and the faults."""
+    resend_queue: list[tuple[int, bytes, bytes]] = []  # (due at message count, key, value)
+    # Late delivery: (release once event time passes this many µs after start, sequence, key, value).
+    late_queue: list[tuple[int, int, bytes, bytes]] = []
+    lateness = random.Random(seed ^ 0x1A7E)
+    sequence = itertools.count()
+    simulator = AudienceSimulator(spec.config, spec.start, spec.seed)  # builds the Events the faults need
+    start_s = spec.start.timestamp()
+    pacer = _Pacer(0 if live else options.rate)
+    # Live, a batch is one simulated second, so nothing is encoded far ahead of its time.
+    for batch in batches(spec, size=1 if live else 4096):
+        for record, message in zip(batch.records, batch.messages, strict=True):
+            at_us, key, value = record[0], message["key"], message["value"]
+            tally.first_us = at_us if tally.first_us is None else tally.first_us
+            tally.last_us = at_us
+            if live:
+                ahead = start_s + at_us / 1e6 - clock().timestamp()
+                if ahead > 0.002:
+                    time.sleep(ahead)
+            else:
+                pacer.wait()
+            while resend_queue and resend_queue[0][0] <= sender.stats.sent:
+                _, resend_key, resend_value = resend_queue.pop(0)
+                sender.send(resend_key, resend_value)
+                tally.duplicates += 1
+            while late_queue and late_queue[0][0] <= at_us:
+                _, _, held_key, held = heapq.heappop(late_queue)
+                sender.send(held_key, held)
+            bad = faults.malformed(functools.partial(simulator.event_of, record, value), clock)
+            if bad:
+                value = bad[1]
+            if options.late and lateness.random() < options.late:
+                release = at_us + round(lateness.uniform(0, options.max_late_s) * 1e6)
+                heapq.heappush(late_queue, (release, next(sequence), key, value))
+            else:
+                sender.send(key, value)
+            if bad is None:
+                tally.valid += 1
+                delay = faults.resend_after()
+                if delay is not None:
+                    resend_queue.append((sender.stats.sent + delay, key, value))
+                    resend_queue.sort(key=lambda item: item[0])
+    for _, _, key, held in sorted(late_queue):
+        sender.send(key, held)
+    for _, key, value in resend_queue:
+        sender.send(key, value)
+        tally.duplicates += 1
+
+
+def _event_time(start: datetime | None, offset_us: int | None) -> str | None:
+    if start is None or offset_us is None:
+        return None
+    return (start + timedelta(microseconds=offset_us)).isoformat()
+
+
 def produce(
     options: ProduceOptions,
     client_config: dict[str, str],
@@ -152,13 +237,8 @@ def produce(
     sender = KafkaSender(client_config, topic, progress=progress)
     faults = FaultInjector(options.inject_bad, options.duplicates, seed)
     started = time.monotonic()
-    valid = duplicates = 0
-    first_time = last_time = None
-    resend_queue: list[tuple[int, str, bytes]] = []  # (due at message count, key, value)
-    # Late delivery: (release once event time passes this instant, sequence, key, value).
-    late_queue: list[tuple[datetime, int, str, bytes]] = []
-    lateness = random.Random(seed ^ 0x1A7E)
-    sequence = itertools.count()
+    tally = _Tally()
+    start: datetime | None = None
 
     interrupted = False
     try:
@@ -172,44 +252,14 @@ def produce(
                 pacer.wait()
                 sender.send(_key_of(value), value)
         else:
-            events, start, live = _timeline(options, seed, clock)
+            spec, live = _timeline(options, seed, clock)
+            start = spec.start
             mode = "live, timed to now" if live else f"event time from {start.isoformat()}"
             echo(f"Producing to {topic!r} (seed {seed}, {options.videos} videos, {mode}).")
-            pacer = _Pacer(0 if live else options.rate)
-            for event in events:
-                if live:
-                    ahead = (event.timestamp - clock()).total_seconds()
-                    if ahead > 0.002:
-                        time.sleep(ahead)
-                else:
-                    pacer.wait()
-                first_time = first_time or event.timestamp
-                last_time = event.timestamp
-                while resend_queue and resend_queue[0][0] <= sender.stats.sent:
-                    _, key, value = resend_queue.pop(0)
-                    sender.send(key, value)
-                    duplicates += 1
-                while late_queue and late_queue[0][0] <= event.timestamp:
-                    _, _, key, held = heapq.heappop(late_queue)
-                    sender.send(key, held)
-                bad = faults.malformed(event, clock())
-                value = bad[1] if bad else event.to_json().encode()
-                if options.late and lateness.random() < options.late:
-                    release = event.timestamp + timedelta(seconds=lateness.uniform(0, options.max_late_s))
-                    heapq.heappush(late_queue, (release, next(sequence), event.video_id, value))
-                else:
-                    sender.send(event.video_id, value)
-                if bad is None:
-                    valid += 1
-                    delay = faults.resend_after()
-                    if delay is not None:
-                        resend_queue.append((sender.stats.sent + delay, event.video_id, value))
-                        resend_queue.sort(key=lambda item: item[0])
-            for _, _, key, held in sorted(late_queue):
-                sender.send(key, held)
-            for _, key, value in resend_queue:
-                sender.send(key, value)
-                duplicates += 1
+            if live or options.rate or options.inject_bad or options.duplicates or options.late:
+                _send_one_by_one(options, spec, live, sender, faults, seed, clock, tally)
+            else:
+                _send_batches(spec, sender, tally)
     except KeyboardInterrupt:
         # Stop generating, but deliver what was already handed to the producer.
         interrupted = True
@@ -226,12 +276,12 @@ def produce(
         sent=stats.sent,
         delivered=stats.delivered,
         failed=stats.failed + undelivered,
-        valid=valid,
-        duplicates=duplicates,
+        valid=tally.valid,
+        duplicates=tally.duplicates,
         injected=dict(sorted(faults.injected.items())),
         elapsed_s=round(time.monotonic() - started, 3),
-        first_event_time=first_time.isoformat() if first_time else None,
-        last_event_time=last_time.isoformat() if last_time else None,
+        first_event_time=_event_time(start, tally.first_us),
+        last_event_time=_event_time(start, tally.last_us),
         errors=stats.errors
         + ([f"{undelivered} messages never got a delivery report"] if undelivered else []),
     )

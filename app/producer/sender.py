@@ -6,6 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
@@ -32,7 +33,7 @@ class DeliveryStats:
     failed: int = 0
     errors: list[str] = field(default_factory=list)
 
-    def record(self, error: KafkaError | None, message: Message) -> None:
+    def record(self, error: KafkaError | None, message: Message | _Refused) -> None:
         if error is None:
             self.delivered += 1
             return
@@ -40,6 +41,20 @@ class DeliveryStats:
         if len(self.errors) < 10:
             where = f"{message.topic()} key={message.key()!r}"
             self.errors.append(f"{where}: {error.str()}")
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """Stands in for the Message of one that librdkafka refused to queue (no delivery report follows)."""
+
+    _topic: str
+    _key: bytes | None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def key(self) -> bytes | None:
+        return self._key
 
 
 class KafkaSender:
@@ -60,7 +75,7 @@ class KafkaSender:
         self._started = time.monotonic()
         self._last_progress = self._started
 
-    def send(self, key: str | None, value: bytes) -> None:
+    def send(self, key: str | bytes | None, value: bytes) -> None:
         """Queue one message; blocks briefly (serving callbacks) when the local queue is full."""
         while True:
             try:
@@ -72,6 +87,33 @@ class KafkaSender:
         if self.stats.sent % 1000 == 0:
             self._producer.poll(0)
             self._maybe_progress()
+
+    def send_batch(self, messages: list[dict[str, Any]]) -> None:
+        """Queue many messages (`key`, `value` dicts) in one call (librdkafka's batch API), in order.
+
+        The accounting is `send`'s: one delivery report each, or counted as failed if refused.
+        """
+        record = self.stats.record
+        while messages:
+            queued = self._producer.produce_batch(self.topic, messages, on_delivery=record)
+            self.stats.sent += queued
+            if queued == len(messages):
+                break
+            # Room in the local queue frees only when poll() serves reports, so what a full queue refused
+            # is the batch's tail, still in order: wait it out. Anything else refused fails, named.
+            refused = [message for message in messages if "_error" in message]
+            messages = []
+            for message in refused:
+                error = message.pop("_error")
+                if error.code() == KafkaError._QUEUE_FULL:
+                    messages.append(message)
+                else:
+                    self.stats.sent += 1
+                    self.stats.record(error, _Refused(self.topic, message["key"]))
+            if messages:
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+        self._maybe_progress()
 
     def _maybe_progress(self) -> None:
         now = time.monotonic()

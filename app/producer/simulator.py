@@ -4,19 +4,26 @@ Each video has its own audience size (a Zipf-like spread, so a few streams are b
 arrive as a Poisson process, send a heartbeat every 30 s while they watch, chat (in bursts during
 hype moments), like and share, and leave after an exponential watch time; a share of them vanish
 without a `leave`, which is why presence needs a time-out. A seed makes the whole run repeatable.
+
+The simulator emits light records (event time, kind, viewer, chat line) a second at a time, and
+`app.producer.wire` turns a few thousand of them at once into the contract's wire bytes, so the
+per-event Python work stays small enough for `pulse produce --rate 0` to run at the broker's speed.
+`events()` gives the same events as contract `Event`s, for tests and the fault builders.
 """
 
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import random
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import itemgetter
 
-from app.contract import Event
+from app.contract import MAX_PAYLOAD_LENGTH, Event
+from app.producer.wire import KIND_WIRE, KINDS, WireBatch, WireEncoder
 
 HEARTBEAT_S = 30
 CHAT_PER_VIEWER_S = 1 / 60
@@ -43,6 +50,8 @@ class AudienceConfig:
         hype_every_s: seconds between hype moments (0 disables them).
         hype_length_s: how long a hype moment lasts.
         hype_chat_factor: chat rate multiplier during a hype moment.
+        chat_chars: when set, every chat message is this many characters long (a load test with
+            long messages); None sends the short chat lines viewers type.
     """
 
     videos: int = 5
@@ -52,12 +61,15 @@ class AudienceConfig:
     hype_every_s: int = 180
     hype_length_s: int = 30
     hype_chat_factor: float = 8.0
+    chat_chars: int | None = None
 
     def __post_init__(self) -> None:
         if self.videos < 1:
             raise ValueError("videos must be at least 1")
         if self.target_rate <= 0:
             raise ValueError("target_rate must be positive")
+        if self.chat_chars is not None and not 1 <= self.chat_chars <= MAX_PAYLOAD_LENGTH:
+            raise ValueError(f"chat_chars must be between 1 and {MAX_PAYLOAD_LENGTH}")
 
     def audience_weights(self) -> list[float]:
         """Share of the total audience each video holds (video 1 is the biggest)."""
@@ -69,17 +81,34 @@ class AudienceConfig:
         return self.target_rate / EVENTS_PER_VIEWER_S
 
 
+HEARTBEAT, JOIN, LEAVE, MESSAGE, LIKE, SHARE = range(len(KINDS))
+assert KINDS == ("heartbeat", "join", "leave", "message", "like", "share"), "kind indexes follow KINDS"
+NO_PAYLOAD = -1
+
+
 @dataclass
 class _Viewer:
-    user_id: str
+    number: int
     video: int
     leaves_at: float
     vanishes: bool
     slot: int = -1  # index in its video's active list, -1 once gone
+    # Per kind, the wire bytes after the event name: `","user_id":…,"video_id":…` (and `}`).
+    tails: tuple[bytes, ...] = ()
+    key: bytes = b""  # the Kafka key: the video id
+
+    @property
+    def user_id(self) -> str:
+        return f"user_{self.number}"
 
     @property
     def video_id(self) -> str:
         return f"video_{self.video + 1}"
+
+
+# (microseconds after start, kind index, viewer, chat line index or NO_PAYLOAD, wire bytes after the kind)
+Record = tuple[int, int, _Viewer, int, bytes]
+_BY_TIME = itemgetter(0)
 
 
 @dataclass
@@ -105,33 +134,32 @@ class AudienceSimulator:
         self._active = [[] for _ in range(self.config.videos)]
         self._phases = [[] for _ in range(HEARTBEAT_S)]
         self._departures = []
-
-    def _new_event_id(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-
-    def _event(self, second: float, kind: str, viewer: _Viewer, payload: str | None = None) -> Event:
-        return Event.model_construct(
-            event_id=self._new_event_id(),
-            timestamp=self.start + timedelta(seconds=second),
-            event=kind,
-            user_id=viewer.user_id,
-            video_id=viewer.video_id,
-            payload=payload,
-        )
+        self.chat_lines = chat_lines(self.config.chat_chars, self.seed)
+        self._chat_wire = [
+            b',"payload":' + json.dumps(line, ensure_ascii=False).encode() + b"}" for line in self.chat_lines
+        ]
+        self.video_keys = [f"video_{video + 1}".encode() for video in range(self.config.videos)]
 
     def _join(self, video: int, second: float) -> _Viewer:
         self._next_user += 1
+        number = self._next_user
+        identity = b'","user_id":"user_%d","video_id":"video_%d"' % (number, video + 1)
         viewer = _Viewer(
-            user_id=f"user_{self._next_user}",
+            number=number,
             video=video,
             leaves_at=second + self._rng.expovariate(1 / self.config.mean_watch_s),
             vanishes=self._rng.random() < self.config.vanish_share,
+            # A message's tail stops before its payload, which each message adds.
+            tails=tuple(
+                kind + identity + (b"" if index == MESSAGE else b"}") for index, kind in enumerate(KIND_WIRE)
+            ),
+            key=self.video_keys[video],
         )
         active = self._active[video]
         viewer.slot = len(active)
         active.append(viewer)
         self._phases[self._rng.randrange(HEARTBEAT_S)].append(viewer)
-        heapq.heappush(self._departures, (viewer.leaves_at, self._next_user, viewer))
+        heapq.heappush(self._departures, (viewer.leaves_at, number, viewer))
         return viewer
 
     def _depart(self, viewer: _Viewer) -> None:
@@ -159,9 +187,12 @@ class AudienceSimulator:
         every = self.config.hype_every_s
         return every > 0 and second >= every and second % every < self.config.hype_length_s
 
-    def events(self) -> Iterator[Event]:
-        """An endless, event-time-ordered stream of events; the caller decides when to stop."""
+    def seconds(self) -> Iterator[list[Record]]:
+        """An endless stream of simulated seconds, each one's records in event-time order."""
         rng = self._rng
+        random_ = rng.random
+        chat_count = len(self.chat_lines)
+        chat_wire = self._chat_wire
         weights = self.config.audience_weights()
         steady = self.config.steady_viewers()
         # Open with the steady-state audience arriving over the first minute.
@@ -171,42 +202,86 @@ class AudienceSimulator:
         join_rate = [steady * w / self.config.mean_watch_s for w in weights]
         second = 0
         while True:
-            batch: list[tuple[float, Event]] = []
+            batch: list[Record] = []
+            add = batch.append
             # Departures first, so nobody acts after leaving.
             while self._departures and self._departures[0][0] < second + 1:
                 left_at, _, viewer = heapq.heappop(self._departures)
                 self._depart(viewer)
-                at = max(left_at, float(second))
                 if not viewer.vanishes:
-                    batch.append((at, self._event(at, "leave", viewer)))
+                    at = max(left_at, float(second))
+                    add((int(at * 1e6), LEAVE, viewer, NO_PAYLOAD, viewer.tails[LEAVE]))
             bucket = self._phases[second % HEARTBEAT_S]
             bucket[:] = [viewer for viewer in bucket if viewer.slot >= 0]
             for viewer in bucket:
-                at = second + rng.random()
-                batch.append((at, self._event(at, "heartbeat", viewer)))
+                add((int((second + random_()) * 1e6), HEARTBEAT, viewer, NO_PAYLOAD, viewer.tails[HEARTBEAT]))
             chat_rate = CHAT_PER_VIEWER_S * (self.config.hype_chat_factor if self.is_hype(second) else 1)
             for active in self._active:
                 if not active:
                     continue
-                for kind, rate in (
-                    ("message", chat_rate),
-                    ("like", LIKE_PER_VIEWER_S),
-                    ("share", SHARE_PER_VIEWER_S),
-                ):
-                    for _ in range(self._poisson(len(active) * rate)):
-                        viewer = rng.choice(active)
-                        at = second + rng.random()
-                        payload = rng.choice(CHAT_LINES) if kind == "message" else None
-                        batch.append((at, self._event(at, kind, viewer, payload)))
+                size = len(active)
+                # `active[int(random() * size)]` draws like rng.choice at a third of its cost.
+                for _ in range(self._poisson(size * chat_rate)):
+                    viewer = active[int(random_() * size)]
+                    line = int(random_() * chat_count)
+                    at = int((second + random_()) * 1e6)
+                    add((at, MESSAGE, viewer, line, viewer.tails[MESSAGE] + chat_wire[line]))
+                for kind, rate in ((LIKE, LIKE_PER_VIEWER_S), (SHARE, SHARE_PER_VIEWER_S)):
+                    for _ in range(self._poisson(size * rate)):
+                        viewer = active[int(random_() * size)]
+                        add((int((second + random_()) * 1e6), kind, viewer, NO_PAYLOAD, viewer.tails[kind]))
             # Joins last: a viewer's first event this second is its join (later events get later times).
             while arrivals and arrivals[-1][0] < second + 1:
                 at, video = arrivals.pop()
-                batch.append((at, self._event(at, "join", self._join(video, at))))
+                viewer = self._join(video, at)
+                add((int(at * 1e6), JOIN, viewer, NO_PAYLOAD, viewer.tails[JOIN]))
             for video, rate in enumerate(join_rate):
                 for _ in range(self._poisson(rate)):
-                    at = second + rng.random()
-                    batch.append((at, self._event(at, "join", self._join(video, at))))
-            batch.sort(key=lambda item: item[0])
-            for _, event in batch:
-                yield event
+                    at = second + random_()
+                    viewer = self._join(video, at)
+                    add((int(at * 1e6), JOIN, viewer, NO_PAYLOAD, viewer.tails[JOIN]))
+            batch.sort(key=_BY_TIME)
+            yield batch
             second += 1
+
+    def batches(self, size: int = 4096) -> Iterator[WireBatch]:
+        """An endless stream of encoded batches of at least `size` events (whole simulated seconds)."""
+        encoder = WireEncoder(self.start, self.seed)
+        pending: list[Record] = []
+        for records in self.seconds():
+            pending += records
+            if len(pending) >= size:
+                yield WireBatch(pending, encoder.encode(pending))
+                pending = []
+
+    def event_of(self, record: Record, value: bytes) -> Event:
+        """The contract `Event` of one record (its id is the one in its wire bytes)."""
+        at, kind, viewer, line, _ = record
+        return Event.model_construct(
+            event_id=WireEncoder.event_id(value),
+            timestamp=self.start + timedelta(microseconds=at),
+            event=KINDS[kind],
+            user_id=viewer.user_id,
+            video_id=viewer.video_id,
+            payload=None if line == NO_PAYLOAD else self.chat_lines[line],
+        )
+
+    def events(self) -> Iterator[Event]:
+        """An endless, event-time-ordered stream of events; the caller decides when to stop."""
+        for batch in self.batches():
+            for record, message in zip(batch.records, batch.messages, strict=True):
+                yield self.event_of(record, message["value"])
+
+
+def chat_lines(chars: int | None, seed: int) -> tuple[str, ...]:
+    """What viewers type: the short lines, or (for `chars`) a seeded pool of messages that long."""
+    if chars is None:
+        return CHAT_LINES
+    rng = random.Random(seed ^ 0xC4A7)
+    pool = []
+    for _ in range(256):
+        text = ""
+        while len(text) < chars:
+            text += rng.choice(CHAT_LINES) + " "
+        pool.append(text[:chars].rstrip() + "!" * (chars - len(text[:chars].rstrip())))
+    return tuple(pool)
