@@ -55,7 +55,13 @@ from app.transforms.gold import (
     SESSION_GAP_S,
     WINDOW_S,
 )
-from app.transforms.silver import check_events, checked_rows, split_local, unseen_events
+from app.transforms.silver import (
+    BRONZE_PREFIX,
+    check_events,
+    checked_rows,
+    split_local,
+    unseen_events,
+)
 
 log = logging.getLogger("pulse.pipeline")
 _FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
@@ -264,6 +270,7 @@ class MedallionWriter:
             spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
         self.gold_writer = settings.gold_writer
         self._local_gold: dict[str, bool] | None = None
+        self._local_appends: bool | None = None
         self.state = state
         # The newest batch id this run appended per table (see `_append`); None until read.
         self.ledger: dict[str, int] | None = None
@@ -278,17 +285,23 @@ class MedallionWriter:
         """Write one batch. Returns what it did; raises when a write fails (the batch is then retried)."""
         began = time.monotonic()
         phases: dict[str, float] = {}
-        rows = rows.persist()
+        local = self.local_appends()
+        if not local:
+            rows = rows.persist()  # read twice: by the Bronze append and by the check
         pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
         pending: list[Future[None]] = []
         try:
-            if self.write_bronze:
+            bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and local else ()
+            if self.write_bronze and not local:
                 pending.append(pool.submit(self._append, "bronze", rows, batch_id))
             # One Spark job brings the checked batch to the driver; all that follows works from there.
-            valid, rejected = split_local(checked_rows(check_events(rows)).toArrow())
+            checked = checked_rows(check_events(rows), bronze_columns).toArrow()
+            if bronze_columns:
+                pending.append(pool.submit(self._append, "bronze", bronze_local(checked), batch_id))
+            valid, rejected = split_local(checked)
             rows_in, quarantined = valid.num_rows + rejected.num_rows, rejected.num_rows
             if quarantined:
-                quarantine = local_frame(self.spark, rejected, SILVER_QUARANTINE)
+                quarantine = rejected if local else local_frame(self.spark, rejected, SILVER_QUARANTINE)
                 pending.append(pool.submit(self._append, "quarantine", quarantine, batch_id))
             phases["check"] = time.monotonic() - began
             inserted, windows, rebuilt = 0, False, False
@@ -303,7 +316,8 @@ class MedallionWriter:
             raise
         finally:
             pool.shutdown(wait=True)
-            rows.unpersist()
+            if not local:
+                rows.unpersist()
         seconds = time.monotonic() - began
         result = BatchResult(
             batch_id=batch_id,
@@ -321,7 +335,18 @@ class MedallionWriter:
         self.verify_appends = False
         return result
 
-    def _append(self, table: str, rows: DataFrame, batch_id: int) -> None:
+    def local_appends(self) -> bool:
+        """True when delta-rs commits the Bronze, Silver and quarantine appends from the driver, False
+        when Spark does: the same rule as Gold's MERGEs (`local_gold`), decided once per run."""
+        if self._local_appends is None:
+            tables = [name for name in APPENDED if name != "bronze" or self.write_bronze]
+            local = self.gold_writer != "spark" and all(is_local(self.paths[name]) for name in tables)
+            refusals = [io.local_merge_refusal(self.paths[name]) for name in tables] if local else []
+            self._local_appends = local and not any(refusals)
+            log.info(f"appends: {'delta-rs' if self._local_appends else 'Spark'}")
+        return self._local_appends
+
+    def _append(self, table: str, rows: DataFrame | pa.Table, batch_id: int) -> None:
         """Append a batch's rows to a Bronze or Silver table once, however often the batch is replayed.
 
         Each append's commit is marked with the run and batch id. The run's newest mark per table is read
@@ -335,8 +360,18 @@ class MedallionWriter:
         if batch_id <= self.ledger[table]:
             log.info(f"batch {batch_id}: {table} already holds it; not appended again")
             return
-        txn = (self._app_id(table), batch_id) if self.verify_appends else None
-        io.append(rows, self.paths[table], batch_marker(self.run_id, batch_id), txn)
+        marker = batch_marker(self.run_id, batch_id)
+        if isinstance(rows, pa.Table):
+            # delta-rs checks and records the transaction on every append: it costs no log replay.
+            schema = ARROW_SCHEMAS[table]
+            if not io.append_local(self.paths[table], rows.select(schema.names).cast(schema), marker,
+                                   (self._app_id(table), batch_id)):  # fmt: skip
+                log.info(
+                    f"batch {batch_id}: {table} already holds it (Delta transaction); not appended again"
+                )
+        else:
+            txn = (self._app_id(table), batch_id) if self.verify_appends else None
+            io.append(rows, self.paths[table], marker, txn)
         self.ledger[table] = batch_id
 
     def recent(self) -> RecentState:
@@ -367,7 +402,8 @@ class MedallionWriter:
                     self._unseen_in_silver(unique.filter(pc.invert(covered))),
                 ]
             )
-        silver = pool.submit(self._append, "silver", local_frame(self.spark, new, SILVER_EVENTS), batch_id)
+        rows = new if self.local_appends() else local_frame(self.spark, new, SILVER_EVENTS)
+        silver = pool.submit(self._append, "silver", rows, batch_id)
         pending.append(silver)
         inserted = new.num_rows
         phases["silver"] = time.monotonic() - began
@@ -481,6 +517,22 @@ class MedallionWriter:
             gold_local.sessions_table(sessions),
             gold_local.sessions_table(stale) if stale is not None else None,
         )
+
+
+ARROW_SCHEMAS = {
+    name: to_arrow_schema(schema, timezone="UTC")
+    for name, schema in (
+        ("bronze", BRONZE_EVENTS_RAW),
+        ("silver", SILVER_EVENTS),
+        ("quarantine", SILVER_QUARANTINE),
+    )
+}
+
+
+def bronze_local(checked: pa.Table) -> pa.Table:
+    """The Bronze rows of a batch from its `checked_rows` brought to the driver."""
+    names = BRONZE_EVENTS_RAW.fieldNames()
+    return checked.select([BRONZE_PREFIX + name for name in names]).rename_columns(names)
 
 
 def load_recent_state(spark: SparkSession, settings: PulseSettings) -> RecentState:

@@ -141,11 +141,15 @@ def split_checked(checked: DataFrame) -> tuple[DataFrame, DataFrame]:
     )
 
 
-def checked_rows(checked: DataFrame) -> DataFrame:
+BRONZE_PREFIX = "bronze_"
+
+
+def checked_rows(checked: DataFrame, bronze_columns: tuple[str, ...] = ()) -> DataFrame:
     """Checked rows (see `check_events`) with the Silver and the quarantine columns side by side, so one
     Spark job brings a whole micro-batch to the driver; `split_local` splits it as `split_checked` does.
 
-    Silver's own columns are null on rejected rows, and the quarantine's on valid ones.
+    Silver's own columns are null on rejected rows, and the quarantine's on valid ones. `bronze_columns`
+    come along too, named with `BRONZE_PREFIX`, for a Bronze append from the driver.
     """
     is_valid = F.col("_reason").isNull()
     shared = ("kafka_partition", "kafka_offset", "ingested_at")
@@ -154,7 +158,8 @@ def checked_rows(checked: DataFrame) -> DataFrame:
         (column if name in (*shared, "reason") else F.when(~is_valid, column)).alias(name)
         for name, column in _rejected_named()
     ]
-    return checked.select(*silver, *quarantine)
+    bronze = [F.col(name).alias(BRONZE_PREFIX + name) for name in bronze_columns]
+    return checked.select(*silver, *quarantine, *bronze)
 
 
 def split_local(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
