@@ -49,6 +49,15 @@ from benchmarks.dashboard import wait_healthy
 NAME = "freshness"
 NAMES = ("freshness", "memory")
 TARGET_P95_S = 5.0
+# The issue's targets per background load: p95 <= 5 s at 200 events/s, <= 15 s at 2,000 events/s.
+TARGET_P95_BY_RATE = {200.0: TARGET_P95_S, 2000.0: 15.0}
+
+
+def target_p95(rate: float) -> float:
+    """The p95 target under a background load of `rate` events/s."""
+    return TARGET_P95_BY_RATE.get(rate, TARGET_P95_S)
+
+
 # `pulse pipeline all` with its default trigger (1 s), under a 200 events/s background audience (the
 # issue's target load), and 2,000 events/s in the full run.
 DEFAULT_TRIGGER_S = 1.0
@@ -206,6 +215,13 @@ def run(quick: bool) -> list[Result]:
     return [_freshness_result(quick, size, settings), _memory_result(quick, size, sampler, idle)]
 
 
+def _within_target(setting: dict[str, Any]) -> bool:
+    p95 = setting["latency_s"]["p95"]
+    return (
+        p95 is not None and p95 <= target_p95(setting["background_rate"]) and setting["probe"]["missing"] == 0
+    )
+
+
 def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str, Any]]) -> Result:
     ours = [s for s in settings if s["code"] == "this commit"]
     best = min(ours, key=lambda s: s["latency_s"]["p95"] if s["latency_s"]["p95"] is not None else 1e9)
@@ -221,8 +237,8 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
                 "candidate": f"{lat['p50']} / {lat['p95']} / {lat['p99']}",
                 "unit": "s",
                 "ratio": ratio(lat["p95"], s["trigger_s"]),
-                "target": f"p95 <= {TARGET_P95_S:g} s",
-                "pass": lat["p95"] is not None and lat["p95"] <= TARGET_P95_S and s["probe"]["missing"] == 0,
+                "target": f"p95 <= {target_p95(s['background_rate']):g} s",
+                "pass": _within_target(s),
             }
         )
         for stage in ("pipeline",):
@@ -271,7 +287,8 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
         },
         ratio=ratio(p95, TARGET_P95_S),
         target=f"p95 <= {TARGET_P95_S:g} s",
-        passed=p95 is not None and p95 <= TARGET_P95_S,
+        # Every setting of this commit within its own target.
+        passed=all(_within_target(s) for s in ours),
         details={"settings": settings},
         notes=[
             "Latency = first deltalake poll (every 0.25 s) showing the probe in both gold.user_sessions and "
