@@ -199,7 +199,12 @@ def pipeline_command(
         ),
     ] = 1.0,
     max_offsets_per_trigger: Annotated[
-        int | None, typer.Option(help="all, bronze: at most this many Kafka records per micro-batch.", min=1)
+        int | None,
+        typer.Option(
+            help="all, bronze: at most this many Kafka records per micro-batch (all: 200,000 when unset, "
+            "as each batch comes to the driver whole).",
+            min=1,
+        ),
     ] = None,
     max_files_per_trigger: Annotated[
         int | None,

@@ -24,6 +24,10 @@ from app.settings import PulseSettings
 from app.transforms.bronze import to_bronze
 
 FROM_KAFKA = "pipeline"
+# Records per micro-batch when none is given: each batch comes to the driver whole (Arrow), so a backlog
+# (a restart after a long stop, `--once` over millions of events) is split rather than collected at once.
+# A live batch at 2,000 events/s holds a few thousand, far below it.
+DEFAULT_MAX_OFFSETS_PER_TRIGGER = 200_000
 FROM_BRONZE = "refine"
 log = logging.getLogger("pulse.pipeline")
 
@@ -114,7 +118,8 @@ def start_from_kafka(
     """Start the real-time pipeline: each Kafka micro-batch goes through every layer. Setting `stop` ends
     the query at its next micro-batch, before that batch writes anything."""
     ensure_tables(spark, settings)
-    records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, max_offsets_per_trigger))
+    limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
+    records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, limit))
     sink = io.StreamSink(FROM_KAFKA, settings.checkpoint_path(FROM_KAFKA), trigger)
     return io.write_foreach_batch(
         to_bronze(records), BatchHandler(spark, settings, FROM_KAFKA, True, stop), sink
