@@ -157,23 +157,31 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
 
 
 def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: threading.Event) -> None:
+    interrupted = threading.Event()
     if threading.current_thread() is threading.main_thread():
         # PySpark's own SIGINT handler cancels every running Spark job, which would abort a micro-batch
-        # half-way; with Python's default handler, Ctrl-C only raises KeyboardInterrupt here.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        # half-way. A KeyboardInterrupt raised inside a py4j call breaks the gateway's connection, so the
+        # first Ctrl-C only sets a flag the loop reads between calls; a second one interrupts at once.
+        def on_sigint(signum: int, frame: object) -> None:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            interrupted.set()
+
+        signal.signal(signal.SIGINT, on_sigint)
     try:
-        while True:
+        while not interrupted.is_set():
             progress.log_new(query)
             _raise_if_failed(query)
             if not query.isActive:
                 raise PipelineError(f"the {query.name} query stopped unexpectedly")
-            time.sleep(0.5)
-    except KeyboardInterrupt:
+            interrupted.wait(0.5)
         log.info("stopping: letting the running micro-batch finish (Ctrl-C again stops at once)…")
         try:
             _stop_between_batches(query, stop)
         except KeyboardInterrupt:
             log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
+    except KeyboardInterrupt:  # Ctrl-C where no handler of ours runs (not the main thread)
+        log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
     finally:
         if query.isActive:
             query.stop()
