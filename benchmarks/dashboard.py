@@ -1,6 +1,6 @@
 """Benchmark 4: the dashboard on the 24 h x 20 videos Gold fixture.
 
-- Render: the real server (`python -m dashboard.serve`) in Chromium: first render (chart drawn),
+- Render: the real server (`python -m pulse_dashboard.serve`) in Chromium: first render (chart drawn),
   reloads, and the switch to the 24 h range. Baseline: the same Streamlit and browser drawing one
   line chart of the same size with no Gold read (benchmarks/assets/minimal_app.py), so the ratio is
   what Pulse adds over the framework's own floor.
@@ -96,7 +96,7 @@ def run(quick: bool) -> Result:
         log(f"  baseline: {baseline}")
         log("dashboard: Pulse dashboard in Chromium")
         pulse_page = browse(
-            ws, [sys.executable, "-m", "dashboard.serve"], "pulse", pulse=True, reloads=size["reloads"]
+            ws, [sys.executable, "-m", "pulse_dashboard.serve"], "pulse", pulse=True, reloads=size["reloads"]
         )
         log(f"  pulse: {pulse_page}")
 

@@ -128,7 +128,7 @@ def one_setting(
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         dashboard = start_process(
-            [sys.executable, "-m", "dashboard.serve", "--port", str(port)], env, logs / "dashboard.log"
+            [sys.executable, "-m", "pulse_dashboard.serve", "--port", str(port)], env, logs / "dashboard.log"
         )
         processes.append(dashboard)
         wait_healthy(url, dashboard)

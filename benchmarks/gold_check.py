@@ -1,7 +1,7 @@
 """Gold against the plain-Python reference, read with deltalake in its own process.
 
 `python -m benchmarks.gold_check` (PULSE_LAKE set) prints one JSON line: Silver's row count and, per
-Gold table, its row count and the number of differences from `app.gold_reference`.
+Gold table, its row count and the number of differences from `tests.gold_reference`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import time
 
 from deltalake import DeltaTable
 
-from app.gold_reference import differences, reference_gold
-from app.settings import load_settings
+from pulse_core.settings import load_settings
+from tests.gold_reference import differences, reference_gold
 
 
 def main() -> None:

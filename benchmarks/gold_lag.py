@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from app.progress import progress_from_history
+from pulse_core.progress import progress_from_history
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from dashboard.schemas import GOLD_SCHEMAS
+from pulse_core.catalogue import GOLD as GOLD_SCHEMAS
 
 TIME_COLUMN = {
     "events_by_type": "window_start",
@@ -35,7 +35,7 @@ def _timed(read: Callable[[], int], repeats: int) -> dict[str, float | int]:
 
 
 def deltalake_reads(lake: str, start: datetime, repeats: int) -> dict[str, object]:
-    from dashboard.gold import GoldTable, read_gold
+    from pulse_dashboard.gold import GoldTable, read_gold
 
     out: dict[str, object] = {}
     for name in GOLD_SCHEMAS:
@@ -47,8 +47,8 @@ def deltalake_reads(lake: str, start: datetime, repeats: int) -> dict[str, objec
 def spark_reads(lake: str, start: datetime, repeats: int) -> dict[str, object]:
     from pyspark.sql import functions as F
 
-    from app.settings import load_settings
-    from app.spark import get_spark
+    from pulse.spark import get_spark
+    from pulse_core.settings import load_settings
 
     began = time.perf_counter()
     spark = get_spark("pulse-bench-dashboard-read", load_settings())
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.mode == "fixture":
-        from dashboard.fixtures import write_gold_fixture
+        from tests.dashboard.fixtures import write_gold_fixture
 
         began = time.perf_counter()
         fixture = write_gold_fixture(args.lake, now=datetime.now(UTC), hours=24, videos=20, seed=42)

@@ -79,7 +79,7 @@ def run(quick: bool) -> Result:
             code = baseline_tree(baseline_ref)
             env = ws.env(PULSE_LAKE=str(ws.home / "baseline-lake"), PYTHONPATH=str(code))
             old = subprocess.run(
-                [sys.executable, "-m", "app.cli", "pipeline", "all", "--once"],
+                [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--once"],
                 cwd=code, env=env, capture_output=True, text=True, timeout=7200, check=False,
             )  # fmt: skip
             old_output = old.stdout + old.stderr

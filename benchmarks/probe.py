@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 from confluent_kafka import Producer
 from deltalake import DeltaTable
 
-from app.contract import Event
-from app.producer.sender import PRODUCER_DEFAULTS
+from pulse.producer.sender import PRODUCER_DEFAULTS
+from pulse_core.contract import Event
 
 PROBE_VIDEO = "bench_probe"
 
@@ -67,7 +67,7 @@ def poll_forever(lake: str, probes: Probes, stop: threading.Event, interval: flo
             counts = DeltaTable(counts_path)
             snapshot_at = time.time()
             # Filtered after the scan: files delta-rs wrote hold strings as Arrow string views, which a
-            # pyarrow scan filter cannot compare (see dashboard.gold.time_filter).
+            # pyarrow scan filter cannot compare (see pulse_dashboard.gold.time_filter).
             held = sessions.to_pyarrow_dataset().to_table(columns=["user_id", "video_id"])
             users = set(
                 held.filter(pc.equal(held["video_id"].cast(pa.string()), PROBE_VIDEO))["user_id"].to_pylist()

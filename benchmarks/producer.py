@@ -17,7 +17,6 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from app.local.java import find_java
 from benchmarks.common import (
     KAFKA_CLASSPATH,
     REPO,
@@ -30,6 +29,7 @@ from benchmarks.common import (
     ratio,
     workspace,
 )
+from pulse.local.java import find_java
 
 NAME = "producer"
 FULL = {"events": 500_000, "rounds": 3}
@@ -53,8 +53,8 @@ rootLogger.appenderRef.stderr.ref = STDERR
 
 def measured_record_size(sample: int, chat_chars: int | None = None) -> dict[str, float]:
     """Mean key and value size in bytes of the first `sample` events `pulse produce --seed 8` sends."""
-    from app.producer.feed import FeedSpec, batches
-    from app.producer.simulator import AudienceConfig
+    from pulse.producer.feed import FeedSpec, batches
+    from pulse.producer.simulator import AudienceConfig
 
     spec = FeedSpec(AudienceConfig(chat_chars=chat_chars), datetime.now(UTC), SEED, events=sample)
     values = keys = 0
@@ -122,7 +122,7 @@ def java_producer_performance(ws: Workspace, topic: str, events: int, record_siz
 def pulse_produce(ws: Workspace, topic: str, events: int, chat_chars: int | None = None) -> dict[str, Any]:
     """Run `pulse produce --rate 0` once; its summary JSON gives events/s (generation included)."""
     summary_file = ws.home / f"produce-{topic}.json"
-    command = [sys.executable, "-m", "app.cli", "produce", "--events", str(events), "--rate", "0",
+    command = [sys.executable, "-m", "pulse.cli", "produce", "--events", str(events), "--rate", "0",
                "--seed", str(SEED), "--summary-json", str(summary_file)]  # fmt: skip
     if chat_chars is not None:
         command += ["--chat-chars", str(chat_chars)]

@@ -11,8 +11,8 @@ import argparse
 import json
 import time
 
-from app.settings import load_settings
-from app.spark import get_spark
+from pulse.spark import get_spark
+from pulse_core.settings import load_settings
 
 
 def main() -> None:

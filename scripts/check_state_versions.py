@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Safe rollout of stateful streams: compare the code's state versions with the last deploy's.
 
-``app/jobs/state.py`` holds ``STATE_VERSIONS``, one number per streaming job. A job's number changes when
-its existing checkpoint becomes unusable. The deploy pipeline records the versions it rolled out to each
-environment (``deploy-record.json`` in the environment's Databricks workspace, see docs/delivery.md) and
-runs this check *before* it changes anything:
+``app/pulse/jobs/state.py`` holds ``STATE_VERSIONS``, one number per streaming job. A job's number
+changes when its existing checkpoint becomes unusable. The deploy pipeline records the versions it
+rolled out to each environment (``deploy-record.json`` in the environment's Databricks workspace, see
+docs/delivery.md) and runs this check *before* it changes anything:
 
 * nothing recorded and no streaming job yet (first deploy): the jobs start fresh, nothing to reset;
 * nothing recorded but the streaming job exists (deployed outside the pipeline, e.g. a manual bootstrap):
@@ -36,7 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STATE_MODULE = REPO_ROOT / "app" / "jobs" / "state.py"
+STATE_MODULE = REPO_ROOT / "app" / "pulse" / "jobs" / "state.py"
 STATE_NAME = "STATE_VERSIONS"
 RECORD_KEY = "state_versions"
 

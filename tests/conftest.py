@@ -36,8 +36,8 @@ def pulse_home(tmp_path: Path, jars_dir: Path, monkeypatch: pytest.MonkeyPatch) 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[object]:
     """One local Spark session (with the Kafka and Delta jars) for the whole run: it takes ~10 s to start."""
-    from app.settings import PulseSettings
-    from app.spark import get_spark
+    from pulse.spark import get_spark
+    from pulse_core.settings import PulseSettings
 
     home = tmp_path_factory.mktemp("spark-home")
     session = get_spark("pulse-tests", PulseSettings(home=home, jars=jars_dir))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.local.broker import free_port_pair
+from pulse.local.broker import free_port_pair
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class SecureBroker:
 
 def run_with_env(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "pulse.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

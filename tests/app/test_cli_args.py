@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from app.cli import PipelineJob, app
-from app.jobs.runner import PIPELINE_JOBS
+from pulse.cli import PipelineJob, app
+from pulse.jobs.runner import PIPELINE_JOBS
 
 BAD = [
     (["produce", "--events", "-5"], "--events"),

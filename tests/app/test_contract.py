@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from app.contract import EVENT_TYPES, REASON_CODES, Event, json_schema, raw_spark_schema
+from pulse.tables import raw_event_schema
+from pulse_core.contract import EVENT_TYPES, REASON_CODES, Event, json_schema
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "app" / "samples" / "seed_events.jsonl"
+SAMPLE = REPO / "tests" / "samples" / "seed_events.jsonl"
 
 
 def test_exported_schema_is_current() -> None:
     exported = json.loads((REPO / "docs" / "event.schema.json").read_text())
     assert exported == json.loads(json.dumps(json_schema(), sort_keys=True)), (
-        "docs/event.schema.json is stale: run `python -m app.contract docs/event.schema.json`"
+        "docs/event.schema.json is stale: run `python -m pulse_core.contract docs/event.schema.json`"
     )
 
 
@@ -31,7 +32,7 @@ def test_schema_documents_every_field_and_requires_the_right_ones() -> None:
 
 
 def test_spark_schema_has_the_same_fields_as_strings() -> None:
-    fields = raw_spark_schema().fields
+    fields = raw_event_schema().fields
     assert [f.name for f in fields] == list(Event.model_fields)
     assert {f.dataType.simpleString() for f in fields} == {"string"}
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import CommitProperties, write_deltalake
 
-from app.local.demo import gold_headline
-from app.progress import progress_metadata
-from app.settings import PulseSettings
-from dashboard.schemas import GOLD_SCHEMAS
+from pulse.local.demo import gold_headline
+from pulse_core.progress import progress_metadata
+from pulse_core.settings import PulseSettings
+from tests.dashboard.fixtures import GOLD_SCHEMAS
 
 
 def _commit_minute(settings: PulseSettings, minute: datetime, viewers: int) -> None:

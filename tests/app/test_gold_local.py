@@ -1,4 +1,4 @@
-"""The live path's driver-side Gold (`app.jobs.gold_local`) equals the reference, whole and per batch.
+"""The live path's driver-side Gold (`pulse.jobs.gold_local`) equals the reference, whole and per batch.
 
 The batch-by-batch case replays the pipeline's own update rule on plain tables: windows recomputed over
 their context, sessions extended from the previous sessions or rebuilt from history for a late event,
@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from app.gold_reference import differences, reference_gold
-from app.jobs import gold_local
+from pulse.jobs import gold_local
+from tests.gold_reference import differences, reference_gold
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 EVENTS = pa.schema(

@@ -10,13 +10,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from app.gold_reference import (
+from pulse.transforms.gold import events_by_type, sessionize, touched_windows, video_activity
+from tests.gold_reference import (
     differences,
     reference_events_by_type,
     reference_user_sessions,
     reference_video_activity,
 )
-from app.transforms.gold import events_by_type, sessionize, touched_windows, video_activity
 
 T0 = datetime(2025, 7, 13, 12, 0, 0)
 SCHEMA = "event_id string, event_time timestamp, event string, user_id string, video_id string"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.local import jars
+from pulse.local import jars
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.contract import Event
-from app.producer.feed import FeedSpec, batches
-from app.producer.sender import KafkaSender
-from app.producer.simulator import AudienceConfig, AudienceSimulator
+from pulse.producer.feed import FeedSpec, batches
+from pulse.producer.sender import KafkaSender
+from pulse.producer.simulator import AudienceConfig, AudienceSimulator
+from pulse_core.contract import Event
 
 START = datetime(2025, 7, 13, 12, 0, 0, 987_654, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.progress import parse_progress, progress_from_history, progress_metadata
+from pulse_core.progress import parse_progress, progress_from_history, progress_metadata
 
 NEWEST = datetime(2026, 11, 28, 12, 30, 41, 250000, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.settings import PulseSettings, SettingsError, load_settings
+from pulse_core.settings import PulseSettings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.contract import REASON_CODES
+from pulse_core.contract import REASON_CODES
 from tests.app.test_silver_transforms import _bronze
 
 pytestmark = pytest.mark.fault
@@ -48,7 +48,7 @@ poison = st.one_of(
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(values=st.lists(poison, min_size=20, max_size=120))
 def test_parser_never_raises_and_loses_nothing(spark, values: list[bytes]) -> None:
-    from app.transforms.silver import validate
+    from pulse.transforms.silver import validate
 
     bronze = _bronze(spark, values, ingested=INGESTED)
     valid, rejected = validate(bronze)

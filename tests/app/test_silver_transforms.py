@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pyspark.sql import functions as F
 
-from app.contract import REASON_CODES, Event
-from app.producer.faults import BAD_EVENT_BUILDERS
-from app.tables import BRONZE_EVENTS_RAW
-from app.transforms.silver import first_per_event_id, validate
+from pulse.producer.faults import BAD_EVENT_BUILDERS
+from pulse.tables import BRONZE_EVENTS_RAW
+from pulse.transforms.silver import first_per_event_id, validate
+from pulse_core.contract import REASON_CODES, Event
 
 INGESTED = datetime(2025, 7, 13, 12, 31, 0, tzinfo=UTC)
 GOOD = {"timestamp": "2025-07-13T12:30:20.123Z", "event": "message", "user_id": "user_33",

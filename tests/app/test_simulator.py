@@ -6,7 +6,7 @@ import itertools
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
-from app.producer.simulator import AudienceConfig, AudienceSimulator
+from pulse.producer.simulator import AudienceConfig, AudienceSimulator
 
 START = datetime(2025, 7, 13, 12, 0, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.fixtures import GoldFixture, simulate_gold, write_gold_fixture
+from tests.dashboard.fixtures import GoldFixture, simulate_gold, write_gold_fixture
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "pulse_dashboard" / "app.py"
 DASHBOARD_VARIABLES = (
     "PULSE_ENV",
     "PULSE_LAKE",

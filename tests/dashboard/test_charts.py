@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard import charts
+from pulse_dashboard import charts
 
 
 def _time_axes(spec: object) -> list[dict]:

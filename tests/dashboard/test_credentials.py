@@ -11,8 +11,8 @@ import pytest
 from azure.storage.blob import UserDelegationKey
 from pydantic import SecretStr
 
-from app.settings import PulseSettings
-from dashboard.credentials import (
+from pulse_core.settings import PulseSettings
+from pulse_dashboard.credentials import (
     MAX_SAS_LIFETIME,
     CredentialError,
     DelegatedSas,
@@ -26,7 +26,7 @@ from dashboard.credentials import (
     sign_gold_sas,
     storage_options,
 )
-from dashboard.settings import DashboardSettings
+from pulse_dashboard.settings import DashboardSettings
 
 NOW = datetime(2025, 7, 13, 12, 0, tzinfo=UTC)
 

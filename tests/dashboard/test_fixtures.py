@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from dashboard.fixtures import floor_minute, simulate_gold, write_gold_fixture
-from dashboard.schemas import EVENT_TYPES, GOLD_SCHEMAS
+from pulse_core.contract import EVENT_TYPES
 from tests.dashboard.conftest import NOW
+from tests.dashboard.fixtures import GOLD_SCHEMAS, floor_minute, simulate_gold, write_gold_fixture
 
 
 def test_same_seed_same_rows_and_other_seed_other_rows() -> None:

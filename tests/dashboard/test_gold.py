@@ -10,10 +10,9 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from dashboard.fixtures import write_gold_fixture
-from dashboard.gold import GoldProblem, GoldTable, list_videos, newest_value, read_gold
-from dashboard.schemas import GOLD_SCHEMAS
+from pulse_dashboard.gold import GoldProblem, GoldTable, list_videos, newest_value, read_gold
 from tests.dashboard.conftest import NOW
+from tests.dashboard.fixtures import GOLD_SCHEMAS, write_gold_fixture
 
 
 def table(lake: Path | str, name: str) -> GoldTable:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dashboard.metrics import (
+from pulse_dashboard.metrics import (
     Period,
     bucket_for,
     compute_kpis,

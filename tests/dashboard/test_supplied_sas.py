@@ -25,7 +25,7 @@ from azure.storage.blob import (
 from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
-from dashboard.credentials import (
+from pulse_dashboard.credentials import (
     CredentialError,
     SuppliedSas,
     check_supplied_sas,
@@ -34,7 +34,7 @@ from dashboard.credentials import (
     sign_gold_sas,
     supplied_sas_fault,
 )
-from dashboard.settings import DashboardSettings
+from pulse_dashboard.settings import DashboardSettings
 from tests.dashboard.test_credentials import delegation_key
 
 ACCOUNT = "pulsedev"
@@ -189,7 +189,7 @@ def test_the_page_says_why_a_token_is_refused(dashboard_env: Path, monkeypatch: 
     token = container_sas("racwdl")
     monkeypatch.setenv("PULSE_LAKE", LAKE)
     monkeypatch.setenv("PULSE_GOLD_SAS_TOKEN", token)
-    app = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "app.py"), default_timeout=60).run()
+    app = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "pulse_dashboard" / "app.py"), default_timeout=60).run()
     assert not app.exception, [e.value for e in app.exception]
     errors = [e.value for e in app.error]
     assert len(errors) == 1

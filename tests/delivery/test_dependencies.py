@@ -14,15 +14,27 @@ from pathlib import Path
 
 from tests.delivery.delivery_testkit import REPO_ROOT
 
-SHIPPED_CODE = ("app", "dashboard")
-SHIPPED_EXTRAS = ("pipeline", "dashboard")
+# Each shipped distribution: its pyproject, the extras that ship with it, the code it holds.
+SHIPPED = {
+    "pulse (the jobs' wheel)": (REPO_ROOT / "pyproject.toml", ("pipeline",), ("app", "core")),
+    "pulse-dashboard (the image)": (REPO_ROOT / "dashboard" / "pyproject.toml", (), ("dashboard",)),
+    "pulse-core (the image)": (REPO_ROOT / "core" / "pyproject.toml", (), ("core",)),
+}
+SHIPPED_CODE = ("app", "core", "dashboard")
 
 
-def declared(pyproject: Path = REPO_ROOT / "pyproject.toml") -> set[str]:
-    """The distributions the base install and the shipped extras declare."""
+def pins(pyproject: Path, extras: tuple[str, ...] = ()) -> dict[str, str]:
+    """Distribution name -> its requirement, for the base install and `extras` of one pyproject."""
     project = tomllib.loads(pyproject.read_text())["project"]
-    specs = project["dependencies"] + [s for e in SHIPPED_EXTRAS for s in project["optional-dependencies"][e]]
-    return {re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower() for spec in specs}
+    specs = project["dependencies"] + [s for e in extras for s in project["optional-dependencies"][e]]
+    return {re.split(r"[<>=!~;\[ ]", spec, maxsplit=1)[0].lower(): spec for spec in specs}
+
+
+def declared(
+    pyproject: Path = REPO_ROOT / "pyproject.toml", extras: tuple[str, ...] = ("pipeline",)
+) -> set[str]:
+    """The distributions the base install and the shipped extras declare."""
+    return set(pins(pyproject, extras))
 
 
 def imported_modules(roots: tuple[str, ...] = SHIPPED_CODE) -> set[str]:
@@ -66,9 +78,19 @@ def unused(distributions: set[str], modules: set[str]) -> set[str]:
 
 
 def test_every_shipped_dependency_is_imported() -> None:
-    assert unused(declared(), imported_modules()) == set(), (
-        "declared in pyproject.toml (base or a shipped extra) but imported nowhere in app/ or dashboard/"
-    )
+    for name, (pyproject, extras, code) in SHIPPED.items():
+        assert unused(declared(pyproject, extras), imported_modules(code)) == set(), (
+            f"{name}: declared in {pyproject.relative_to(REPO_ROOT)} but imported nowhere in {code}"
+        )
+
+
+def test_a_distribution_shared_by_two_deployables_has_one_pin() -> None:
+    """The core's pins are the pipeline's: the image and the job cluster run the same versions."""
+    everything: dict[str, set[str]] = {}
+    for pyproject, extras, _ in SHIPPED.values():
+        for name, spec in pins(pyproject, extras).items():
+            everything.setdefault(name, set()).add(spec.replace(" ", ""))
+    assert {name: specs for name, specs in everything.items() if len(specs) > 1} == {}
 
 
 def test_the_rule_finds_an_unused_namespace_package() -> None:

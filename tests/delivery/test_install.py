@@ -36,8 +36,8 @@ from tests.delivery.conftest import BuiltWheel
 RUNTIME_PROVIDED = ("pyspark", "delta-spark", "pyarrow", "pandas", "numpy")
 # Third-party imports that the jobs' code holds but never reaches on a job cluster, and why.
 NOT_REACHED_ON_A_JOB_CLUSTER = {
-    "deltalake": "delta-rs serves a local lake only (app.preflight.is_local); the jobs' lake is abfss://",
-    "cryptography": "app.local.tls makes the embedded broker's CA (`pulse local up`); jobs start no broker",
+    "deltalake": "delta-rs serves a local lake only (pulse.preflight.is_local); the jobs' lake is abfss://",
+    "cryptography": "pulse.local.tls makes the embedded broker's CA (`pulse local up`); jobs start no broker",
 }
 
 
@@ -215,7 +215,7 @@ def command_imports(cli: Path, command: str) -> set[str]:
     """The modules `pulse <command>` imports: the CLI module's own, plus those inside that command."""
     tree = ast.parse(cli.read_text())
     found = {name for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom) for name in
-             _imports(node, "app")}  # fmt: skip
+             _imports(node, "pulse")}  # fmt: skip
     handlers = [
         node
         for node in tree.body
@@ -229,7 +229,7 @@ def command_imports(cli: Path, command: str) -> set[str]:
         )
     ]
     assert len(handlers) == 1, f"no single handler for `pulse {command}` in {cli}"
-    return found | _imports(handlers[0], "app")
+    return found | _imports(handlers[0], "pulse")
 
 
 def third_party_imports(unpacked: Path, roots: set[str]) -> dict[str, set[str]]:
@@ -260,7 +260,7 @@ def third_party_imports(unpacked: Path, roots: set[str]) -> dict[str, set[str]]:
 def test_everything_the_jobs_import_is_installed_or_provided(
     job_cluster: JobClusterInstall, built_wheel: BuiltWheel, synthesized_jobs: dict[str, dict[str, Any]]
 ) -> None:
-    cli = built_wheel.unpacked / "app" / "cli.py"
+    cli = built_wheel.unpacked / "pulse" / "cli.py"
     commands = {task["parameters"][0] for _, task in _wheel_tasks(synthesized_jobs) if task.get("parameters")}
     assert commands >= {"pipeline", "maintenance"}, commands
     declared = {
@@ -297,9 +297,9 @@ def test_the_import_check_sees_lazy_imports(built_wheel: BuiltWheel) -> None:
     # `pulse pipeline` imports the runner inside its handler, and the preflight imports confluent_kafka
     # inside check_kafka: the closure must follow both, or the check above proves nothing.
     needed = third_party_imports(
-        built_wheel.unpacked, command_imports(built_wheel.unpacked / "app" / "cli.py", "pipeline")
+        built_wheel.unpacked, command_imports(built_wheel.unpacked / "pulse" / "cli.py", "pipeline")
     )
-    assert "app.preflight" in needed["confluent_kafka"]
+    assert "pulse.preflight" in needed["confluent_kafka"]
     assert "streamlit" not in needed  # the dashboard command's imports are not the pipeline's
 
 

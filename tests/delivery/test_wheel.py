@@ -116,10 +116,27 @@ def test_wheel_metadata_matches_the_project(built_wheel: BuiltWheel) -> None:
 
 
 def test_wheel_contains_the_console_script_and_the_app_package(built_wheel: BuiltWheel) -> None:
-    assert built_wheel.entry_points.get("console_scripts", {}).get("pulse") == "app.cli:main"
-    for required in ("app/__init__.py", "app/cli.py", "app/jobs/__init__.py", "app/jobs/state.py"):
+    assert built_wheel.entry_points.get("console_scripts", {}).get("pulse") == "pulse.cli:main"
+    for required in ("pulse/__init__.py", "pulse/cli.py", "pulse/jobs/state.py", "pulse_core/catalogue.py"):
         assert required in built_wheel.names, f"{required} missing from {built_wheel.path.name}"
-    assert not [n for n in built_wheel.names if n.startswith(("tests/", "infra/"))], "tests/infra shipped"
+
+
+def test_wheel_ships_the_pipeline_and_the_core_only(built_wheel: BuiltWheel) -> None:
+    """Two top-level packages, no dashboard, no test aids: what a shared job cluster gets is the pipeline."""
+    top_level = {
+        name.split("/")[0] for name in built_wheel.names if not name.split("/")[0].endswith(".dist-info")
+    }
+    assert top_level == {"pulse", "pulse_core"}, f"the wheel installs {sorted(top_level)} into site-packages"
+    shipped = "\n".join(built_wheel.names)
+    for aid in ("gold_reference", "fixtures", "samples/", "pulse_dashboard", ".jsonl"):
+        assert aid not in shipped, f"{aid} is in {built_wheel.path.name}"
+    streamlit = [
+        name
+        for name in built_wheel.names
+        if name.endswith(".py") and re.search(r"^\s*(import|from)\s+(streamlit|altair)\b",
+                                               (built_wheel.unpacked / name).read_text(), re.MULTILINE)
+    ]  # fmt: skip
+    assert not streamlit, f"dashboard code in the pipeline wheel: {streamlit}"
 
 
 def test_jobs_reference_the_wheel_package_and_entry_point(

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from app.local.broker import free_port_pair
+from pulse.local.broker import free_port_pair
 
 
 def run_pulse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     """Run the real `pulse` CLI in a child process with the current environment."""
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "pulse.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

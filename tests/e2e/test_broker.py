@@ -10,7 +10,7 @@ import psutil
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from app.local.broker import port_is_free
+from pulse.local.broker import port_is_free
 from tests.e2e.conftest import Broker, free_port_pair, run_pulse
 
 pytestmark = pytest.mark.e2e

@@ -24,15 +24,15 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, generate_cont
 from deltalake import write_deltalake
 from streamlit.testing.v1 import AppTest
 
-from dashboard.credentials import sign_gold_sas
-from dashboard.fixtures import GoldFixture, write_gold_fixture
-from dashboard.gold import GoldProblem, GoldTable, newest_value, read_gold
+from pulse_dashboard.credentials import sign_gold_sas
+from pulse_dashboard.gold import GoldProblem, GoldTable, newest_value, read_gold
+from tests.dashboard.fixtures import GoldFixture, write_gold_fixture
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 AZURITE = REPO / "node_modules" / ".bin" / "azurite-blob"
-APP = REPO / "dashboard" / "app.py"
+APP = REPO / "dashboard" / "pulse_dashboard" / "app.py"
 # Azurite runs with one account whose key is drawn for this run: no key literal in the repository.
 ACCOUNT = "pulsegold"
 ACCOUNT_KEY = base64.b64encode(os.urandom(64)).decode()

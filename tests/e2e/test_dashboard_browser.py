@@ -1,4 +1,4 @@
-"""The real `streamlit run` server (started through `dashboard.serve`), driven in Debian's Chromium.
+"""The real `streamlit run` server (started through `pulse_dashboard.serve`), driven in Debian's Chromium.
 
 The page must show the KPIs and the charts, refresh itself, and leave a screenshot in the test's
 output folder. Timings (first render, filter change, auto-refresh) are written next to it.
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.fixtures import write_gold_fixture
+from tests.dashboard.fixtures import write_gold_fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -72,7 +72,7 @@ def _health(url: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """`python -m dashboard.serve` on a free port over a 24 h x 20 videos Gold fixture."""
+    """`python -m pulse_dashboard.serve` on a free port over a 24 h x 20 videos Gold fixture."""
     folder = tmp_path_factory.mktemp("dashboard-server")
     lake = folder / "lake"
     write_gold_fixture(str(lake), now=datetime.now(UTC), hours=24, videos=20, seed=42)
@@ -90,7 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log = folder / "streamlit.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dashboard.serve", "--port", str(port)],
+            [sys.executable, "-m", "pulse_dashboard.serve", "--port", str(port)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"

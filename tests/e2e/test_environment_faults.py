@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from app.preflight import check_kafka
-from app.settings import load_settings
+from pulse.preflight import check_kafka
+from pulse_core.settings import load_settings
 from tests.e2e.conftest import free_port_pair, run_pulse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]

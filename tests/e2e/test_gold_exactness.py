@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from app.gold_reference import differences, normalise_rows, reference_gold
-from app.jobs import backfill
-from app.jobs.runner import PipelineOptions, run
-from app.producer.run import ProduceOptions, produce
-from app.settings import load_settings
+from pulse.jobs import backfill
+from pulse.jobs.runner import PipelineOptions, run
+from pulse.producer.run import ProduceOptions, produce
+from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker
+from tests.gold_reference import differences, normalise_rows, reference_gold
 
 pytestmark = pytest.mark.e2e
 

@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from app.contract import Event
+from pulse_core.contract import Event
 from tests.e2e.conftest import Broker
 
 pytestmark = pytest.mark.e2e
@@ -30,7 +30,7 @@ BOUND_S = 120.0  # a generous bound for a shared 2-core machine; the benchmark m
 def _spawn(args: list[str], log: Path) -> subprocess.Popen:
     with log.open("w") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", *args],
+            [sys.executable, "-m", "pulse.cli", *args],
             stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
             env=os.environ.copy(), start_new_session=True,
         )  # fmt: skip

@@ -12,12 +12,12 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from app import io
-from app.jobs.medallion import GoldUpdate, MedallionWriter, ensure_tables, read_progress
-from app.progress import progress_metadata
-from app.settings import PulseSettings
-from app.tables import GOLD_TABLES, GOLD_USER_SESSIONS
-from dashboard.gold import GoldTable, read_gold
+from pulse import io
+from pulse.jobs.medallion import GoldUpdate, MedallionWriter, ensure_tables, read_progress
+from pulse.tables import GOLD_TABLES, GOLD_USER_SESSIONS
+from pulse_core.progress import progress_metadata
+from pulse_core.settings import PulseSettings
+from pulse_dashboard.gold import GoldTable, read_gold
 
 pytestmark = pytest.mark.e2e
 

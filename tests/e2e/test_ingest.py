@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from app.jobs.runner import PipelineOptions, run
-from app.producer.run import ProduceOptions, produce
-from app.settings import load_settings
+from pulse.jobs.runner import PipelineOptions, run
+from pulse.producer.run import ProduceOptions, produce
+from pulse_core.settings import load_settings
 from tests.app.test_contract import SAMPLE
 from tests.e2e.conftest import Broker, run_pulse
 

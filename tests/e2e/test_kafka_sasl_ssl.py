@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from app.local.tls import new_certificate_authority
+from pulse.local.tls import new_certificate_authority
 from tests.kafka_secure import SecureBroker, run_with_env
 
 pytestmark = pytest.mark.e2e

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from app.gold_reference import differences, reference_gold
-from app.jobs.runner import PipelineOptions, run
-from app.producer.run import ProduceOptions, produce
-from app.progress import marked_batch
-from app.settings import load_settings
+from pulse.jobs.runner import PipelineOptions, run
+from pulse.producer.run import ProduceOptions, produce
+from pulse_core.progress import marked_batch
+from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker, run_pulse
+from tests.gold_reference import differences, reference_gold
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 
@@ -46,7 +46,7 @@ def _start_pipeline(log: Path, *extra: str) -> subprocess.Popen:
     options = list(extra) or ["--max-offsets-per-trigger", "5000"]
     with log.open("a") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "pipeline", "all", "--trigger-seconds", "1", *options],
+            [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--trigger-seconds", "1", *options],
             stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
             env=os.environ.copy(), start_new_session=True,
         )  # fmt: skip
@@ -93,8 +93,8 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
     summary_path = tmp_path / "summary.json"
     with (tmp_path / "producer.log").open("w") as log:
         producer = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "produce", "--events", str(events), "--rate", str(events / 15),
-             "--seed", "808", "--summary-json", str(summary_path)],
+            [sys.executable, "-m", "pulse.cli", "produce", "--events", str(events),
+             "--rate", str(events / 15), "--seed", "808", "--summary-json", str(summary_path)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
         )  # fmt: skip
     time.sleep(4)
@@ -167,7 +167,7 @@ def test_ctrl_c_stops_between_micro_batches(broker: Broker, tmp_path: Path) -> N
     """Ctrl-C while batches run back to back (no idle moment between them) stops within seconds, and
     leaves no half-written batch: every batch a table holds is one the checkpoint committed."""
     audience = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "produce", "--duration", "600", "--rate", "300"],
+        [sys.executable, "-m", "pulse.cli", "produce", "--duration", "600", "--rate", "300"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=os.environ.copy(), start_new_session=True,
     )  # fmt: skip

@@ -43,8 +43,8 @@ def test_kafka_to_delta_round_trip(spark, broker: Broker, tmp_path: Path) -> Non
 
 def test_a_table_creation_killed_before_its_first_commit_is_redone(spark, tmp_path) -> None:
     """A SIGKILL mid-create leaves `_delta_log` with only temporary files; the next start creates it."""
-    from app import io
-    from app.tables import GOLD_EVENTS_BY_TYPE
+    from pulse import io
+    from pulse.tables import GOLD_EVENTS_BY_TYPE
 
     path = tmp_path / "events_by_type"
     (path / "_delta_log" / "_staged_commits").mkdir(parents=True)

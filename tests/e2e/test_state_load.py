@@ -8,11 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from app import io
-from app.jobs.medallion import ensure_tables
-from app.jobs.recent import EVENT_COLUMNS, RecentState
-from app.settings import PulseSettings
-from app.tables import GOLD_USER_SESSIONS, SILVER_EVENTS
+from pulse import io
+from pulse.jobs.medallion import ensure_tables
+from pulse.jobs.recent import EVENT_COLUMNS, RecentState
+from pulse.tables import GOLD_USER_SESSIONS, SILVER_EVENTS
+from pulse_core.settings import PulseSettings
 
 pytestmark = pytest.mark.e2e
 

@@ -104,8 +104,8 @@ def test_job_environment_makes_confluent_settings(
     stack: SynthesizedStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every job's environment, with its references filled in, gives settings that speak SASL_SSL."""
-    from app.io import KafkaSource
-    from app.settings import load_settings
+    from pulse.io import KafkaSource
+    from pulse_core.settings import load_settings
 
     for job in stack.resources("databricks_job").values():
         key = f"key-{secrets.token_hex(4)}"
@@ -124,8 +124,8 @@ def test_job_environment_connects_to_a_sasl_ssl_broker(
 ) -> None:
     """Contract: each job's own environment, with the Databricks account's key and secret, reaches a real
     SASL_SSL broker (the local one, whose CA stands in for Confluent's public one)."""
-    from app.preflight import check_kafka
-    from app.settings import load_settings
+    from pulse.preflight import check_kafka
+    from pulse_core.settings import load_settings
 
     key, secret = secure_broker.account("databricks")
     for job in stack.resources("databricks_job").values():

@@ -13,7 +13,7 @@ import sys
 
 from databricks.sdk.runtime import dbutils
 
-from app.settings import load_settings
+from pulse_core.settings import load_settings
 
 
 def main(argv: list[str]) -> None:

@@ -1,0 +1,398 @@
+"""The one module that opens sources and sinks, batch and stream.
+
+Jobs describe what they read and write with the typed configs below; nothing else in Pulse calls
+`readStream`, `writeStream` or writes a Delta table.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pulse.preflight import is_local
+from pulse.spark import on_databricks
+from pulse_core.settings import PulseSettings
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+    from pyspark.sql.types import StructType
+
+log = logging.getLogger("pulse.io")
+# A write that loses an optimistic-concurrency race (say, to a concurrent OPTIMIZE) is retried this often.
+CONFLICT_RETRIES = 5
+_CONFLICTS = ("DELTA_CONCURRENT", "ConcurrentAppendException", "ConcurrentDeleteReadException",
+              "ConcurrentDeleteDeleteException", "ConcurrentTransactionException")  # fmt: skip
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """True when Delta (Spark's or delta-rs's) refused a commit because another writer changed the files
+    it read."""
+    return type(error).__name__ == "CommitFailedError" or any(marker in str(error) for marker in _CONFLICTS)
+
+
+def retry_on_conflict(write: Callable[[], None], what: str, retries: int = CONFLICT_RETRIES) -> int:
+    """Run `write`, redoing it when it loses a commit race. Returns how many retries it took.
+
+    Only for writes that compute their whole result again when redone (Pulse's Gold MERGEs set absolute
+    values), so a retry can never count anything twice.
+    """
+    for attempt in range(retries + 1):
+        try:
+            write()
+            return attempt
+        except Exception as exc:
+            if attempt == retries or not is_write_conflict(exc):
+                raise
+            log.warning(f"{what}: a concurrent commit changed the files it read; retrying ({attempt + 1})")
+            time.sleep(0.2 * (attempt + 1))
+    return retries
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """When a streaming query runs: `once` processes what is available then stops; else every `interval_s`."""
+
+    once: bool = False
+    interval_s: float = 5.0
+
+    def describe(self) -> str:
+        return "availableNow" if self.once else f"every {self.interval_s:g} s"
+
+
+@dataclass(frozen=True)
+class KafkaSource:
+    """The events topic, with the connection settings and how much to read per trigger."""
+
+    bootstrap: str
+    topic: str
+    options: dict[str, str] = field(default_factory=dict)
+    starting_offsets: str = "earliest"
+    max_offsets_per_trigger: int | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: PulseSettings, max_offsets_per_trigger: int | None = None
+    ) -> KafkaSource:
+        """Connection options from settings; SASL credentials are read from the settings at run time."""
+        options = settings.kafka_spark_options(databricks=on_databricks())
+        if settings.kafka_group_prefix:
+            options["groupIdPrefix"] = settings.kafka_group_prefix
+        return cls(
+            settings.kafka_bootstrap, settings.kafka_topic, options, "earliest", max_offsets_per_trigger
+        )
+
+
+@dataclass(frozen=True)
+class StreamSink:
+    """Where a streaming query writes and keeps its checkpoint."""
+
+    name: str
+    checkpoint: str
+    trigger: Trigger
+
+
+def read_kafka_stream(spark: SparkSession, source: KafkaSource) -> DataFrame:
+    """The topic as an unbounded stream of Kafka records (key and value as binary)."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", source.bootstrap)
+        .option("subscribe", source.topic)
+        .option("startingOffsets", source.starting_offsets)
+        .options(**source.options)
+    )
+    if source.max_offsets_per_trigger:
+        reader = reader.option("maxOffsetsPerTrigger", str(source.max_offsets_per_trigger))
+    return reader.load()
+
+
+def read_delta_stream(spark: SparkSession, path: str, max_files_per_trigger: int | None = None) -> DataFrame:
+    """A Delta table as a stream of its appended rows."""
+    reader = spark.readStream.format("delta")
+    if max_files_per_trigger:
+        reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
+    return reader.load(path)
+
+
+def read_delta(spark: SparkSession, path: str) -> DataFrame:
+    """A Delta table as a batch DataFrame."""
+    return spark.read.format("delta").load(path)
+
+
+def ensure_delta_table(
+    spark: SparkSession,
+    path: str,
+    schema: StructType,
+    partition_by: tuple[str, ...] = (),
+    cluster_by: tuple[str, ...] = (),
+    properties: dict[str, str] | None = None,
+) -> None:
+    """Create an empty Delta table at `path` unless one exists, so streams can start before data arrives.
+
+    Whether a local table exists is asked of deltalake, which answers in milliseconds: Spark loads the
+    table's snapshot to find out, about 2 s per table on a cold session (docs/pipeline.md, start-up).
+    """
+    from delta.tables import DeltaTable
+
+    if is_local(path) and local_table_exists(path):
+        return
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    for key, value in (properties or {}).items():
+        builder = builder.property(key, value)
+    if partition_by:
+        builder = builder.partitionedBy(*partition_by)
+    if cluster_by:
+        builder = builder.clusterBy(*cluster_by)
+    try:
+        builder.execute()
+    except Exception as exc:
+        # A process killed while creating the table leaves a `_delta_log` holding only temporary files,
+        # which Delta then refuses to create over. No version was ever committed: discard it, create again.
+        if "DELTA_TABLE_NOT_FOUND" not in str(exc) or DeltaTable.isDeltaTable(spark, path):
+            raise
+        log.warning(f"{path}: discarding a table creation that was interrupted before its first commit")
+        _delete_tree(spark, f"{path.rstrip('/')}/_delta_log")
+        builder.execute()
+
+
+def local_table_exists(path: str) -> bool:
+    """True when a local folder holds a Delta table with at least one commit."""
+    from deltalake import DeltaTable as LocalTable
+
+    return LocalTable.is_deltatable(path)
+
+
+def _delete_tree(spark: SparkSession, path: str) -> None:
+    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
+    target = jvm.org.apache.hadoop.fs.Path(path)
+    target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)  # type: ignore[union-attr]
+
+
+def _start(writer, sink: StreamSink) -> StreamingQuery:
+    writer = writer.queryName(sink.name).option("checkpointLocation", sink.checkpoint)
+    if sink.trigger.once:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{sink.trigger.interval_s} seconds")
+    return writer.start()
+
+
+def write_delta_stream(
+    frame: DataFrame, path: str, sink: StreamSink, partition_by: tuple[str, ...] = ()
+) -> StreamingQuery:
+    """Append a stream to a Delta table; the checkpoint plus the Delta sink make it exactly-once."""
+    writer = frame.writeStream.format("delta").outputMode("append").option("path", path)
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    return _start(writer, sink)
+
+
+def write_foreach_batch(
+    frame: DataFrame, handler: Callable[[DataFrame, int], None], sink: StreamSink
+) -> StreamingQuery:
+    """Hand every micro-batch to `handler(batch, batch_id)`; the handler's writes must be idempotent."""
+    return _start(frame.writeStream.foreachBatch(handler), sink)
+
+
+def append(frame: DataFrame, path: str, user_metadata: str, txn: tuple[str, int] | None = None) -> None:
+    """Append rows in one commit that carries `user_metadata`.
+
+    With `txn` (`app_id`, `version`), Delta itself skips a replay of the same pair. That check replays
+    the table's log to find its transactions (a state reconstruction, about a second a commit on two
+    cores), so the pipeline asks for it only on the first batch after a start (docs/pipeline.md).
+    An append reads nothing from the table, so it never conflicts with a concurrent OPTIMIZE.
+    """
+    writer = frame.write.format("delta").mode("append").option("userMetadata", user_metadata)
+    if txn is not None:
+        writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+    writer.save(path)
+
+
+def append_local(path: str, rows: pa.Table, user_metadata: str, txn: tuple[str, int]) -> bool:
+    """`append` without Spark: delta-rs commits the rows from the driver (tens of ms instead of a Spark job
+    of half a second or more). Returns False when the table already records `txn` (`app_id`, `version`)
+    or a later version of that app: Delta's own idempotent-append check, as Spark's `txnAppId` does.
+    The commit records `txn` and carries `user_metadata`.
+    """
+    from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+    table = DeltaTable(path)
+    done = table.transaction_version(txn[0])
+    if done is not None and done >= txn[1]:
+        return False
+    commit = CommitProperties(
+        custom_metadata={"userMetadata": user_metadata}, app_transactions=[Transaction(txn[0], txn[1])]
+    )
+    write_deltalake(table, rows, mode="append", commit_properties=commit)
+    return True
+
+
+def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> list[str | None]:
+    """The `userMetadata` of a table's newest commits (all when `limit` is None), newest first.
+
+    Delta reads the history from the commit files on the driver, without replaying the table's state; a
+    local table's is read with deltalake, which skips the Spark jobs (seconds on a cold session).
+    """
+    from delta.tables import DeltaTable
+
+    if is_local(path):
+        from deltalake import DeltaTable as LocalTable
+
+        return [entry.get("userMetadata") for entry in LocalTable(path).history(limit)]
+    table = DeltaTable.forPath(spark, path)
+    history = table.history(limit) if limit else table.history()
+    return [row[0] for row in history.select("userMetadata").collect()]
+
+
+def replace_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
+    """Replace a small table's contents once per (`app_id`, `version`): a replay is skipped."""
+    (
+        frame.write.format("delta")
+        .mode("overwrite")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
+        .save(path)
+    )
+
+
+def merge_upsert(
+    spark: SparkSession, path: str, source: DataFrame, keys: tuple[str, ...], prune: str
+) -> None:
+    """Insert new rows and overwrite existing ones by `keys`; `prune` (on target alias `t`) skips files."""
+    from delta.tables import DeltaTable
+
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
+    retry_on_conflict(
+        lambda: (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedUpdateAll()
+            .whenNotMatchedInsertAll()
+            .execute()
+        ),
+        f"MERGE into {path}",
+    )
+
+
+def merge_replace(
+    spark: SparkSession, path: str, rows: DataFrame, stale: DataFrame, keys: tuple[str, ...], prune: str
+) -> None:
+    """In one atomic MERGE: upsert `rows` by `keys` and delete the `stale` rows."""
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    source = rows.withColumn("_stale", F.lit(False)).unionByName(stale.withColumn("_stale", F.lit(True)))
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
+    columns = {name: f"s.{name}" for name in rows.columns}
+    retry_on_conflict(
+        lambda: (
+            DeltaTable.forPath(spark, path)
+            .alias("t")
+            .merge(source.alias("s"), condition)
+            .whenMatchedDelete(condition="s._stale")
+            .whenMatchedUpdate(set=columns)
+            .whenNotMatchedInsert(condition="NOT s._stale", values=columns)
+            .execute()
+        ),
+        f"MERGE into {path}",
+    )
+
+
+# Table features delta-rs (the `deltalake` package) can commit to; Spark may add others (clustering).
+_LOCAL_WRITER_FEATURES = {"appendOnly", "invariants", "checkConstraints", "changeDataFeed",
+                          "generatedColumns", "timestampNtz"}  # fmt: skip
+
+
+def local_merge_refusal(path: str) -> str | None:
+    """Why delta-rs cannot MERGE into the table at `path` (features it does not write), or None."""
+    from deltalake import DeltaTable
+
+    protocol = DeltaTable(path).protocol()
+    unsupported = sorted(set(protocol.writer_features or ()) - _LOCAL_WRITER_FEATURES)
+    if unsupported:
+        return f"it uses table features delta-rs does not write ({', '.join(unsupported)})"
+    reader, writer = protocol.min_reader_version, protocol.min_writer_version
+    if writer > 7 or reader > 3:
+        return f"its protocol (reader {reader}, writer {writer}) is newer than delta-rs writes"
+    return None
+
+
+def merge_local(
+    path: str,
+    rows: pa.Table,
+    keys: tuple[str, ...],
+    prune: str,
+    user_metadata: str,
+    stale: pa.Table | None = None,
+) -> None:
+    """The Gold MERGE without Spark: delta-rs commits it from the driver in ~0.1 s instead of ~3 s.
+
+    Same semantics as `merge_upsert`/`merge_replace`: upsert `rows` by `keys` and, in the same commit,
+    delete the `stale` rows; `prune` (SQL on target alias `t`) skips files. The commit carries
+    `user_metadata` as Spark's would. A lost commit race is redone (the rows are absolute values).
+    """
+    import pyarrow as pa
+    from deltalake import CommitProperties, DeltaTable
+
+    source = rows.append_column("_stale", pa.array([False] * rows.num_rows))
+    if stale is not None and stale.num_rows:
+        marked = stale.cast(rows.schema).append_column("_stale", pa.array([True] * stale.num_rows))
+        source = pa.concat_tables([source, marked])
+    condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
+    columns = {name: f"s.{name}" for name in rows.column_names}
+    commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+
+    def merge() -> None:
+        (
+            DeltaTable(path)
+            .merge(source, condition, source_alias="s", target_alias="t", commit_properties=commit)
+            .when_matched_delete(predicate="s._stale")
+            .when_matched_update(updates=columns)
+            .when_not_matched_insert(updates=columns, predicate="NOT s._stale")
+            .execute()
+        )
+
+    retry_on_conflict(merge, f"MERGE into {path} (delta-rs)")
+
+
+def delete_where(spark: SparkSession, path: str, condition: str) -> None:
+    """Delete the rows of a Delta table that match a SQL condition."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, path).delete(condition)
+
+
+def replace_all(frame: DataFrame, path: str) -> None:
+    """Replace a Delta table's rows with `frame` in one commit (readers see the old or the new rows)."""
+    frame.write.format("delta").mode("overwrite").save(path)
+
+
+def file_count(spark: SparkSession, path: str) -> int:
+    """How many data files the current version of a Delta table has."""
+    return int(spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("numFiles").first()[0])  # type: ignore[index]
+
+
+def optimize(spark: SparkSession, path: str) -> None:
+    """Compact small files (and recluster a clustered table)."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, path).optimize().executeCompaction()
+
+
+def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
+    """Delete files no version within `retention_hours` needs any more."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.forPath(spark, path).vacuum(retention_hours)
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    """True when `path` holds a Delta table."""
+    from delta.tables import DeltaTable
+
+    return bool(DeltaTable.isDeltaTable(spark, path))

@@ -1,0 +1,275 @@
+"""Gold for one micro-batch, computed on the driver from Arrow tables: the streaming hot path.
+
+A micro-batch's Gold change is small (the minutes and viewers its events touch), and Spark pays about a
+second of planning and scheduling per query on it however few rows it holds (docs/pipeline.md, "What a
+micro-batch costs"). So the live pipeline computes it here with pandas, in milliseconds, and uses Spark
+only to write. The semantics are those of `pulse.transforms.gold` (DESIGN.md, Gold semantics), which
+stays the implementation for whole-table work (`pulse backfill`); both are checked against the
+independent reference in `tests.gold_reference` by the tests.
+
+Times are integer microseconds since the epoch (UTC) inside this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pulse.transforms.gold import PRESENCE_S, SESSION_GAP_S, WINDOW_S
+from pulse_core import catalogue
+
+MINUTE_US = WINDOW_S * 1_000_000
+GAP_US = SESSION_GAP_S * 1_000_000
+PAIR = ["user_id", "video_id"]
+SESSION_KEY = ["user_id", "video_id", "session_start"]
+_TS = pa.timestamp("us", tz="UTC")
+assert PRESENCE_S == 2 * WINDOW_S, "presence looks back over the window and the one before it"
+
+
+def micros(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A timestamp column as int64 microseconds since the epoch."""
+    return pc.cast(column.cast(_TS), pa.int64()).to_numpy(zero_copy_only=False)
+
+
+def events_frame(events: pa.Table) -> pd.DataFrame:
+    """Silver events (event_id, event_time, event, user_id, video_id) as a frame with `t` in microseconds."""
+    return pd.DataFrame(
+        {
+            "event_id": events["event_id"].to_numpy(zero_copy_only=False),
+            "t": micros(events["event_time"]),
+            "event": events["event"].to_numpy(zero_copy_only=False),
+            "user_id": events["user_id"].to_numpy(zero_copy_only=False),
+            "video_id": events["video_id"].to_numpy(zero_copy_only=False),
+        }
+    )
+
+
+def sessions_frame(sessions: pa.Table) -> pd.DataFrame:
+    """Gold sessions as a frame with microsecond start and end."""
+    return pd.DataFrame(
+        {
+            "user_id": sessions["user_id"].to_numpy(zero_copy_only=False),
+            "video_id": sessions["video_id"].to_numpy(zero_copy_only=False),
+            "start": micros(sessions["session_start"]),
+            "end": micros(sessions["session_end"]),
+            "events": sessions["event_count"].to_numpy(zero_copy_only=False).astype("int64"),
+            "messages": sessions["message_count"].to_numpy(zero_copy_only=False).astype("int64"),
+            "leave": sessions["ended_by_leave"].to_numpy(zero_copy_only=False).astype(bool),
+        }
+    )
+
+
+def _ts(values: pd.Series | np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(values, dtype="int64"), type=pa.int64()).cast(_TS)
+
+
+def window_of(t: pd.Series) -> pd.Series:
+    """The start of the 1-minute window each instant falls in."""
+    return (t // MINUTE_US) * MINUTE_US
+
+
+def touched_windows(new: pd.DataFrame) -> pd.DataFrame:
+    """(video_id, window_start) whose rows new events can change: their own window and the next one."""
+    own = pd.DataFrame({"video_id": new["video_id"], "window_start": window_of(new["t"])})
+    following = own.assign(window_start=own["window_start"] + MINUTE_US)
+    return pd.concat([own, following]).drop_duplicates(ignore_index=True)
+
+
+def events_by_type(context: pd.DataFrame, new: pd.DataFrame) -> pa.Table:
+    """`gold.events_by_type` rows of the (video, minute) pairs the new events fall in, counted over
+    `context` (all events of those minutes)."""
+    own = pd.DataFrame({"video_id": new["video_id"], "window_start": window_of(new["t"])}).drop_duplicates()
+    rows = context.assign(window_start=window_of(context["t"])).merge(own, on=["video_id", "window_start"])
+    counts = rows.groupby(["window_start", "video_id", "event"], as_index=False).size()
+    return pa.table(
+        {
+            "window_start": _ts(counts["window_start"]),
+            "window_end": _ts(counts["window_start"] + MINUTE_US),
+            "video_id": pa.array(counts["video_id"], pa.string()),
+            "event": pa.array(counts["event"], pa.string()),
+            "event_count": pa.array(counts["size"], pa.int64()),
+        }
+    )
+
+
+def video_activity(context: pd.DataFrame, windows: pd.DataFrame) -> pa.Table:
+    """`gold.video_activity` rows of `windows` (video_id, window_start), from `context`: every event in
+    `[window_start - 60 s, window_start + 60 s)` of each window. A window without events of its own gets
+    no row; a viewer is present at its end when their latest event of the two minutes is not a leave
+    (a leave counts as later at the same instant)."""
+    own = context.assign(window_start=window_of(context["t"]), in_window=True)
+    following = own.assign(window_start=own["window_start"] + MINUTE_US, in_window=False)
+    rows = pd.concat([own, following], ignore_index=True).merge(windows, on=["video_id", "window_start"])
+    rows["is_leave"] = rows["event"] == "leave"
+    rows["messages"] = rows["in_window"] & (rows["event"] == "message")
+    rows["likes"] = rows["in_window"] & (rows["event"] == "like")
+    rows = rows.sort_values(["t", "is_leave"], kind="stable")
+    per_viewer = rows.groupby(["video_id", "window_start", "user_id"], as_index=False).agg(
+        events=("in_window", "sum"),
+        messages=("messages", "sum"),
+        likes=("likes", "sum"),
+        left=("is_leave", "last"),
+    )
+    per_viewer["active"] = per_viewer["events"] > 0
+    per_viewer["present"] = ~per_viewer["left"].astype(bool)
+    out = per_viewer.groupby(["video_id", "window_start"], as_index=False).agg(
+        active_viewers=("active", "sum"),
+        concurrent_viewers=("present", "sum"),
+        message_count=("messages", "sum"),
+        like_count=("likes", "sum"),
+        event_count=("events", "sum"),
+    )
+    out = out[out["event_count"] > 0]
+    return pa.table(
+        {
+            "window_start": _ts(out["window_start"]),
+            "window_end": _ts(out["window_start"] + MINUTE_US),
+            "video_id": pa.array(out["video_id"], pa.string()),
+            **{
+                name: pa.array(out[name].astype("int64"), pa.int64())
+                for name in (
+                    "active_viewers",
+                    "concurrent_viewers",
+                    "message_count",
+                    "like_count",
+                    "event_count",
+                )
+            },
+        }
+    )
+
+
+def as_segments(events: pd.DataFrame) -> pd.DataFrame:
+    """Each event as a one-event session segment (`transforms.gold.as_segments`)."""
+    leave = events["event"] == "leave"
+    return pd.DataFrame(
+        {
+            "user_id": events["user_id"],
+            "video_id": events["video_id"],
+            "start": events["t"],
+            "end": events["t"],
+            "events": 1,
+            "messages": (events["event"] == "message").astype("int64"),
+            "leave": leave,
+            "tie_leave": leave.astype("int64"),
+            "tie_id": events["event_id"],
+        }
+    )
+
+
+def sessions_as_segments(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Existing sessions as segments, so later events that come after them can extend them."""
+    return sessions[["user_id", "video_id", "start", "end", "events", "messages", "leave"]].assign(
+        tie_leave=0, tie_id=""
+    )
+
+
+def sessionize(segments: pd.DataFrame) -> pd.DataFrame:
+    """Chain segments into sessions: a new one starts after more than 300 s of silence or after a leave."""
+    if segments.empty:
+        return pd.DataFrame(columns=["user_id", "video_id", "start", "end", "events", "messages", "leave"])
+    ordered = segments.sort_values(["user_id", "video_id", "start", "tie_leave", "tie_id"], kind="stable")
+    same_pair = (ordered["user_id"] == ordered["user_id"].shift()) & (
+        ordered["video_id"] == ordered["video_id"].shift()
+    )
+    starts = (
+        ~same_pair
+        | ((ordered["start"] - ordered["end"].shift()) > GAP_US)
+        | ordered["leave"].shift(fill_value=False).astype(bool)
+    )
+    ordered = ordered.assign(session=starts.cumsum())
+    return ordered.groupby("session", sort=False).agg(
+        user_id=("user_id", "first"),
+        video_id=("video_id", "first"),
+        start=("start", "min"),
+        end=("end", "max"),
+        events=("events", "sum"),
+        messages=("messages", "sum"),
+        leave=("leave", "last"),
+    )
+
+
+SESSIONS_SCHEMA = catalogue.GOLD_USER_SESSIONS.arrow_schema()
+
+
+def sessions_table(sessions: pd.DataFrame) -> pa.Table:
+    """Sessions as `gold.user_sessions` rows."""
+    return pa.table(
+        {
+            "user_id": pa.array(sessions["user_id"], pa.string()),
+            "video_id": pa.array(sessions["video_id"], pa.string()),
+            "session_start": _ts(sessions["start"]),
+            "session_end": _ts(sessions["end"]),
+            "duration_seconds": pa.array(
+                (np.asarray(sessions["end"], "int64") - np.asarray(sessions["start"], "int64")) / 1_000_000,
+                pa.float64(),
+            ),
+            "event_count": pa.array(np.asarray(sessions["events"], "int64"), pa.int64()),
+            "message_count": pa.array(np.asarray(sessions["messages"], "int64"), pa.int64()),
+            "ended_by_leave": pa.array(np.asarray(sessions["leave"], bool), pa.bool_()),
+        },
+        schema=SESSIONS_SCHEMA,
+    )
+
+
+def session_update_plan(new: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame:
+    """Per (user, video) with new events: whether they only extend its sessions, and from when to rebuild.
+
+    A new event at `t` can only change sessions that ended at or after `t - 300 s` (the affected ones).
+    When every new event of a pair comes after all its affected sessions, the new events can only continue
+    the latest one (`extends`: the affected sessions, as segments, are all the history needed). Otherwise
+    a late event lands among existing ones, and the pair's sessions are rebuilt from its events from
+    `rebuild_from`, the earliest affected session start (or the first new event).
+
+    Returns:
+        (user_id, video_id, first_new, extends, rebuild_from) rows, one per pair with new events.
+    """
+    touched = new.groupby(PAIR, as_index=False).agg(first_new=("t", "min"))
+    affected = recent.merge(touched, on=PAIR)
+    affected = affected[affected["end"] >= affected["first_new"] - GAP_US]
+    summary = affected.groupby(PAIR, as_index=False).agg(
+        earliest_affected=("start", "min"), latest_end=("end", "max")
+    )
+    plan = touched.merge(summary, on=PAIR, how="left")
+    plan["extends"] = plan["latest_end"].isna() | (plan["first_new"] > plan["latest_end"])
+    earliest = plan["earliest_affected"].fillna(plan["first_new"]).astype("int64")
+    plan["rebuild_from"] = np.minimum(plan["first_new"].to_numpy(), earliest.to_numpy())
+    return plan[[*PAIR, "first_new", "extends", "rebuild_from"]]
+
+
+def update_sessions(
+    batch: pd.DataFrame, recent: pd.DataFrame, history: Callable[[int], pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The sessions new events change, and the old sessions that no longer exist (None when no viewer
+    needed rebuilding).
+
+    In-order events only extend a viewer's latest session, whatever its length; a late event that lands
+    among a viewer's existing events makes that viewer's affected sessions rebuild from their events.
+
+    Args:
+        batch: the batch's new events (`events_frame`).
+        recent: Gold sessions, at least all that ended at or after the batch's first event minus 300 s.
+        history: Silver events (new ones included) at or after a time in microseconds; asked only when a
+            viewer needs rebuilding.
+    """
+    plan = session_update_plan(batch, recent)
+    extending = plan.loc[plan["extends"], [*PAIR, "first_new"]]
+    # Every new event of an extending pair comes after all of the pair's affected sessions.
+    affected = recent.merge(extending, on=PAIR)
+    affected = affected[affected["end"] >= affected["first_new"] - GAP_US]
+    segments = [sessions_as_segments(affected), as_segments(batch.merge(extending[PAIR], on=PAIR))]
+    rebuilding = plan.loc[~plan["extends"], [*PAIR, "rebuild_from"]]
+    if rebuilding.empty:
+        return sessionize(pd.concat(segments, ignore_index=True)), None
+    events = history(int(rebuilding["rebuild_from"].min())).merge(rebuilding, on=PAIR)
+    segments.append(as_segments(events[events["t"] >= events["rebuild_from"]]))
+    sessions = sessionize(pd.concat(segments, ignore_index=True))
+    # The rebuilt pairs' old sessions that no longer exist (merged or split differently) go.
+    old = recent.merge(rebuilding, on=PAIR)
+    old = old[old["start"] >= old["rebuild_from"]]
+    gone = old.merge(sessions[[*PAIR, "start"]], on=[*PAIR, "start"], how="left", indicator=True)
+    return sessions, gone[gone["_merge"] == "left_only"]

@@ -1,0 +1,40 @@
+"""Maintenance: compact every table's small files (OPTIMIZE) and delete files no longer needed (VACUUM)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from pyspark.sql import SparkSession
+
+from pulse import io
+from pulse_core.catalogue import TABLES
+from pulse_core.settings import PulseSettings
+
+log = logging.getLogger("pulse.maintenance")
+# Streams read recent versions: never vacuum below a week, so a stopped stream can still resume.
+MIN_RETENTION_HOURS = 168.0
+
+
+def run(
+    spark: SparkSession, settings: PulseSettings, retention_hours: float = MIN_RETENTION_HOURS
+) -> list[str]:
+    """OPTIMIZE then VACUUM every lake table that exists. Returns one line per table."""
+    if retention_hours < MIN_RETENTION_HOURS:
+        raise ValueError(f"retention must be at least {MIN_RETENTION_HOURS:g} hours, so streams can resume")
+    lines = []
+    for table in TABLES:
+        name = f"{table.layer}.{table.name}"
+        path = settings.table_path(table.layer, table.name)
+        if not io.is_delta_table(spark, path):
+            lines.append(f"{name}: no table yet, skipped")
+            continue
+        began = time.monotonic()
+        before = io.file_count(spark, path)
+        # The live pipeline may commit to the same table meanwhile: a lost race is simply redone.
+        io.retry_on_conflict(lambda path=path: io.optimize(spark, path), f"OPTIMIZE {name}")
+        io.vacuum(spark, path, retention_hours)
+        after = io.file_count(spark, path)
+        lines.append(f"{name}: {before} → {after} files ({time.monotonic() - began:.1f} s)")
+        log.info(lines[-1])
+    return lines

@@ -1,0 +1,560 @@
+"""One micro-batch through every layer: Bronze rows → Silver (+ quarantine) → Gold → the status record.
+
+Pulse does not chain streaming queries through Delta tables: each Kafka micro-batch is written to
+Bronze, validated, deduplicated and folded into Gold in the same batch, so an event waits for one
+trigger, not three (docs/pipeline.md says why and what each step measured).
+
+Every write is idempotent per batch. Appends are marked with the run's id and the batch id in their
+commit (`userMetadata`), and a batch a table already holds is not appended again (see `_append`). The
+new Silver events of a batch are found the same way on every attempt (see `unseen_events`), and Gold
+is written as absolute values recomputed for what the batch touched, so redoing a Gold MERGE is
+harmless.
+
+The work between reading Kafka and writing is done on the driver, from Arrow tables: the batch is
+checked by one Spark job, deduplicated against the recent Silver events the driver holds
+(`pulse.jobs.recent`), and folded into Gold by `pulse.jobs.gold_local`. Spark's part is the reading and the
+writing, where a query costs about a second however few rows it moves.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
+from pyspark.sql.types import StructType
+
+from pulse import io
+from pulse.jobs import gold_local
+from pulse.jobs.recent import RecentState, at, first_per_event_id, local_frame
+from pulse.preflight import is_local
+from pulse.tables import BRONZE_EVENTS_RAW, GOLD_TABLES, SILVER_EVENTS, spark_schema
+from pulse.transforms.gold import (
+    SESSION_GAP_S,
+    WINDOW_S,
+)
+from pulse.transforms.silver import (
+    BRONZE_PREFIX,
+    check_events,
+    checked_rows,
+    split_local,
+    unseen_events,
+)
+from pulse_core import catalogue
+from pulse_core.progress import (
+    Progress,
+    batch_marker,
+    marked_batch,
+    newest_progress,
+    progress_from_history,
+    progress_metadata,
+)
+from pulse_core.settings import PulseSettings
+
+log = logging.getLogger("pulse.pipeline")
+_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+# Delta writes this session setting into each commit's `userMetadata`: Gold commits carry the progress.
+USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
+MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one micro-batch did. Every row in is an event, a quarantined row or a duplicate."""
+
+    batch_id: int
+    rows_in: int
+    inserted: int
+    quarantined: int
+    duplicates: int
+    windows_touched: bool
+    sessions_rebuilt_from_silver: bool
+    newest_event_time: datetime | None
+    seconds: float
+    phases: dict[str, float] = field(default_factory=dict)
+
+    def line(self) -> str:
+        phases = " ".join(f"{name} {seconds:.1f}" for name, seconds in self.phases.items())
+        return (
+            f"pipeline batch {self.batch_id}: {self.rows_in:,} rows in → {self.inserted:,} events, "
+            f"{self.quarantined:,} quarantined, {self.duplicates:,} duplicates [{phases}] "
+            f"({self.seconds:.1f} s)"
+        )
+
+    def record(self) -> dict[str, object]:
+        """The result as plain values, for the progress log benchmarks read."""
+        values = asdict(self)
+        values["newest_event_time"] = self.newest_event_time.isoformat() if self.newest_event_time else None
+        return values
+
+
+# The Silver columns Gold is computed from.
+GOLD_INPUT = ("event_id", "event_time", "event", "user_id", "video_id")
+
+
+def _literal(moment: datetime) -> str:
+    """A SQL timestamp literal for a UTC instant (the session time zone is UTC)."""
+    return f"TIMESTAMP '{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _instant(micros: int) -> datetime:
+    """The UTC instant `micros` microseconds after the epoch."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def instant(formatted: str) -> datetime:
+    """The UTC instant a `_FORMAT` string denotes."""
+    return datetime.strptime(formatted, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def ensure_tables(spark: SparkSession, settings: PulseSettings) -> None:
+    """Create every lake table that is missing, so streams and readers can start before data arrives.
+
+    Every table the pipeline writes commits once a micro-batch, so with Delta's default (a checkpoint every
+    10 commits) all of them would write their checkpoint in the same batch, which then took 8 s longer: the
+    catalogue gives each its own interval (docs/pipeline.md, "What a micro-batch costs").
+    """
+    for table in catalogue.TABLES:
+        io.ensure_delta_table(
+            spark,
+            settings.table_path(table.layer, table.name),
+            spark_schema(table),
+            partition_by=table.partition_by,
+            properties=table.properties,
+        )
+
+
+@dataclass
+class GoldUpdate:
+    """One Gold table's change for one batch: the rows to upsert by key (and the ones to delete)."""
+
+    path: str
+    schema: StructType
+    keys: tuple[str, ...]
+    prune: str
+    rows: pa.Table
+    stale: pa.Table | None = None
+
+    def merge(self, spark: SparkSession, user_metadata: str, local: bool) -> None:
+        """MERGE the rows: upsert them by key, and delete the stale ones; with delta-rs when `local`
+        (Spark's commits take `user_metadata` from the session, see `USER_METADATA_CONF`)."""
+        if local:
+            arrow = to_arrow_schema(self.schema, timezone="UTC")
+            rows = self.rows.select(arrow.names).cast(arrow)
+            stale = self.stale.select(arrow.names).cast(arrow) if self.stale is not None else None
+            io.merge_local(self.path, rows, self.keys, self.prune, user_metadata, stale)
+            return
+        rows = spark.createDataFrame(self.rows, schema=self.schema)
+        if self.stale is None or not self.stale.num_rows:
+            io.merge_upsert(spark, self.path, rows, self.keys, self.prune)
+            return
+        stale = spark.createDataFrame(self.stale, schema=self.schema)
+        io.merge_replace(spark, self.path, rows, stale, self.keys, self.prune)
+
+
+class RecentReader:
+    """The reads one batch's Gold needs: from the driver-side state where it covers them, else from Delta.
+
+    Args:
+        silver_written: the batch's Silver append; a read from Silver itself waits for it, so it sees
+            the batch's own events as the state does.
+    """
+
+    def __init__(
+        self, spark: SparkSession, state: RecentState, paths: dict[str, str], silver_written: Future[None]
+    ) -> None:
+        self.spark = spark
+        self.state = state
+        self.paths = paths
+        self.silver_written = silver_written
+
+    def silver(self, low: datetime, high: datetime | None = None) -> pa.Table:
+        """Silver events with `low` <= event time (< `high`), with the columns Gold uses."""
+        if self.state.covers(low):
+            return self.state.events_since(low, high).select(list(GOLD_INPUT))
+        log.info(f"reading silver.events from Delta since {low.isoformat()}: below the recent state's floor")
+        self.silver_written.result()
+        condition = f"event_time >= {_literal(low)}"
+        if high is not None:
+            condition += f" AND event_time < {_literal(high)}"
+        return io.read_delta(self.spark, self.paths["silver"]).where(condition).select(*GOLD_INPUT).toArrow()
+
+    def sessions(self, since: datetime) -> pa.Table:
+        """Gold sessions that ended at or after `since`."""
+        if self.state.covers(since + timedelta(seconds=SESSION_GAP_S)):
+            return self.state.sessions_ending_since(since)
+        log.info(
+            f"reading gold.user_sessions from Delta since {since.isoformat()}: below the recent state's floor"
+        )
+        sessions = io.read_delta(self.spark, self.paths["user_sessions"])
+        return sessions.where(f"session_end >= {_literal(since)}").toArrow()
+
+
+APPENDED = ("bronze", "silver", "quarantine")  # the tables every batch appends to, in order
+
+
+class MedallionWriter:
+    """Writes one batch of Bronze-shaped rows to every layer; the same code serves streaming and backfill.
+
+    Args:
+        spark: the session.
+        settings: where the tables are.
+        run_id: names this run's transactions (`txnAppId`); a new checkpoint or backfill gets a new one,
+            so its batch ids never collide with an earlier run's.
+        write_bronze: append the rows to Bronze too (false when they come from Bronze).
+        write_gold: fold the batch into Gold (false in a backfill, which rebuilds Gold once at the end).
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: PulseSettings,
+        run_id: str,
+        write_bronze: bool,
+        write_gold: bool = True,
+        state: RecentState | None = None,
+    ) -> None:
+        self.spark = spark
+        self.settings = settings
+        self.run_id = run_id
+        self.write_bronze = write_bronze
+        self.write_gold = write_gold
+        self.paths = {
+            "bronze": settings.table_path("bronze", "events_raw"),
+            "silver": settings.table_path("silver", "events"),
+            "quarantine": settings.table_path("silver", "quarantine"),
+            **{name: settings.table_path("gold", name) for name in GOLD_TABLES},
+        }
+        self.recent_horizon = timedelta(minutes=settings.recent_minutes)
+        if write_gold:
+            # Gold MERGEs read a local Arrow table, which cannot change under them: Delta need not copy
+            # it first (one Spark job less per MERGE, measured in docs/pipeline.md).
+            spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
+        self.gold_writer = settings.gold_writer
+        self._local_gold: dict[str, bool] | None = None
+        self._local_appends: bool | None = None
+        self.state = state
+        # The newest batch id this run appended per table (see `_append`); None until read.
+        self.ledger: dict[str, int] | None = None
+        self.verify_appends = True
+        self.newest_event_time: datetime | None = None
+        self.last: BatchResult | None = None
+
+    def _app_id(self, table: str) -> str:
+        return f"pulse-{self.run_id}-{table}"
+
+    def write(self, rows: DataFrame, batch_id: int) -> BatchResult:
+        """Write one batch. Returns what it did; raises when a write fails (the batch is then retried)."""
+        began = time.monotonic()
+        phases: dict[str, float] = {}
+        local = self.local_appends()
+        if not local:
+            rows = rows.persist()  # read twice: by the Bronze append and by the check
+        pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
+        pending: list[Future[None]] = []
+        try:
+            bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and local else ()
+            if self.write_bronze and not local:
+                pending.append(pool.submit(self._append, "bronze", rows, batch_id))
+            # One Spark job brings the checked batch to the driver; all that follows works from there.
+            checked = checked_rows(check_events(rows), bronze_columns).toArrow()
+            if bronze_columns:
+                pending.append(pool.submit(self._append, "bronze", bronze_local(checked), batch_id))
+            valid, rejected = split_local(checked)
+            rows_in, quarantined = valid.num_rows + rejected.num_rows, rejected.num_rows
+            if quarantined:
+                quarantine = (
+                    rejected
+                    if local
+                    else local_frame(self.spark, rejected, spark_schema(catalogue.SILVER_QUARANTINE))
+                )
+                pending.append(pool.submit(self._append, "quarantine", quarantine, batch_id))
+            phases["check"] = time.monotonic() - began
+            inserted, windows, rebuilt = 0, False, False
+            if valid.num_rows:
+                inserted, windows, rebuilt = self._silver_and_gold(valid, batch_id, pool, pending, phases)
+            for future in pending:
+                future.result()
+        except BaseException:
+            # The state and the ledger may now differ from the tables: read both again with the retry.
+            self.state = None
+            self.ledger = None
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            if not local:
+                rows.unpersist()
+        seconds = time.monotonic() - began
+        result = BatchResult(
+            batch_id=batch_id,
+            rows_in=rows_in,
+            inserted=inserted,
+            quarantined=quarantined,
+            duplicates=rows_in - quarantined - inserted,
+            windows_touched=windows,
+            sessions_rebuilt_from_silver=rebuilt,
+            newest_event_time=self.newest_event_time,
+            seconds=seconds,
+            phases=phases,
+        )
+        self.last = result
+        self.verify_appends = False
+        return result
+
+    def local_appends(self) -> bool:
+        """True when delta-rs commits the Bronze, Silver and quarantine appends from the driver, False
+        when Spark does: the same rule as Gold's MERGEs (`local_gold`), decided once per run."""
+        if self._local_appends is None:
+            tables = [name for name in APPENDED if name != "bronze" or self.write_bronze]
+            local = self.gold_writer != "spark" and all(is_local(self.paths[name]) for name in tables)
+            refusals = [io.local_merge_refusal(self.paths[name]) for name in tables] if local else []
+            self._local_appends = local and not any(refusals)
+            log.info(f"appends: {'delta-rs' if self._local_appends else 'Spark'}")
+        return self._local_appends
+
+    def _append(self, table: str, rows: DataFrame | pa.Table, batch_id: int) -> None:
+        """Append a batch's rows to a Bronze or Silver table once, however often the batch is replayed.
+
+        Each append's commit is marked with the run and batch id. The run's newest mark per table is read
+        from the tables' history on the first batch and after a failure; a batch already marked is
+        skipped. That first batch also asks Delta's own transaction check (`txnAppId`), which is exact for
+        commits made before the marks existed and costs a log replay, so later batches do without it.
+        """
+        if self.ledger is None:
+            self.ledger = {name: newest_mark(self.spark, self.paths[name], self.run_id) for name in APPENDED}
+            self.verify_appends = True
+        if batch_id <= self.ledger[table]:
+            log.info(f"batch {batch_id}: {table} already holds it; not appended again")
+            return
+        marker = batch_marker(self.run_id, batch_id)
+        if isinstance(rows, pa.Table):
+            # delta-rs checks and records the transaction on every append: it costs no log replay.
+            schema = APPENDED_TABLES[table].arrow_schema()
+            if not io.append_local(self.paths[table], rows.select(schema.names).cast(schema), marker,
+                                   (self._app_id(table), batch_id)):  # fmt: skip
+                log.info(
+                    f"batch {batch_id}: {table} already holds it (Delta transaction); not appended again"
+                )
+        else:
+            txn = (self._app_id(table), batch_id) if self.verify_appends else None
+            io.append(rows, self.paths[table], marker, txn)
+        self.ledger[table] = batch_id
+
+    def recent(self) -> RecentState:
+        """The driver-side state, loaded from the tables the first time and after a failed batch."""
+        if self.state is None:
+            self.state = load_recent_state(self.spark, self.settings)
+        return self.state
+
+    def _silver_and_gold(
+        self,
+        valid: pa.Table,
+        batch_id: int,
+        pool: ThreadPoolExecutor,
+        pending: list[Future[None]],
+        phases: dict[str, float],
+    ) -> tuple[int, bool, bool]:
+        began = time.monotonic()
+        state = self.recent()
+        unique = first_per_event_id(valid)
+        floor = state.floor
+        if floor is None:
+            new = state.unseen(unique)
+        else:
+            covered = pc.greater_equal(unique["event_time"], at(floor))
+            new = pa.concat_tables(
+                [
+                    state.unseen(unique.filter(covered)),
+                    self._unseen_in_silver(unique.filter(pc.invert(covered))),
+                ]
+            )
+        rows = new if self.local_appends() else local_frame(self.spark, new, SILVER_EVENTS)
+        silver = pool.submit(self._append, "silver", rows, batch_id)
+        pending.append(silver)
+        inserted = new.num_rows
+        phases["silver"] = time.monotonic() - began
+        state.add(new)
+        if not inserted or not self.write_gold:
+            state.advance()
+            return inserted, False, False
+        last = pc.max(new["event_time"]).as_py()
+        if self.newest_event_time is None or last > self.newest_event_time:
+            self.newest_event_time = last
+        reader = RecentReader(self.spark, state, self.paths, silver)
+        updates, rebuilt = self._gold_updates(reader, new)
+        phases["compute"] = time.monotonic() - began - phases["silver"]
+        # Every Gold commit of this batch carries the progress record (see `read_progress`).
+        metadata = progress_metadata(self.run_id, batch_id, self.newest_event_time)
+        local = self.local_gold()
+        self.spark.conf.set(USER_METADATA_CONF, metadata)
+        try:
+            merges = [pool.submit(u.merge, self.spark, metadata, local[u.path]) for u in updates]
+            for merge in merges:
+                merge.result()
+        finally:
+            self.spark.conf.unset(USER_METADATA_CONF)
+        sessions = updates[-1]
+        state.apply_sessions(sessions.rows, sessions.stale)
+        state.advance()
+        phases["merge"] = time.monotonic() - began - phases["silver"] - phases["compute"]
+        return inserted, True, rebuilt
+
+    def local_gold(self) -> dict[str, bool]:
+        """Per Gold table path: True when delta-rs commits its MERGEs, False when Spark does (see
+        `PulseSettings.gold_writer`). Decided once per run, when Gold is first written."""
+        if self._local_gold is None:
+            writes_locally = {name: self._writes_locally(name) for name in GOLD_TABLES}
+            self._local_gold = {self.paths[name]: local for name, local in writes_locally.items()}
+            spark_tables = [name for name, local in writes_locally.items() if not local]
+            log.info(
+                "Gold MERGEs: "
+                + (f"Spark for {', '.join(spark_tables)}" if spark_tables else "delta-rs for every table")
+            )
+        return self._local_gold
+
+    def _writes_locally(self, name: str) -> bool:
+        path = self.paths[name]
+        if self.gold_writer == "spark" or (self.gold_writer == "auto" and not is_local(path)):
+            return False
+        refusal = io.local_merge_refusal(path)
+        if refusal is None:
+            return True
+        advice = (
+            f"gold.{name}: {refusal}, as tables made by Pulse before delta-rs wrote Gold do. Rebuild Gold "
+            "for the fast path: stop the pipeline, delete the lake's gold/ folder and run `pulse backfill`."
+        )
+        if self.gold_writer == "delta-rs":
+            raise RuntimeError(f"PULSE_GOLD_WRITER=delta-rs cannot write {advice}")
+        log.warning(f"Spark MERGEs {advice}")
+        return False
+
+    def _unseen_in_silver(self, unique: pa.Table) -> pa.Table:
+        """The new events among those older than the state's floor, found in Silver itself (late events)."""
+        if not unique.num_rows:
+            return unique
+        log.info(f"deduplicating {unique.num_rows:,} events against Delta: below the recent state's floor")
+        first, last = pc.min(unique["event_time"]).as_py(), pc.max(unique["event_time"]).as_py()
+        # The same event_id always carries the same event time: only Silver rows in the range can be copies.
+        silver_range = io.read_delta(self.spark, self.paths["silver"]).where(
+            f"event_time >= {_literal(first)} AND event_time <= {_literal(last)}"
+        )
+        frame = local_frame(self.spark, unique, SILVER_EVENTS)
+        return unseen_events(frame, silver_range).toArrow().cast(unique.schema)
+
+    def _gold_updates(self, reader: RecentReader, new: pa.Table) -> tuple[list[GoldUpdate], bool]:
+        """The Gold rows the batch's new events change, computed on the driver (`pulse.jobs.gold_local`).
+        Returns the updates (sessions last), and whether some viewers' sessions were rebuilt."""
+        batch = gold_local.events_frame(new)
+        first = _instant(int(batch["t"].min()))
+        last = _instant(int(batch["t"].max()))
+        # Presence at a window's end looks back 120 s: one window before the earliest touched one, up to
+        # the end of the window after the latest one.
+        low = _minute(first) - timedelta(seconds=WINDOW_S)
+        high = _minute(last) + timedelta(seconds=2 * WINDOW_S)
+        windows = gold_local.touched_windows(batch)
+        context = gold_local.events_frame(reader.silver(low, high))
+        context = context[context["video_id"].isin(windows["video_id"].unique())]
+        prune = f"t.window_start >= {_literal(low)} AND t.window_start < {_literal(high)}"
+        updates = [
+            GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, rows)
+            for name, rows in (
+                ("video_activity", gold_local.video_activity(context, windows)),
+                ("events_by_type", gold_local.events_by_type(context, batch)),
+            )
+        ]
+        sessions, stale = self._sessions(reader, batch, first)
+        horizon = first - timedelta(seconds=SESSION_GAP_S)
+        schema, keys = GOLD_TABLES["user_sessions"]
+        prune = f"t.session_end >= {_literal(horizon)}"
+        updates.append(GoldUpdate(self.paths["user_sessions"], schema, keys, prune, sessions, stale))
+        return updates, stale is not None
+
+    def _sessions(
+        self, reader: RecentReader, batch: pd.DataFrame, first: datetime
+    ) -> tuple[pa.Table, pa.Table | None]:
+        """The `gold.user_sessions` rows the new events change, and the rows that no longer exist."""
+        recent = gold_local.sessions_frame(reader.sessions(first - timedelta(seconds=SESSION_GAP_S)))
+
+        def history(since: int) -> pd.DataFrame:
+            return gold_local.events_frame(reader.silver(_instant(since)))
+
+        sessions, stale = gold_local.update_sessions(batch, recent, history)
+        return (
+            gold_local.sessions_table(sessions),
+            gold_local.sessions_table(stale) if stale is not None else None,
+        )
+
+
+# The tables the driver appends to on a local lake, by the names the writer keeps their paths under.
+APPENDED_TABLES = {
+    "bronze": catalogue.BRONZE_EVENTS_RAW,
+    "silver": catalogue.SILVER_EVENTS,
+    "quarantine": catalogue.SILVER_QUARANTINE,
+}
+
+
+def bronze_local(checked: pa.Table) -> pa.Table:
+    """The Bronze rows of a batch from its `checked_rows` brought to the driver."""
+    names = BRONZE_EVENTS_RAW.fieldNames()
+    return checked.select([BRONZE_PREFIX + name for name in names]).rename_columns(names)
+
+
+def load_recent_state(spark: SparkSession, settings: PulseSettings) -> RecentState:
+    """The driver-side state a `MedallionWriter` starts from (`pulse.jobs.recent`)."""
+    return RecentState.load(
+        spark,
+        settings.table_path("silver", "events"),
+        settings.table_path("gold", "user_sessions"),
+        timedelta(minutes=settings.recent_minutes),
+    )
+
+
+def newest_mark(spark: SparkSession, path: str, run_id: str) -> int:
+    """The newest batch id `run_id` marked in a table's commits, or -1."""
+    for limit in (100, None):
+        metadata = io.commit_metadata(spark, path, limit)
+        for batch_id in (marked_batch(entry, run_id) for entry in metadata):
+            if batch_id is not None:
+                return batch_id
+        if limit is not None and len(metadata) < limit:
+            break
+    return -1
+
+
+def read_progress(spark: SparkSession, path: str) -> Progress | None:
+    """The newest progress record among a Gold table's recent commits."""
+    from delta.tables import DeltaTable
+
+    if is_local(path):
+        return _read_progress_locally(path)
+    if not DeltaTable.isDeltaTable(spark, path):
+        return None
+    history = (
+        DeltaTable.forPath(spark, path)
+        .history(20)
+        .select("userMetadata", F.date_format("timestamp", _FORMAT))
+    )
+    return newest_progress([(row[0], instant(row[1])) for row in history.collect()])
+
+
+def _read_progress_locally(path: str) -> Progress | None:
+    """`read_progress` for a local table, with deltalake: milliseconds where a cold Spark takes seconds."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    try:
+        return progress_from_history(DeltaTable(path).history(20))
+    except TableNotFoundError:
+        return None

@@ -1,0 +1,224 @@
+"""What the pipeline keeps on the driver between micro-batches: recent Silver events and Gold sessions.
+
+Reading Silver or Gold back from Delta costs every micro-batch a snapshot reconstruction and a scan per
+read, about half a second each on two cores (docs/pipeline.md, "What a micro-batch costs"). Almost
+every read a batch needs is of the last few minutes of event time, so the pipeline keeps exactly that
+on the driver: every Silver event whose event time is at or after a *floor*, and every Gold session that
+ended at or after the floor minus the session gap. A batch deduplicates and folds into Gold from here,
+and only events older than the floor take the path through the tables.
+
+The state is a cache, never a source of truth: it is loaded from the tables when the pipeline starts and
+dropped when a batch fails, so it holds nothing the tables do not (a replayed batch finds its own events
+already here, with its own Kafka coordinates, exactly as it would find them in Silver).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
+
+from pulse import io
+from pulse.preflight import is_local
+from pulse.transforms.gold import SESSION_GAP_S
+from pulse_core import catalogue
+
+log = logging.getLogger("pulse.pipeline")
+EVENT_COLUMNS = ("event_id", "event_time", "event", "user_id", "video_id", "kafka_partition", "kafka_offset")
+SESSION_KEYS = ("user_id", "video_id", "session_start")
+GAP = timedelta(seconds=SESSION_GAP_S)
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def at(instant: datetime) -> pa.Scalar:
+    """An instant as an Arrow scalar comparable with the state's timestamp columns."""
+    return pa.scalar(instant, type=_TS)
+
+
+def first_per_event_id(events: pa.Table) -> pa.Table:
+    """One row per event_id, the first by (Kafka partition, offset): `transforms.silver.first_per_event_id`
+    on a local table."""
+    order = pc.sort_indices(events, [("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
+    ordered = events.take(order)
+    seen: set[str] = set()
+    keep = []
+    for index, event_id in enumerate(ordered["event_id"].to_pylist()):
+        if event_id not in seen:
+            seen.add(event_id)
+            keep.append(index)
+    return ordered.take(keep) if len(keep) < ordered.num_rows else ordered
+
+
+class RecentState:
+    """Silver events with event time ≥ `floor`, and Gold sessions that ended ≥ `floor` minus the session gap.
+
+    `floor` None means the state holds everything (Silver was empty when it was loaded); after that the
+    floor follows the newest event time minus the horizon, and what falls below it is dropped.
+    """
+
+    def __init__(
+        self, horizon: timedelta, floor: datetime | None, events: pa.Table, sessions: pa.Table
+    ) -> None:
+        self.horizon = horizon
+        self.floor = floor
+        self.events = events.select(list(EVENT_COLUMNS))
+        self.sessions = sessions
+        self._coordinates: dict[str, tuple[int, int]] = {}
+        self._index(self.events)
+        self.newest: datetime | None = None
+        if self.events.num_rows:
+            self.newest = pc.max(self.events["event_time"]).as_py()
+
+    @classmethod
+    def load(
+        cls,
+        spark: SparkSession,
+        silver_path: str,
+        sessions_path: str,
+        horizon: timedelta,
+        local: bool | None = None,
+    ) -> RecentState:
+        """Read the state from Silver and Gold: the last `horizon` of event time before Silver's newest.
+
+        A local lake is read with deltalake (`local`, by default when the path is local): well under a
+        second where Spark's reads cost 12-16 s at a pipeline's start. A cloud lake is read with Spark.
+        """
+        began = time.monotonic()
+        local = is_local(silver_path) if local is None else local
+        read = _read_with_deltalake if local else _read_with_spark
+        floor, events, sessions = read(spark, silver_path, sessions_path, horizon)
+        state = cls(horizon, floor, events, sessions)
+        log.info(
+            f"pipeline state: {state.events.num_rows:,} Silver events and {state.sessions.num_rows:,} "
+            f"Gold sessions since {floor.isoformat() if floor else 'the start'} "
+            f"({time.monotonic() - began:.1f} s, {'deltalake' if local else 'Spark'})"
+        )
+        return state
+
+    def _index(self, events: pa.Table) -> None:
+        ids = events["event_id"].to_pylist()
+        partitions = events["kafka_partition"].to_pylist()
+        offsets = events["kafka_offset"].to_pylist()
+        self._coordinates.update(zip(ids, zip(partitions, offsets, strict=True), strict=True))
+
+    def covers(self, instant: datetime) -> bool:
+        """True when every Silver event at or after `instant` is in the state."""
+        return self.floor is None or instant >= self.floor
+
+    def unseen(self, unique: pa.Table) -> pa.Table:
+        """`transforms.silver.unseen_events` against the state, for events the state covers: the ones no
+        other Kafka record delivered before."""
+        keep = []
+        rows = zip(
+            unique["event_id"].to_pylist(),
+            unique["kafka_partition"].to_pylist(),
+            unique["kafka_offset"].to_pylist(),
+            strict=True,
+        )
+        for index, (event_id, partition, offset) in enumerate(rows):
+            known = self._coordinates.get(event_id)
+            if known is None or known == (partition, offset):
+                keep.append(index)
+        return unique.take(keep)
+
+    def add(self, new: pa.Table) -> None:
+        """Hold the batch's new Silver events (those the state covers and does not hold yet)."""
+        if self.floor is not None:
+            new = new.filter(pc.greater_equal(new["event_time"], at(self.floor)))
+        fresh = [
+            i for i, event_id in enumerate(new["event_id"].to_pylist()) if event_id not in self._coordinates
+        ]
+        if not fresh:
+            return
+        rows = new.take(fresh).select(list(EVENT_COLUMNS)).cast(self.events.schema)
+        self._index(rows)
+        self.events = pa.concat_tables([self.events, rows])
+        newest = pc.max(rows["event_time"]).as_py()
+        if self.newest is None or newest > self.newest:
+            self.newest = newest
+
+    def events_since(self, low: datetime, high: datetime | None = None) -> pa.Table:
+        """The held events with `low` <= event time (< `high`); `low` must be covered."""
+        assert self.covers(low), f"{low} is before the state's floor {self.floor}"
+        mask = pc.greater_equal(self.events["event_time"], at(low))
+        if high is not None:
+            mask = pc.and_(mask, pc.less(self.events["event_time"], at(high)))
+        return self.events.filter(mask)
+
+    def sessions_ending_since(self, instant: datetime) -> pa.Table:
+        """The held Gold sessions that ended at or after `instant`; `instant + gap` must be covered."""
+        assert self.covers(instant + GAP), f"{instant} is before the sessions held"
+        return self.sessions.filter(pc.greater_equal(self.sessions["session_end"], at(instant)))
+
+    def apply_sessions(self, rows: pa.Table, stale: pa.Table | None) -> None:
+        """Apply a committed `gold.user_sessions` MERGE: `rows` upserted by key, `stale` deleted."""
+        replaced = rows.select(list(SESSION_KEYS))
+        if stale is not None and stale.num_rows:
+            replaced = pa.concat_tables([replaced, stale.select(list(SESSION_KEYS)).cast(replaced.schema)])
+        kept = self.sessions.join(replaced, list(SESSION_KEYS), join_type="left anti")
+        self.sessions = pa.concat_tables([kept.select(self.sessions.schema.names), rows.cast(kept.schema)])
+
+    def advance(self) -> None:
+        """Move the floor up to the newest event time minus the horizon, dropping what falls below it."""
+        if self.newest is None:
+            return
+        floor = self.newest - self.horizon
+        # Dropping costs a pass over the state: do it a minute at a time.
+        if self.floor is not None and floor - self.floor < timedelta(minutes=1):
+            return
+        self.floor = floor
+        expired = pc.less(self.events["event_time"], at(floor))
+        for event_id in self.events.filter(expired)["event_id"].to_pylist():
+            self._coordinates.pop(event_id, None)
+        self.events = self.events.filter(pc.invert(expired)).combine_chunks()
+        self.sessions = self.sessions.filter(
+            pc.greater_equal(self.sessions["session_end"], at(floor - GAP))
+        ).combine_chunks()
+
+
+_Loaded = tuple[datetime | None, pa.Table, pa.Table]
+
+
+def _read_with_spark(
+    spark: SparkSession, silver_path: str, sessions_path: str, horizon: timedelta
+) -> _Loaded:
+    newest = io.read_delta(spark, silver_path).agg(F.max("event_time").alias("newest")).toArrow()
+    newest_time = newest["newest"][0].as_py()
+    floor = newest_time - horizon if newest_time is not None else None
+    silver = io.read_delta(spark, silver_path).select(*EVENT_COLUMNS)
+    sessions = io.read_delta(spark, sessions_path)
+    if floor is not None:
+        silver = silver.where(F.col("event_time") >= F.lit(floor))
+        sessions = sessions.where(F.col("session_end") >= F.lit(floor - GAP))
+    return floor, silver.toArrow(), sessions.toArrow()
+
+
+def _read_with_deltalake(
+    _: SparkSession, silver_path: str, sessions_path: str, horizon: timedelta
+) -> _Loaded:
+    """The same reads with deltalake, cast to the Arrow schema Spark's would have."""
+    import pyarrow.dataset as ds
+    from deltalake import DeltaTable
+
+    silver = DeltaTable(silver_path).to_pyarrow_dataset()
+    newest_time = pc.max(silver.to_table(columns=["event_time"])["event_time"]).as_py()
+    floor = newest_time - horizon if newest_time is not None else None
+    sessions = DeltaTable(sessions_path).to_pyarrow_dataset()
+    events_filter = ds.field("event_time") >= at(floor) if floor is not None else None
+    sessions_filter = ds.field("session_end") >= at(floor - GAP) if floor is not None else None
+    events = silver.to_table(columns=list(EVENT_COLUMNS), filter=events_filter)
+    held = sessions.to_table(filter=sessions_filter)
+    event_schema = catalogue.SILVER_EVENTS.arrow_schema(EVENT_COLUMNS)
+    session_schema = catalogue.GOLD_USER_SESSIONS.arrow_schema()
+    return floor, events.cast(event_schema), held.select(session_schema.names).cast(session_schema)
+
+
+def local_frame(spark: SparkSession, table: pa.Table, schema: StructType) -> DataFrame:
+    """A Spark DataFrame over a driver-side Arrow table (no Delta read)."""
+    return spark.createDataFrame(table.select(schema.fieldNames()), schema=schema)

@@ -1,0 +1,218 @@
+"""Run pipeline jobs: one at a time with `--once`, or together and continuously until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from pyspark import SparkContext
+from pyspark.errors import StreamingQueryException
+from pyspark.sql import SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from pulse import io, preflight
+from pulse.jobs import bronze, stream
+from pulse.spark import get_spark
+from pulse_core.settings import PulseSettings
+
+log = logging.getLogger("pulse.pipeline")
+# The jobs `pulse pipeline` runs. `all` is the real-time pipeline: one query, every layer per micro-batch.
+# `bronze` lands Kafka in Bronze only; `silver` (alias `gold`) refines Bronze into Silver and Gold.
+PIPELINE_JOBS = ("all", "bronze", "silver", "gold")
+# How long Ctrl-C waits for running micro-batches before stopping them anyway.
+STOP_TIMEOUT_S = 120.0
+DEFAULT_TRIGGER_S = 1.0
+# Where Spark logs a query's failure; quieted while the pipeline stops (`_stop_between_batches`).
+STREAM_EXECUTION_LOGGER = "org.apache.spark.sql.execution.streaming"
+
+
+class PipelineError(RuntimeError):
+    """A streaming query failed. The message carries Spark's reason."""
+
+
+class ProgressLines:
+    """One readable line per micro-batch for queries whose sink does not log its own (Bronze).
+
+    It polls `recentProgress` from the driver loop rather than registering a listener, so no callback
+    from the JVM can arrive after the Python side is gone.
+    """
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = names
+        self._logged: dict[str, int] = {}
+
+    def log_new(self, query: StreamingQuery) -> None:
+        if query.name not in self.names:
+            return
+        for progress in query.recentProgress:
+            batch_id = progress.batchId
+            if batch_id <= self._logged.get(query.name, -1):
+                continue
+            self._logged[query.name] = batch_id
+            rows_in = progress.numInputRows
+            if rows_in == 0:
+                continue
+            seconds = progress.durationMs.get("triggerExecution", 0) / 1000
+            written = progress.sink.numOutputRows
+            out = f"{written:,} rows out" if written >= 0 else "written"
+            log.info(f"{query.name} batch {batch_id}: {rows_in:,} rows in → {out} ({seconds:.1f} s)")
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How to run: which job, once or continuously, and how often."""
+
+    job: str = "all"
+    once: bool = False
+    trigger_seconds: float = DEFAULT_TRIGGER_S
+    max_offsets_per_trigger: int | None = None
+    max_files_per_trigger: int | None = None
+    kafka_wait_seconds: float = 0.0
+
+
+def _start(
+    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+) -> StreamingQuery:
+    trigger = io.Trigger(once=options.once, interval_s=options.trigger_seconds)
+    if options.job == "all":
+        return stream.start_from_kafka(spark, settings, trigger, options.max_offsets_per_trigger, stop)
+    if options.job == "bronze":
+        return bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
+    if options.job in ("silver", "gold"):
+        return stream.start_from_bronze(spark, settings, trigger, options.max_files_per_trigger, stop)
+    raise ValueError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
+
+
+def _in_background(start: Callable[[], SparkSession]) -> Future[SparkSession]:
+    """Run `start` on a daemon thread, so a failed check exits at once instead of waiting for it."""
+    future: Future[SparkSession] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(start())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name="pulse-spark-start", daemon=True).start()
+    return future
+
+
+def configure_logging() -> None:
+    """Readable, timestamped lines on stderr."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", stream=sys.stderr
+    )
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+def _raise_if_failed(query: StreamingQuery) -> None:
+    error = query.exception()
+    if error is not None:
+        raise PipelineError(
+            f"the {query.name} query failed: {error.desc if hasattr(error, 'desc') else error}"
+        )
+
+
+def run(options: PipelineOptions, settings: PulseSettings) -> None:
+    """Run one job. `once` processes what is available, then returns.
+
+    Without `once` it runs until Ctrl-C, which lets the running micro-batch finish; the next start
+    resumes from the checkpoint.
+    """
+    configure_logging()
+    if options.job not in PIPELINE_JOBS:
+        raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
+    # The Spark session starts (15-20 s on two cores) while the checks run: a broker being started
+    # alongside (`kafka_wait_seconds`) then costs no extra time.
+    session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
+    try:
+        preflight.check_lake(settings)
+        if options.job in ("all", "bronze"):
+            preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
+    except preflight.PreflightError as exc:
+        raise PipelineError(str(exc)) from None
+    spark = session.result()
+    trigger = io.Trigger(options.once, options.trigger_seconds).describe()
+    log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
+    began = time.monotonic()
+    stop = threading.Event()
+    query = _start(spark, settings, options, stop)
+    progress = ProgressLines({"bronze"})
+    if options.once:
+        try:
+            query.awaitTermination()
+        except StreamingQueryException as exc:
+            raise PipelineError(f"the {query.name} query failed: {exc}") from None
+        _raise_if_failed(query)
+        progress.log_new(query)
+        log.info(f"{options.job}: caught up in {time.monotonic() - began:.1f} s")
+    else:
+        _run_continuously(query, progress, stop)
+
+
+def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: threading.Event) -> None:
+    interrupted = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        # PySpark's own SIGINT handler cancels every running Spark job, which would abort a micro-batch
+        # half-way. A KeyboardInterrupt raised inside a py4j call breaks the gateway's connection, so the
+        # first Ctrl-C only sets a flag the loop reads between calls; a second one interrupts at once.
+        def on_sigint(signum: int, frame: object) -> None:
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+            interrupted.set()
+
+        signal.signal(signal.SIGINT, on_sigint)
+    try:
+        while not interrupted.is_set():
+            progress.log_new(query)
+            _raise_if_failed(query)
+            if not query.isActive:
+                raise PipelineError(f"the {query.name} query stopped unexpectedly")
+            interrupted.wait(0.5)
+        log.info("stopping: letting the running micro-batch finish (Ctrl-C again stops at once)…")
+        try:
+            _stop_between_batches(query, stop)
+        except KeyboardInterrupt:
+            log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
+    except KeyboardInterrupt:  # Ctrl-C where no handler of ours runs (not the main thread)
+        log.info("stopping at once; an interrupted micro-batch is redone on the next start.")
+    finally:
+        if query.isActive:
+            query.stop()
+    log.info("stopped; the next start resumes from the checkpoint.")
+
+
+def _stop_between_batches(
+    query: StreamingQuery, stop: threading.Event, timeout_s: float = STOP_TIMEOUT_S
+) -> None:
+    """Stop the query while no micro-batch of it runs, waiting up to `timeout_s` for the running one.
+
+    A query that falls behind starts its next micro-batch as soon as one ends, so there may be no idle
+    moment to stop in: `stop` makes the query's handler end the query at the start of its next batch,
+    before that batch writes anything (`stream.StopBeforeBatchError`).
+    """
+    stop.set()
+    _quiet_stream_errors()
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
+def _quiet_stream_errors() -> None:
+    """Keep Spark and py4j from logging `stream.StopBeforeBatchError` as a failure with a stack trace."""
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
+    jvm = SparkContext._jvm  # type: ignore[attr-defined]
+    if jvm is None:
+        return
+    try:
+        level = jvm.org.apache.logging.log4j.Level.OFF
+        jvm.org.apache.logging.log4j.core.config.Configurator.setLevel(STREAM_EXECUTION_LOGGER, level)
+    except Exception:  # another logging backend (Databricks): the line it logs is harmless
+        log.debug("could not quiet the streaming query's error log", exc_info=True)

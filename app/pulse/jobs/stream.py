@@ -1,0 +1,140 @@
+"""The streaming jobs that write Silver and Gold: one query, every layer in each micro-batch.
+
+- `start_from_kafka` (`pulse pipeline all`): Kafka → Bronze → Silver (+ quarantine) → Gold.
+- `start_from_bronze` (`pulse pipeline silver`): Bronze's new rows → Silver (+ quarantine) → Gold, for
+  when Bronze is landed by a separate `pulse pipeline bronze`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql.streaming import StreamingQuery
+
+from pulse import io
+from pulse.jobs.medallion import MedallionWriter, ensure_tables, load_recent_state, read_progress
+from pulse.jobs.recent import RecentState
+from pulse.transforms.bronze import to_bronze
+from pulse_core.progress import Progress
+from pulse_core.settings import PulseSettings
+
+FROM_KAFKA = "pipeline"
+# Records per micro-batch when none is given: each batch comes to the driver whole (Arrow), so a backlog
+# (a restart after a long stop, `--once` over millions of events) is split rather than collected at once.
+# A live batch at 2,000 events/s holds a few thousand, far below it.
+DEFAULT_MAX_OFFSETS_PER_TRIGGER = 200_000
+FROM_BRONZE = "refine"
+log = logging.getLogger("pulse.pipeline")
+
+
+def spark_job_counter(spark: SparkSession) -> int | None:
+    """How many Spark jobs the session has started so far, or None where the runtime hides it."""
+    try:
+        return int(spark.sparkContext._jsc.sc().dagScheduler().numTotalJobs())  # type: ignore[union-attr]
+    except Exception:  # Databricks and Spark Connect do not expose the scheduler
+        return None
+
+
+class StopBeforeBatchError(RuntimeError):
+    """Raised by the handler at the start of a micro-batch once a stop was asked for: the query ends
+    before the batch wrote anything, so its next start redoes that batch whole (nothing half-committed)."""
+
+
+class BatchHandler:
+    """The foreachBatch handler: hands each micro-batch to a `MedallionWriter` and logs what it did.
+
+    The writer's transactions are named after the query's checkpoint id, read on the first batch: a
+    reset checkpoint restarts batch ids at 0 under a new name, so no earlier write is mistaken for one.
+    """
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        settings: PulseSettings,
+        job: str,
+        write_bronze: bool,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.spark = spark
+        self.stop = stop
+        self.settings = settings
+        self.job = job
+        self.write_bronze = write_bronze
+        self.writer: MedallionWriter | None = None
+        # What the first batch needs from the tables loads while the query starts (docs/pipeline.md).
+        preload = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pulse-preload")
+        self._state = preload.submit(load_recent_state, spark, settings)
+        self._progress = preload.submit(read_progress, spark, settings.table_path("gold", "video_activity"))
+        preload.shutdown(wait=False)
+
+    def _preloaded(self) -> tuple[RecentState | None, Progress | None]:
+        """The preloaded state and progress; a failed load is left to the batch, which reports it."""
+        loaded: list = []
+        for future in (self._state, self._progress):
+            try:
+                loaded.append(future.result())
+            except Exception as exc:
+                log.warning(f"preloading from the tables failed ({exc}); the first batch reads them itself")
+                loaded.append(None)
+        return loaded[0], loaded[1]
+
+    def _checkpoint_id(self) -> str:
+        metadata = self.spark.read.text(f"{self.settings.checkpoint_path(self.job)}/metadata").first()
+        assert metadata is not None, "a started query always has checkpoint metadata"
+        return str(json.loads(metadata[0])["id"])
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise StopBeforeBatchError(f"stopped before micro-batch {batch_id}, which the next start runs")
+        if self.writer is None:
+            state, progress = self._preloaded()
+            run_id = f"{self.job}-{self._checkpoint_id()}"
+            self.writer = MedallionWriter(self.spark, self.settings, run_id, self.write_bronze, state=state)
+            self.writer.newest_event_time = progress.newest_event_time if progress else None
+        jobs_before = spark_job_counter(self.spark)
+        result = self.writer.write(batch, batch_id)
+        jobs_after = spark_job_counter(self.spark)
+        if not result.rows_in:
+            return
+        jobs = f", {jobs_after - jobs_before} spark jobs" if jobs_before is not None and jobs_after else ""
+        lag = ""
+        if result.newest_event_time is not None:
+            lag = f", newest event {(datetime.now(UTC) - result.newest_event_time).total_seconds():.1f} s ago"
+        log.info(result.line() + jobs + lag)
+
+
+def start_from_kafka(
+    spark: SparkSession,
+    settings: PulseSettings,
+    trigger: io.Trigger,
+    max_offsets_per_trigger: int | None = None,
+    stop: threading.Event | None = None,
+) -> StreamingQuery:
+    """Start the real-time pipeline: each Kafka micro-batch goes through every layer. Setting `stop` ends
+    the query at its next micro-batch, before that batch writes anything."""
+    ensure_tables(spark, settings)
+    limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
+    records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, limit))
+    sink = io.StreamSink(FROM_KAFKA, settings.checkpoint_path(FROM_KAFKA), trigger)
+    return io.write_foreach_batch(
+        to_bronze(records), BatchHandler(spark, settings, FROM_KAFKA, True, stop), sink
+    )
+
+
+def start_from_bronze(
+    spark: SparkSession,
+    settings: PulseSettings,
+    trigger: io.Trigger,
+    max_files_per_trigger: int | None = None,
+    stop: threading.Event | None = None,
+) -> StreamingQuery:
+    """Start refining Bronze's appended rows into Silver and Gold (`stop` as in `start_from_kafka`)."""
+    ensure_tables(spark, settings)
+    bronze = io.read_delta_stream(spark, settings.table_path("bronze", "events_raw"), max_files_per_trigger)
+    sink = io.StreamSink(FROM_BRONZE, settings.checkpoint_path(FROM_BRONZE), trigger)
+    return io.write_foreach_batch(bronze, BatchHandler(spark, settings, FROM_BRONZE, False, stop), sink)
