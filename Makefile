@@ -76,9 +76,11 @@ demo: setup-demo ## Run the live pipeline on the embedded stack and serve the da
 test: setup ## Run the whole test suite (unit and e2e, real services)
 	@$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed ## Lint and check formatting (ruff)
+lint: $(VENV)/.installed ## Lint: ruff (style, format), import-linter (the layering contracts in pyproject.toml), mypy
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
+	@$(BIN)/lint-imports --no-cache
+	@$(BIN)/mypy
 
 fmt: $(VENV)/.installed ## Format and auto-fix (ruff)
 	@$(BIN)/ruff format .

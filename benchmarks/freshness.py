@@ -61,7 +61,7 @@ def target_p95(rate: float) -> float:
 # `pulse pipeline all` with its default trigger (1 s), under a 200 events/s background audience (the
 # issue's target load), and 2,000 events/s in the full run.
 DEFAULT_TRIGGER_S = 1.0
-FULL = {
+FULL: dict[str, Any] = {
     "triggers_s": [DEFAULT_TRIGGER_S, DEFAULT_TRIGGER_S],
     "background_rates": [200.0, 2000.0],
     "probes": 300,
@@ -71,7 +71,7 @@ FULL = {
     "baseline_steady_s": 120.0,
     "drain_timeout_s": 300,
 }
-QUICK = {
+QUICK: dict[str, Any] = {
     "triggers_s": [DEFAULT_TRIGGER_S],
     "background_rates": [200.0],
     "probes": 60,

@@ -14,14 +14,19 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING
 
-from pulse_core.catalogue import GOLD as GOLD_SCHEMAS
+from pulse_core.catalogue import GOLD
 
-TIME_COLUMN = {
-    "events_by_type": "window_start",
-    "video_activity": "window_start",
-    "user_sessions": "session_end",
-}
+if TYPE_CHECKING:
+    from pulse_dashboard.gold import GoldTable
+
+
+def _rows(table: GoldTable, start: datetime) -> int:
+    from pulse_dashboard.gold import read_gold
+
+    return len(read_gold(table, start=start))
 
 
 def _timed(read: Callable[[], int], repeats: int) -> dict[str, float | int]:
@@ -35,12 +40,12 @@ def _timed(read: Callable[[], int], repeats: int) -> dict[str, float | int]:
 
 
 def deltalake_reads(lake: str, start: datetime, repeats: int) -> dict[str, object]:
-    from pulse_dashboard.gold import GoldTable, read_gold
+    from pulse_dashboard.gold import GoldTable
 
     out: dict[str, object] = {}
-    for name in GOLD_SCHEMAS:
+    for name in GOLD:
         table = GoldTable(name, f"{lake}/gold/{name}", {})
-        out[name] = _timed(lambda table=table: len(read_gold(table, start=start)), repeats)
+        out[name] = _timed(partial(_rows, table, start), repeats)
     return out
 
 
@@ -54,11 +59,11 @@ def spark_reads(lake: str, start: datetime, repeats: int) -> dict[str, object]:
     spark = get_spark("pulse-bench-dashboard-read", load_settings())
     out: dict[str, object] = {"session_s": round(time.perf_counter() - began, 2)}
     literal = F.lit(start.replace(tzinfo=None)).cast("timestamp")  # the session time zone is UTC
-    for name in GOLD_SCHEMAS:
+    for name in GOLD:
         path = f"{lake}/gold/{name}"
 
         def read(path: str = path, name: str = name) -> int:
-            frame = spark.read.format("delta").load(path).where(F.col(TIME_COLUMN[name]) >= literal)
+            frame = spark.read.format("delta").load(path).where(F.col(GOLD[name].time_bounds[0]) >= literal)
             return len(frame.toPandas())
 
         out[name] = _timed(read, repeats)

@@ -142,7 +142,7 @@ def pulse_produce(ws: Workspace, topic: str, events: int, chat_chars: int | None
 def run(quick: bool) -> Result:
     """Alternate Java and pulse runs on one broker, at both record sizes; compare the medians."""
     size = QUICK if quick else FULL
-    shapes = {
+    shapes: dict[str, dict[str, Any]] = {
         shape: {"chat_chars": chars, "sizes": measured_record_size(size["events"], chat_chars=chars)}
         for shape, chars in (("mean event", None), (f"{LONG_CHAT}-character chat", LONG_CHAT))
     }

@@ -160,7 +160,7 @@ def run(quick: bool) -> list[Result]:
                 "ratio": ratio(ours["max_lag_s"], before["max_lag_s"]),
             }
         )
-    passed = rows[0]["pass"]
+    passed = bool(rows[0]["pass"])
     return [
         Result(
             name=NAME,

@@ -18,7 +18,7 @@ from pulse_core.settings import PulseSettings
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
     from pyspark.sql.types import StructType
 
@@ -35,7 +35,7 @@ def is_write_conflict(error: BaseException) -> bool:
     return type(error).__name__ == "CommitFailedError" or any(marker in str(error) for marker in _CONFLICTS)
 
 
-def retry_on_conflict(write: Callable[[], None], what: str, retries: int = CONFLICT_RETRIES) -> int:
+def retry_on_conflict(write: Callable[[], object], what: str, retries: int = CONFLICT_RETRIES) -> int:
     """Run `write`, redoing it when it loses a commit race. Returns how many retries it took.
 
     Only for writes that compute their whole result again when redone (Pulse's Gold MERGEs set absolute
@@ -167,8 +167,8 @@ def local_table_exists(path: str) -> bool:
 
 
 def _delete_tree(spark: SparkSession, path: str) -> None:
-    jvm = spark.sparkContext._jvm  # type: ignore[attr-defined]
-    target = jvm.org.apache.hadoop.fs.Path(path)
+    jvm = spark.sparkContext._jvm
+    target = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
     target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)  # type: ignore[union-attr]
 
 
@@ -288,7 +288,7 @@ def merge_replace(
 
     source = rows.withColumn("_stale", F.lit(False)).unionByName(stale.withColumn("_stale", F.lit(True)))
     condition = " AND ".join(f"t.{key} = s.{key}" for key in keys) + f" AND {prune}"
-    columns = {name: f"s.{name}" for name in rows.columns}
+    columns: dict[str, str | Column] = {name: f"s.{name}" for name in rows.columns}
     retry_on_conflict(
         lambda: (
             DeltaTable.forPath(spark, path)

@@ -7,6 +7,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from pulse_core.settings import PulseSettings
 
@@ -89,7 +90,7 @@ def _check_kafka_once(settings: PulseSettings, timeout_s: float) -> dict[str, in
     client_log.setLevel(logging.INFO)
     handler = _Collect(seen)
     client_log.addHandler(handler)
-    config = {
+    config: dict[str, Any] = {
         **settings.kafka_client_config(),
         "logger": client_log,
         "error_cb": lambda error: seen.append(error.str()),

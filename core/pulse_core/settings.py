@@ -170,7 +170,7 @@ class PulseSettings(BaseSettings):
 
         On Databricks the Kafka client is shaded, so the login module's package is prefixed.
         """
-        options = {"kafka.security.protocol": self.kafka_security_protocol}
+        options: dict[str, str] = {"kafka.security.protocol": self.kafka_security_protocol}
         if self.kafka_security_protocol == "SASL_SSL":
             key, secret = self._kafka_credentials()
             module = "org.apache.kafka.common.security.plain.PlainLoginModule"

@@ -69,19 +69,20 @@ def run(
                 & (F.col("offset") >= start)
                 & (F.col("offset") < start + chunk_rows)
             )
-            result = writer.write(chunk, total["chunks"])
+            chunk_result = writer.write(chunk, total["chunks"])
             total["chunks"] += 1
             for key, value in (
-                ("rows", result.rows_in),
-                ("events", result.inserted),
-                ("quarantined", result.quarantined),
-                ("duplicates", result.duplicates),
+                ("rows", chunk_result.rows_in),
+                ("events", chunk_result.inserted),
+                ("quarantined", chunk_result.quarantined),
+                ("duplicates", chunk_result.duplicates),
             ):
                 total[key] += value
             echo(
                 f"backfill: chunk {total['chunks']}/{planned} (partition {partition}, offset {start:,}+): "
-                f"{result.rows_in:,} rows → {result.inserted:,} events, {result.quarantined:,} quarantined, "
-                f"{result.duplicates:,} duplicates ({result.seconds:.1f} s)"
+                f"{chunk_result.rows_in:,} rows → {chunk_result.inserted:,} events, "
+                f"{chunk_result.quarantined:,} quarantined, {chunk_result.duplicates:,} duplicates "
+                f"({chunk_result.seconds:.1f} s)"
             )
     rebuild_gold(spark, settings, run_id, echo)
     result = BackfillResult(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
 
 from pyspark.sql import SparkSession
 
@@ -32,7 +33,7 @@ def run(
         began = time.monotonic()
         before = io.file_count(spark, path)
         # The live pipeline may commit to the same table meanwhile: a lost race is simply redone.
-        io.retry_on_conflict(lambda path=path: io.optimize(spark, path), f"OPTIMIZE {name}")
+        io.retry_on_conflict(partial(io.optimize, spark, path), f"OPTIMIZE {name}")
         io.vacuum(spark, path, retention_hours)
         after = io.file_count(spark, path)
         lines.append(f"{name}: {before} → {after} files ({time.monotonic() - began:.1f} s)")
