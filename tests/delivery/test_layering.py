@@ -42,7 +42,9 @@ def test_the_tree_keeps_every_contract() -> None:
 def test_a_dashboard_import_in_the_pipeline_breaks_the_contracts(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path)
     cli = tree / "app" / "pulse" / "cli.py"
-    cli.write_text(cli.read_text() + "\n\ndef _sneaky():\n    from pulse_dashboard import serve\n\n    return serve\n")
+    cli.write_text(
+        cli.read_text() + "\n\ndef _sneaky():\n    from pulse_dashboard import serve\n\n    return serve\n"
+    )
     core = tree / "core" / "pulse_core" / "catalogue.py"
     core.write_text(core.read_text() + "\n\ndef _engine():\n    import pyspark\n\n    return pyspark\n")
     result = lint_imports(tree)
