@@ -7,28 +7,19 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from pulse.jobs import Job as PipelineJob
 from pulse.local import jars
 from pulse.local.broker import HOST, BrokerError, EmbeddedKafka
 from pulse.local.java import JavaMissingError
 from pulse_core.settings import PulseSettings, SettingsError, load_settings
 
 console = Console(highlight=False, soft_wrap=True)
-
-
-class PipelineJob(StrEnum):
-    """The jobs `pulse pipeline` runs (pulse.jobs.runner.PIPELINE_JOBS)."""
-
-    all = "all"
-    bronze = "bronze"
-    silver = "silver"
-    gold = "gold"
 
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -233,7 +224,7 @@ def pipeline_command(
     try:
         run(
             PipelineOptions(
-                job.value,
+                job,
                 once,
                 trigger_seconds,
                 max_offsets_per_trigger,

@@ -53,7 +53,7 @@ def test_both_writers_commit_the_same_rows_and_progress(spark, tmp_path: Path) -
     rows = _sessions(("a", 0, 7, 4), ("b", 0, 4, 3), ("d", 8, 9, 1))
     stale = _sessions(("b", 3, 4, 1))
     _, keys = GOLD_TABLES["user_sessions"]
-    prune = "t.session_end >= TIMESTAMP '2026-11-28 11:30:00'"
+    prune = io.TimeRange("session_end", datetime(2026, 11, 28, 11, 30, tzinfo=UTC))
     metadata = progress_metadata("run-1", 7, T0 + timedelta(minutes=9))
     results = {}
     for local in (True, False):

@@ -79,6 +79,27 @@ def touched_windows(new: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([own, following]).drop_duplicates(ignore_index=True)
 
 
+def context_span(new: pd.DataFrame) -> tuple[int, int]:
+    """The event times [low, high) the windows new events touch read: presence at a window's end looks
+    back 120 s, so from one window before the earliest touched one to the end of the window after the
+    latest one."""
+    return (
+        int(window_of(new["t"].min()) - MINUTE_US),
+        int(window_of(new["t"].max()) + 2 * MINUTE_US),
+    )
+
+
+def window_rows(new: pd.DataFrame, context: pd.DataFrame) -> dict[str, pa.Table]:
+    """The `gold.video_activity` and `gold.events_by_type` rows new events change, from `context`: the
+    events of `context_span(new)` (new ones included)."""
+    windows = touched_windows(new)
+    context = context[context["video_id"].isin(windows["video_id"].unique())]
+    return {
+        "video_activity": video_activity(context, windows),
+        "events_by_type": events_by_type(context, new),
+    }
+
+
 def events_by_type(context: pd.DataFrame, new: pd.DataFrame) -> pa.Table:
     """`gold.events_by_type` rows of the (video, minute) pairs the new events fall in, counted over
     `context` (all events of those minutes)."""
@@ -100,37 +121,72 @@ def video_activity(context: pd.DataFrame, windows: pd.DataFrame) -> pa.Table:
     """`gold.video_activity` rows of `windows` (video_id, window_start), from `context`: every event in
     `[window_start - 60 s, window_start + 60 s)` of each window. A window without events of its own gets
     no row; a viewer is present at its end when their latest event of the two minutes is not a leave
-    (a leave counts as later at the same instant)."""
-    own = context.assign(window_start=window_of(context["t"]), in_window=True)
-    following = own.assign(window_start=own["window_start"] + MINUTE_US, in_window=False)
-    rows = pd.concat([own, following], ignore_index=True).merge(windows, on=["video_id", "window_start"])
-    rows["is_leave"] = rows["event"] == "leave"
-    rows["messages"] = rows["in_window"] & (rows["event"] == "message")
-    rows["likes"] = rows["in_window"] & (rows["event"] == "like")
-    rows = rows.sort_values(["t", "is_leave"], kind="stable")
-    per_viewer = rows.groupby(["video_id", "window_start", "user_id"], as_index=False).agg(
-        events=("in_window", "sum"),
-        messages=("messages", "sum"),
-        likes=("likes", "sum"),
-        left=("is_leave", "last"),
+    (a leave counts as later at the same instant).
+
+    Computed on integer codes with numpy: each event counts in its own window and is context for the
+    next one; one sort groups the rows by (window, viewer) in time order. The pandas version of the same
+    (merges and group-bys on the id strings) took four times as long on a 200,000-event batch.
+    """
+    videos, video_names = pd.factorize(
+        pd.concat([context["video_id"], windows["video_id"]], ignore_index=True)
     )
-    per_viewer["active"] = per_viewer["events"] > 0
-    per_viewer["present"] = ~per_viewer["left"].astype(bool)
-    out = per_viewer.groupby(["video_id", "window_start"], as_index=False).agg(
-        active_viewers=("active", "sum"),
-        concurrent_viewers=("present", "sum"),
-        message_count=("messages", "sum"),
-        like_count=("likes", "sum"),
-        event_count=("events", "sum"),
+    users = pd.factorize(context["user_id"])[0].astype("int64")
+    n, width = len(context), max(len(video_names), 1)
+    t = context["t"].to_numpy("int64")
+    event = context["event"].to_numpy()
+    minute = t // MINUTE_US
+    # Rows: each event in its own window (counted) and in the following one (presence context only).
+    window = np.concatenate([minute, minute + 1]) * width + np.concatenate([videos[:n], videos[:n]])
+    counted = np.concatenate([np.ones(n, bool), np.zeros(n, bool)])
+    wanted = (windows["window_start"].to_numpy("int64") // MINUTE_US) * width + videos[n:]
+    keep = np.isin(window, wanted)
+    window, counted = window[keep], counted[keep]
+    user = np.concatenate([users, users])[keep]
+    time = np.concatenate([t, t])[keep]
+    leave = np.concatenate([event == "leave"] * 2)[keep]
+    message = np.concatenate([event == "message"] * 2)[keep] & counted
+    like = np.concatenate([event == "like"] * 2)[keep] & counted
+    # Per (window, viewer), in time order with a leave last at the same instant: the last row decides.
+    order = np.lexsort((leave, time, user, window))
+    window, user = window[order], user[order]
+    first = (
+        np.r_[True, (window[1:] != window[:-1]) | (user[1:] != user[:-1])]
+        if len(order)
+        else np.zeros(0, bool)
     )
-    out = out[out["event_count"] > 0]
+    viewer = np.cumsum(first) - 1
+    last = np.r_[first[1:], True] if len(order) else first
+    events = np.bincount(viewer, weights=counted[order]).astype("int64")
+    messages = np.bincount(viewer, weights=message[order]).astype("int64")
+    likes = np.bincount(viewer, weights=like[order]).astype("int64")
+    present = ~leave[order][last]
+    viewer_window = window[first]
+    # Per window.
+    opens = np.r_[True, viewer_window[1:] != viewer_window[:-1]] if len(viewer_window) else first[:0]
+    slot = np.cumsum(opens) - 1
+
+    def per_window(values: np.ndarray) -> np.ndarray:
+        return np.bincount(slot, weights=values, minlength=int(opens.sum())).astype("int64")
+
+    out = pd.DataFrame(
+        {
+            "window_start": (viewer_window[opens] // width) * MINUTE_US,
+            "video_id": np.asarray(video_names, dtype=object)[viewer_window[opens] % width],
+            "active_viewers": per_window(events > 0),
+            "concurrent_viewers": per_window(present),
+            "message_count": per_window(messages),
+            "like_count": per_window(likes),
+            "event_count": per_window(events),
+        }
+    )
+    out = out[out["event_count"] > 0].sort_values(["video_id", "window_start"], kind="stable")
     return pa.table(
         {
             "window_start": _ts(out["window_start"]),
             "window_end": _ts(out["window_start"] + MINUTE_US),
             "video_id": pa.array(out["video_id"], pa.string()),
             **{
-                name: pa.array(out[name].astype("int64"), pa.int64())
+                name: pa.array(out[name].to_numpy("int64"), pa.int64())
                 for name in (
                     "active_viewers",
                     "concurrent_viewers",
@@ -168,11 +224,37 @@ def sessions_as_segments(sessions: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def pair_codes(users: pd.Series, videos: pd.Series) -> np.ndarray:
+    """One int64 per (user_id, video_id): equal pairs get equal codes (hashing, no string sort)."""
+    user_codes, _ = pd.factorize(users)
+    video_codes, video_names = pd.factorize(videos)
+    return user_codes.astype("int64") * max(len(video_names), 1) + video_codes
+
+
+def session_order(segments: pd.DataFrame) -> np.ndarray:
+    """The positions of `segments` grouped by viewer pair, each pair's in (start, leave last, event id)
+    order, which is how sessions chain. Pairs come in no particular order.
+
+    Sorting by integer pair codes costs a fraction of sorting the id strings (profiled at 1.5 s of a 2 s
+    200,000-event batch). Only segments that tie on (pair, start, leave) need the event ids, and are
+    rare (an event at the same microsecond as another of the same viewer): then the full sort runs.
+    """
+    pair = pair_codes(segments["user_id"], segments["video_id"])
+    start = segments["start"].to_numpy("int64")
+    tie = segments["tie_leave"].to_numpy("int64")
+    order = np.lexsort((tie, start, pair))
+    p, t, k = pair[order], start[order], tie[order]
+    if ((p[1:] == p[:-1]) & (t[1:] == t[:-1]) & (k[1:] == k[:-1])).any():
+        keys = ["user_id", "video_id", "start", "tie_leave", "tie_id"]
+        return segments.reset_index(drop=True).sort_values(keys, kind="stable").index.to_numpy()
+    return order
+
+
 def sessionize(segments: pd.DataFrame) -> pd.DataFrame:
     """Chain segments into sessions: a new one starts after more than 300 s of silence or after a leave."""
     if segments.empty:
         return pd.DataFrame(columns=["user_id", "video_id", "start", "end", "events", "messages", "leave"])
-    ordered = segments.sort_values(["user_id", "video_id", "start", "tie_leave", "tie_id"], kind="stable")
+    ordered = segments.iloc[session_order(segments)]
     same_pair = (ordered["user_id"] == ordered["user_id"].shift()) & (
         ordered["video_id"] == ordered["video_id"].shift()
     )

@@ -39,7 +39,6 @@ from pulse.preflight import is_local
 from pulse.tables import BRONZE_EVENTS_RAW, GOLD_TABLES, SILVER_EVENTS, spark_schema
 from pulse.transforms.gold import (
     SESSION_GAP_S,
-    WINDOW_S,
 )
 from pulse.transforms.silver import (
     BRONZE_PREFIX,
@@ -100,11 +99,6 @@ class BatchResult:
 GOLD_INPUT = ("event_id", "event_time", "event", "user_id", "video_id")
 
 
-def _literal(moment: datetime) -> str:
-    """A SQL timestamp literal for a UTC instant (the session time zone is UTC)."""
-    return f"TIMESTAMP '{moment.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
-
-
 def _minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
 
@@ -143,7 +137,7 @@ class GoldUpdate:
     path: str
     schema: StructType
     keys: tuple[str, ...]
-    prune: str
+    prune: io.TimeRange
     rows: pa.Table
     stale: pa.Table | None = None
 
@@ -186,10 +180,8 @@ class RecentReader:
             return self.state.events_since(low, high).select(list(GOLD_INPUT))
         log.info(f"reading silver.events from Delta since {low.isoformat()}: below the recent state's floor")
         self.silver_written.result()
-        condition = f"event_time >= {_literal(low)}"
-        if high is not None:
-            condition += f" AND event_time < {_literal(high)}"
-        return io.read_delta(self.spark, self.paths["silver"]).where(condition).select(*GOLD_INPUT).toArrow()
+        rows = io.TimeRange("event_time", low, high)
+        return io.read_delta_range(self.spark, self.paths["silver"], rows).select(*GOLD_INPUT).toArrow()
 
     def sessions(self, since: datetime) -> pa.Table:
         """Gold sessions that ended at or after `since`."""
@@ -198,8 +190,8 @@ class RecentReader:
         log.info(
             f"reading gold.user_sessions from Delta since {since.isoformat()}: below the recent state's floor"
         )
-        sessions = io.read_delta(self.spark, self.paths["user_sessions"])
-        return sessions.where(f"session_end >= {_literal(since)}").toArrow()
+        rows = io.TimeRange("session_end", since)
+        return io.read_delta_range(self.spark, self.paths["user_sessions"], rows).toArrow()
 
 
 APPENDED = ("bronze", "silver", "quarantine")  # the tables every batch appends to, in order
@@ -447,9 +439,8 @@ class MedallionWriter:
         log.info(f"deduplicating {unique.num_rows:,} events against Delta: below the recent state's floor")
         first, last = pc.min(unique["event_time"]).as_py(), pc.max(unique["event_time"]).as_py()
         # The same event_id always carries the same event time: only Silver rows in the range can be copies.
-        silver_range = io.read_delta(self.spark, self.paths["silver"]).where(
-            f"event_time >= {_literal(first)} AND event_time <= {_literal(last)}"
-        )
+        span = io.TimeRange("event_time", first, last + timedelta(microseconds=1))
+        silver_range = io.read_delta_range(self.spark, self.paths["silver"], span)
         frame = local_frame(self.spark, unique, SILVER_EVENTS)
         return unseen_events(frame, silver_range).toArrow().cast(unique.schema)
 
@@ -457,27 +448,16 @@ class MedallionWriter:
         """The Gold rows the batch's new events change, computed on the driver (`pulse.jobs.gold_local`).
         Returns the updates (sessions last), and whether some viewers' sessions were rebuilt."""
         batch = gold_local.events_frame(new)
-        first = _instant(int(batch["t"].min()))
-        last = _instant(int(batch["t"].max()))
-        # Presence at a window's end looks back 120 s: one window before the earliest touched one, up to
-        # the end of the window after the latest one.
-        low = _minute(first) - timedelta(seconds=WINDOW_S)
-        high = _minute(last) + timedelta(seconds=2 * WINDOW_S)
-        windows = gold_local.touched_windows(batch)
-        context = gold_local.events_frame(reader.silver(low, high))
-        context = context[context["video_id"].isin(windows["video_id"].unique())]
-        prune = f"t.window_start >= {_literal(low)} AND t.window_start < {_literal(high)}"
+        low, high = (_instant(bound) for bound in gold_local.context_span(batch))
+        windows = gold_local.window_rows(batch, gold_local.events_frame(reader.silver(low, high)))
+        prune = io.TimeRange("window_start", low, high)
         updates = [
-            GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, rows)
-            for name, rows in (
-                ("video_activity", gold_local.video_activity(context, windows)),
-                ("events_by_type", gold_local.events_by_type(context, batch)),
-            )
+            GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, rows) for name, rows in windows.items()
         ]
+        first = _instant(int(batch["t"].min()))
         sessions, stale = self._sessions(reader, batch, first)
-        horizon = first - timedelta(seconds=SESSION_GAP_S)
         schema, keys = GOLD_TABLES["user_sessions"]
-        prune = f"t.session_end >= {_literal(horizon)}"
+        prune = io.TimeRange("session_end", first - timedelta(seconds=SESSION_GAP_S))
         updates.append(GoldUpdate(self.paths["user_sessions"], schema, keys, prune, sessions, stale))
         return updates, stale is not None
 

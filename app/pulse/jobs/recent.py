@@ -18,6 +18,7 @@ import logging
 import time
 from datetime import datetime, timedelta
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
@@ -46,13 +47,9 @@ def first_per_event_id(events: pa.Table) -> pa.Table:
     on a local table."""
     order = pc.sort_indices(events, [("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
     ordered = events.take(order)
-    seen: set[str] = set()
-    keep = []
-    for index, event_id in enumerate(ordered["event_id"].to_pylist()):
-        if event_id not in seen:
-            seen.add(event_id)
-            keep.append(index)
-    return ordered.take(keep) if len(keep) < ordered.num_rows else ordered
+    # Hashing in pandas: a Python set over the ids cost 0.4 s per 200,000 events.
+    copies = pd.Series(ordered["event_id"].to_pylist()).duplicated(keep="first").to_numpy()
+    return ordered.filter(pa.array(~copies)) if copies.any() else ordered
 
 
 class RecentState:
@@ -69,7 +66,9 @@ class RecentState:
         self.floor = floor
         self.events = events.select(list(EVENT_COLUMNS))
         self.sessions = sessions
-        self._coordinates: dict[str, tuple[int, int]] = {}
+        # event_id -> its Kafka record as one int (`_coordinates`): ints, unlike tuples, are nothing the
+        # garbage collector tracks, and a collection over millions of tuples cost up to a second a batch.
+        self._coordinates: dict[str, int] = {}
         self._index(self.events)
         self.newest: datetime | None = None
         if self.events.num_rows:
@@ -101,11 +100,9 @@ class RecentState:
         )
         return state
 
-    def _index(self, events: pa.Table) -> None:
-        ids = events["event_id"].to_pylist()
-        partitions = events["kafka_partition"].to_pylist()
-        offsets = events["kafka_offset"].to_pylist()
-        self._coordinates.update(zip(ids, zip(partitions, offsets, strict=True), strict=True))
+    def _index(self, events: pa.Table, ids: list[str] | None = None) -> None:
+        ids = events["event_id"].to_pylist() if ids is None else ids
+        self._coordinates.update(zip(ids, _coordinates(events), strict=True))
 
     def covers(self, instant: datetime) -> bool:
         """True when every Silver event at or after `instant` is in the state."""
@@ -114,30 +111,30 @@ class RecentState:
     def unseen(self, unique: pa.Table) -> pa.Table:
         """`transforms.silver.unseen_events` against the state, for events the state covers: the ones no
         other Kafka record delivered before."""
-        keep = []
-        rows = zip(
-            unique["event_id"].to_pylist(),
-            unique["kafka_partition"].to_pylist(),
-            unique["kafka_offset"].to_pylist(),
-            strict=True,
-        )
-        for index, (event_id, partition, offset) in enumerate(rows):
-            known = self._coordinates.get(event_id)
-            if known is None or known == (partition, offset):
-                keep.append(index)
-        return unique.take(keep)
+        # The lookups run in C (`map`); only ids the state knows (replays, duplicates) are compared.
+        known = list(map(self._coordinates.get, unique["event_id"].to_pylist()))
+        if known.count(None) == len(known):
+            return unique
+        keep = [held is None or held == own for held, own in zip(known, _coordinates(unique), strict=True)]
+        return unique.filter(pa.array(keep, pa.bool_()))
 
     def add(self, new: pa.Table) -> None:
         """Hold the batch's new Silver events (those the state covers and does not hold yet)."""
         if self.floor is not None:
             new = new.filter(pc.greater_equal(new["event_time"], at(self.floor)))
-        fresh = [
-            i for i, event_id in enumerate(new["event_id"].to_pylist()) if event_id not in self._coordinates
-        ]
-        if not fresh:
+        ids = new["event_id"].to_pylist()
+        held = list(map(self._coordinates.__contains__, ids))
+        if all(held):
             return
-        rows = new.take(fresh).select(list(EVENT_COLUMNS)).cast(self.events.schema)
-        self._index(rows)
+        rows = new.select(list(EVENT_COLUMNS))
+        if any(held):
+            fresh = [not h for h in held]
+            rows, ids = (
+                rows.filter(pa.array(fresh, pa.bool_())),
+                [i for i, f in zip(ids, fresh, strict=True) if f],
+            )
+        rows = rows.cast(self.events.schema)
+        self._index(rows, ids)
         self.events = pa.concat_tables([self.events, rows])
         newest = pc.max(rows["event_time"]).as_py()
         if self.newest is None or newest > self.newest:
@@ -183,6 +180,13 @@ class RecentState:
 
 
 _Loaded = tuple[datetime | None, pa.Table, pa.Table]
+
+
+def _coordinates(events: pa.Table) -> list[int]:
+    """Each row's Kafka (partition, offset) as one int: the partition above bit 40."""
+    partitions = events["kafka_partition"].to_numpy(zero_copy_only=False).astype("int64")
+    offsets = events["kafka_offset"].to_numpy(zero_copy_only=False).astype("int64")
+    return ((partitions << 40) | offsets).tolist()
 
 
 def _read_with_spark(

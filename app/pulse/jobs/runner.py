@@ -17,14 +17,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
-from pulse.jobs import bronze, stream
+from pulse.jobs import Job, bronze, stream
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings
 
 log = logging.getLogger("pulse.pipeline")
-# The jobs `pulse pipeline` runs. `all` is the real-time pipeline: one query, every layer per micro-batch.
-# `bronze` lands Kafka in Bronze only; `silver` (alias `gold`) refines Bronze into Silver and Gold.
-PIPELINE_JOBS = ("all", "bronze", "silver", "gold")
+PIPELINE_JOBS = tuple(job.value for job in Job)
 # How long Ctrl-C waits for running micro-batches before stopping them anyway.
 STOP_TIMEOUT_S = 120.0
 DEFAULT_TRIGGER_S = 1.0
@@ -68,7 +66,7 @@ class ProgressLines:
 class PipelineOptions:
     """How to run: which job, once or continuously, and how often."""
 
-    job: str = "all"
+    job: Job = Job.all
     once: bool = False
     trigger_seconds: float = DEFAULT_TRIGGER_S
     max_offsets_per_trigger: int | None = None
@@ -76,17 +74,38 @@ class PipelineOptions:
     kafka_wait_seconds: float = 0.0
 
 
-def _start(
+Starter = Callable[[SparkSession, PulseSettings, "PipelineOptions", threading.Event], StreamingQuery]
+
+
+def _trigger(options: PipelineOptions) -> io.Trigger:
+    return io.Trigger(once=options.once, interval_s=options.trigger_seconds)
+
+
+def _from_kafka(
     spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
 ) -> StreamingQuery:
-    trigger = io.Trigger(once=options.once, interval_s=options.trigger_seconds)
-    if options.job == "all":
-        return stream.start_from_kafka(spark, settings, trigger, options.max_offsets_per_trigger, stop)
-    if options.job == "bronze":
-        return bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
-    if options.job in ("silver", "gold"):
-        return stream.start_from_bronze(spark, settings, trigger, options.max_files_per_trigger, stop)
-    raise ValueError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
+    return stream.start_from_kafka(spark, settings, _trigger(options), options.max_offsets_per_trigger, stop)
+
+
+def _bronze_only(
+    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+) -> StreamingQuery:
+    return bronze.start(spark, settings, _trigger(options), options.max_offsets_per_trigger)
+
+
+def _from_bronze(
+    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+) -> StreamingQuery:
+    return stream.start_from_bronze(spark, settings, _trigger(options), options.max_files_per_trigger, stop)
+
+
+# How each job starts its query.
+STARTERS: dict[Job, Starter] = {
+    Job.all: _from_kafka,
+    Job.bronze: _bronze_only,
+    Job.silver: _from_bronze,
+    Job.gold: _from_bronze,
+}
 
 
 def _in_background(start: Callable[[], SparkSession]) -> Future[SparkSession]:
@@ -128,12 +147,13 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     configure_logging()
     if options.job not in PIPELINE_JOBS:
         raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
+    job = Job(options.job)
     # The Spark session starts (15-20 s on two cores) while the checks run: a broker being started
     # alongside (`kafka_wait_seconds`) then costs no extra time.
     session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
     try:
         preflight.check_lake(settings)
-        if options.job in ("all", "bronze"):
+        if job.reads_kafka:
             preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
     except preflight.PreflightError as exc:
         raise PipelineError(str(exc)) from None
@@ -142,7 +162,7 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
     began = time.monotonic()
     stop = threading.Event()
-    query = _start(spark, settings, options, stop)
+    query = STARTERS[job](spark, settings, options, stop)
     progress = ProgressLines({"bronze"})
     if options.once:
         try:
