@@ -42,13 +42,17 @@ def test_kafka_to_delta_round_trip(spark, broker: Broker, tmp_path: Path) -> Non
 
 
 def test_a_table_creation_killed_before_its_first_commit_is_redone(spark, tmp_path) -> None:
-    """A SIGKILL mid-create leaves `_delta_log` with only temporary files; the next start creates it."""
+    """A SIGKILL mid-create leaves `_delta_log` with only temporary files; the next start creates it,
+    through Spark (a clustered table) and through deltalake (a local lake's tables)."""
     from pulse import io
-    from pulse.tables import GOLD_EVENTS_BY_TYPE
+    from pulse.tables import GOLD_TABLES
 
-    path = tmp_path / "events_by_type"
-    (path / "_delta_log" / "_staged_commits").mkdir(parents=True)
-    (path / "_delta_log" / ".00000000000000000000.json.0f.tmp").write_text("{}")
-    io.ensure_delta_table(spark, str(path), GOLD_EVENTS_BY_TYPE, cluster_by=("window_start", "video_id"))
-    assert (path / "_delta_log" / "00000000000000000000.json").exists()
-    assert io.is_delta_table(spark, str(path))
+    schema, _ = GOLD_TABLES["events_by_type"]
+    for name, cluster_by in (("clustered", ("window_start", "video_id")), ("plain", ())):
+        path = tmp_path / name
+        (path / "_delta_log" / "_staged_commits").mkdir(parents=True)
+        (path / "_delta_log" / ".00000000000000000000.json.0f.tmp").write_text("{}")
+        io.ensure_delta_table(spark, str(path), schema, cluster_by=cluster_by)
+        assert (path / "_delta_log" / "00000000000000000000.json").exists(), name
+        assert io.is_delta_table(spark, str(path)), name
+        assert spark.read.format("delta").load(str(path)).schema == schema, name
