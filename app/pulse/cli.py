@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -392,19 +393,17 @@ def local_status() -> None:
     )
 
 
+# The jar bundles as a choice typer checks (`pulse jars resolve spark kafka`).
+Bundle = StrEnum("Bundle", {name: name for name in jars.BUNDLES})  # type: ignore[misc]
+
+
 @jars_app.command("resolve")
 def jars_resolve(
-    bundle: Annotated[
-        list[str] | None,
-        typer.Argument(help=f"Bundles to resolve: {', '.join(jars.BUNDLES)} (default: all)."),
-    ] = None,
+    bundle: Annotated[list[Bundle] | None, typer.Argument(help="Bundles to resolve (default: all).")] = None,
 ) -> None:
     """Fetch the locked jars (in parallel, from the machine cache or Maven Central) into $PULSE_HOME/jars."""
     settings = _settings()
-    wanted = bundle or list(jars.BUNDLES)
-    unknown = sorted(set(wanted) - set(jars.BUNDLES))
-    if unknown:
-        raise _fail(f"unknown bundle(s) {', '.join(unknown)}; choose from {', '.join(jars.BUNDLES)}", 2)
+    wanted = [str(choice) for choice in bundle] if bundle else list(jars.BUNDLES)
     try:
         cached = [name for name in wanted if jars.is_resolved(settings.jars_dir, name)]
         jars.resolve_many(settings.jars_dir, wanted, echo=console.print)

@@ -42,6 +42,7 @@ class Table:
         spans: True when a row covers [time_column, end_column] and a time filter keeps every row that
             overlaps the range (sessions); False when it is placed by `time_column` alone (windows).
         partition_by: Partition columns.
+        cluster_by: Liquid clustering columns (none today: see the note above Gold).
         checkpoint_interval: Commits between Delta log checkpoints. They differ per table so the
             tables' checkpoints (the only slow commits) fall on different micro-batches.
     """
@@ -54,12 +55,13 @@ class Table:
     end_column: str | None = None
     spans: bool = False
     partition_by: tuple[str, ...] = ()
+    cluster_by: tuple[str, ...] = ()
     checkpoint_interval: int = 10
     _by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {column.name: column for column in self.columns}
-        named = (*self.keys, *self.partition_by, self.time_column, self.end_column)
+        named = (*self.keys, *self.partition_by, *self.cluster_by, self.time_column, self.end_column)
         unknown = sorted({name for name in named if name is not None} - by_name.keys())
         if unknown:
             raise ValueError(f"table {self.layer}.{self.name} names columns it does not have: {unknown}")

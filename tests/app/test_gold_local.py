@@ -187,3 +187,21 @@ def test_a_late_event_among_existing_ones_asks_for_a_rebuild() -> None:
     (plan,) = gold_local.session_update_plan(late, gold).to_dict("records")
     assert not plan["extends"]
     assert plan["rebuild_from"] == int(T0.timestamp() * 1_000_000)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_session_order_matches_a_full_sort_by_ids_within_each_viewer(seed: int) -> None:
+    # Whole seconds make many same-instant events per viewer; existing sessions (tie_id "") join them.
+    batch = gold_local.events_frame(table(random_events(seed, 3000)))
+    batch = batch.assign(t=(batch["t"] // 1_000_000) * 1_000_000)
+    sessions = gold_local.sessionize(gold_local.as_segments(batch.iloc[::7]))
+    segments = pd.concat(
+        [gold_local.sessions_as_segments(sessions), gold_local.as_segments(batch)], ignore_index=True
+    ).sample(frac=1, random_state=seed)  # input order must not decide ties
+    keys = ["user_id", "video_id", "start", "tie_leave", "tie_id"]
+    expected = segments.sort_values(keys, kind="stable")
+    ordered = segments.iloc[gold_local.session_order(segments)]
+    assert len(ordered) == len(segments)
+    for pair, rows in expected.groupby(["user_id", "video_id"], sort=False):
+        mine = ordered[(ordered["user_id"] == pair[0]) & (ordered["video_id"] == pair[1])]
+        assert list(mine.index) == list(rows.index), pair

@@ -126,6 +126,7 @@ def ensure_tables(spark: SparkSession, settings: PulseSettings) -> None:
             settings.table_path(table.layer, table.name),
             spark_schema(table),
             partition_by=table.partition_by,
+            cluster_by=table.cluster_by,
             properties=table.properties,
         )
 
