@@ -22,7 +22,9 @@ def test_every_layer_and_table_has_one_path() -> None:
     settings = PulseSettings(lake="abfss://{layer}@acct.dfs.core.windows.net")
     paths = {settings.table_path(t.layer, t.name) for t in catalogue.TABLES}
     assert len(paths) == len(catalogue.TABLES)
-    assert settings.table_path("gold", "user_sessions") == "abfss://gold@acct.dfs.core.windows.net/user_sessions"
+    assert (
+        settings.table_path("gold", "user_sessions") == "abfss://gold@acct.dfs.core.windows.net/user_sessions"
+    )
     with pytest.raises(KeyError, match=r"unknown table gold\.nope \(known: bronze\.events_raw"):
         settings.table_path("gold", "nope")
 
