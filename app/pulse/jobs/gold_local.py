@@ -102,17 +102,24 @@ def window_rows(new: pd.DataFrame, context: pd.DataFrame) -> dict[str, pa.Table]
 
 def events_by_type(context: pd.DataFrame, new: pd.DataFrame) -> pa.Table:
     """`gold.events_by_type` rows of the (video, minute) pairs the new events fall in, counted over
-    `context` (all events of those minutes)."""
-    own = pd.DataFrame({"video_id": new["video_id"], "window_start": window_of(new["t"])}).drop_duplicates()
-    rows = context.assign(window_start=window_of(context["t"])).merge(own, on=["video_id", "window_start"])
-    counts = rows.groupby(["window_start", "video_id", "event"], as_index=False).size()
+    `context` (all events of those minutes). Counted on integer codes, as `video_activity` is."""
+    videos, video_names = pd.factorize(pd.concat([context["video_id"], new["video_id"]], ignore_index=True))
+    n, width = len(context), max(len(video_names), 1)
+    window = (context["t"].to_numpy("int64") // MINUTE_US) * width + videos[:n]
+    touched = (new["t"].to_numpy("int64") // MINUTE_US) * width + videos[n:]
+    keep = np.isin(window, touched)
+    events, event_names = pd.factorize(context["event"].to_numpy()[keep])
+    kinds = max(len(event_names), 1)
+    cells, counts = np.unique(window[keep] * kinds + events, return_counts=True)
+    window, event = cells // kinds, cells % kinds
+    starts = (window // width) * MINUTE_US
     return pa.table(
         {
-            "window_start": _ts(counts["window_start"]),
-            "window_end": _ts(counts["window_start"] + MINUTE_US),
-            "video_id": pa.array(counts["video_id"], pa.string()),
-            "event": pa.array(counts["event"], pa.string()),
-            "event_count": pa.array(counts["size"], pa.int64()),
+            "window_start": _ts(starts),
+            "window_end": _ts(starts + MINUTE_US),
+            "video_id": pa.array(np.asarray(video_names, dtype=object)[window % width], pa.string()),
+            "event": pa.array(np.asarray(event_names, dtype=object)[event], pa.string()),
+            "event_count": pa.array(counts.astype("int64"), pa.int64()),
         }
     )
 
@@ -317,17 +324,31 @@ def session_update_plan(new: pd.DataFrame, recent: pd.DataFrame) -> pd.DataFrame
     Returns:
         (user_id, video_id, first_new, extends, rebuild_from) rows, one per pair with new events.
     """
-    touched = new.groupby(PAIR, as_index=False).agg(first_new=("t", "min"))
-    affected = recent.merge(touched, on=PAIR)
+    if "pair" not in new or "pair" not in recent:
+        new, recent = with_pair_codes(new, recent)
+    touched = new.groupby("pair", as_index=False).agg(
+        user_id=("user_id", "first"), video_id=("video_id", "first"), first_new=("t", "min")
+    )
+    affected = recent.merge(touched[["pair", "first_new"]], on="pair")
     affected = affected[affected["end"] >= affected["first_new"] - GAP_US]
-    summary = affected.groupby(PAIR, as_index=False).agg(
+    summary = affected.groupby("pair", as_index=False).agg(
         earliest_affected=("start", "min"), latest_end=("end", "max")
     )
-    plan = touched.merge(summary, on=PAIR, how="left")
+    plan = touched.merge(summary, on="pair", how="left")
     plan["extends"] = plan["latest_end"].isna() | (plan["first_new"] > plan["latest_end"])
     earliest = plan["earliest_affected"].fillna(plan["first_new"]).astype("int64")
     plan["rebuild_from"] = np.minimum(plan["first_new"].to_numpy(), earliest.to_numpy())
-    return plan[[*PAIR, "first_new", "extends", "rebuild_from"]]
+    return plan[[*PAIR, "pair", "first_new", "extends", "rebuild_from"]]
+
+
+def with_pair_codes(new: pd.DataFrame, recent: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Both frames with a `pair` column: one int per (user_id, video_id), the same in both, so they
+    merge and group on integers instead of id strings."""
+    codes = pair_codes(
+        pd.concat([new["user_id"], recent["user_id"]], ignore_index=True),
+        pd.concat([new["video_id"], recent["video_id"]], ignore_index=True),
+    )
+    return new.assign(pair=codes[: len(new)]), recent.assign(pair=codes[len(new) :])
 
 
 def update_sessions(
@@ -345,20 +366,23 @@ def update_sessions(
         history: Silver events (new ones included) at or after a time in microseconds; asked only when a
             viewer needs rebuilding.
     """
+    batch, recent = with_pair_codes(batch, recent)
     plan = session_update_plan(batch, recent)
-    extending = plan.loc[plan["extends"], [*PAIR, "first_new"]]
+    extending = plan.loc[plan["extends"], ["pair", "first_new"]]
     # Every new event of an extending pair comes after all of the pair's affected sessions.
-    affected = recent.merge(extending, on=PAIR)
+    affected = recent.merge(extending, on="pair")
     affected = affected[affected["end"] >= affected["first_new"] - GAP_US]
-    segments = [sessions_as_segments(affected), as_segments(batch.merge(extending[PAIR], on=PAIR))]
-    rebuilding = plan.loc[~plan["extends"], [*PAIR, "rebuild_from"]]
+    segments = [sessions_as_segments(affected), as_segments(batch[batch["pair"].isin(extending["pair"])])]
+    rebuilding = plan.loc[~plan["extends"], [*PAIR, "pair", "rebuild_from"]]
     if rebuilding.empty:
         return sessionize(pd.concat(segments, ignore_index=True)), None
-    events = history(int(rebuilding["rebuild_from"].min())).merge(rebuilding, on=PAIR)
+    events = history(int(rebuilding["rebuild_from"].min())).merge(
+        rebuilding[[*PAIR, "rebuild_from"]], on=PAIR
+    )
     segments.append(as_segments(events[events["t"] >= events["rebuild_from"]]))
     sessions = sessionize(pd.concat(segments, ignore_index=True))
     # The rebuilt pairs' old sessions that no longer exist (merged or split differently) go.
-    old = recent.merge(rebuilding, on=PAIR)
+    old = recent.merge(rebuilding[["pair", "rebuild_from"]], on="pair")
     old = old[old["start"] >= old["rebuild_from"]]
     gone = old.merge(sessions[[*PAIR, "start"]], on=[*PAIR, "start"], how="left", indicator=True)
     return sessions, gone[gone["_merge"] == "left_only"]
