@@ -18,6 +18,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
 from pulse.jobs import bronze, stream
+from pulse.progress_log import ProgressLog
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings
 
@@ -37,14 +38,16 @@ class PipelineError(RuntimeError):
 
 
 class ProgressLines:
-    """One readable line per micro-batch for queries whose sink does not log its own (Bronze).
+    """One readable line (and progress record) per micro-batch for queries whose sink does not log its own
+    (Bronze).
 
     It polls `recentProgress` from the driver loop rather than registering a listener, so no callback
     from the JVM can arrive after the Python side is gone.
     """
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], progress_log: ProgressLog) -> None:
         self.names = names
+        self.progress_log = progress_log
         self._logged: dict[str, int] = {}
 
     def log_new(self, query: StreamingQuery) -> None:
@@ -62,6 +65,8 @@ class ProgressLines:
             written = progress.sink.numOutputRows
             out = f"{written:,} rows out" if written >= 0 else "written"
             log.info(f"{query.name} batch {batch_id}: {rows_in:,} rows in → {out} ({seconds:.1f} s)")
+            values = {"batch_id": batch_id, "rows_in": rows_in, "rows_out": written, "seconds": seconds}
+            self.progress_log.batch(query.name, values)
 
 
 @dataclass(frozen=True)
@@ -77,15 +82,21 @@ class PipelineOptions:
 
 
 def _start(
-    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+    spark: SparkSession,
+    settings: PulseSettings,
+    options: PipelineOptions,
+    stop: threading.Event,
+    progress_log: ProgressLog,
 ) -> StreamingQuery:
     trigger = io.Trigger(once=options.once, interval_s=options.trigger_seconds)
     if options.job == "all":
-        return stream.start_from_kafka(spark, settings, trigger, options.max_offsets_per_trigger, stop)
+        limit = options.max_offsets_per_trigger
+        return stream.start_from_kafka(spark, settings, trigger, limit, stop, progress_log)
     if options.job == "bronze":
         return bronze.start(spark, settings, trigger, options.max_offsets_per_trigger)
     if options.job in ("silver", "gold"):
-        return stream.start_from_bronze(spark, settings, trigger, options.max_files_per_trigger, stop)
+        limit = options.max_files_per_trigger
+        return stream.start_from_bronze(spark, settings, trigger, limit, stop, progress_log)
     raise ValueError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
 
 
@@ -140,20 +151,23 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     spark = session.result()
     trigger = io.Trigger(options.once, options.trigger_seconds).describe()
     log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
-    began = time.monotonic()
-    stop = threading.Event()
-    query = _start(spark, settings, options, stop)
-    progress = ProgressLines({"bronze"})
-    if options.once:
-        try:
-            query.awaitTermination()
-        except StreamingQueryException as exc:
-            raise PipelineError(f"the {query.name} query failed: {exc}") from None
-        _raise_if_failed(query)
-        progress.log_new(query)
-        log.info(f"{options.job}: caught up in {time.monotonic() - began:.1f} s")
-    else:
-        _run_continuously(query, progress, stop)
+    with ProgressLog(settings.progress_log) as progress_log:
+        began = time.monotonic()
+        stop = threading.Event()
+        query = _start(spark, settings, options, stop, progress_log)
+        progress = ProgressLines({"bronze"}, progress_log)
+        if options.once:
+            try:
+                query.awaitTermination()
+            except StreamingQueryException as exc:
+                raise PipelineError(f"the {query.name} query failed: {exc}") from None
+            _raise_if_failed(query)
+            progress.log_new(query)
+            seconds = time.monotonic() - began
+            log.info(f"{options.job}: caught up in {seconds:.1f} s")
+            progress_log.caught_up(options.job, seconds)
+        else:
+            _run_continuously(query, progress, stop)
 
 
 def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: threading.Event) -> None:
