@@ -16,18 +16,17 @@ import urllib.request
 from datetime import datetime, timedelta
 from typing import Any
 
-from benchmarks.common import (
+from benchmarks.harness import (
     REPO,
-    Result,
     Workspace,
     free_port,
     log,
-    ratio,
     run_json_child,
     start_process,
     stop_process,
     workspace,
 )
+from benchmarks.result import Result, ratio
 
 NAME = "dashboard"
 FULL = {"hours": 24, "videos": 20, "reloads": 3, "read_repeats": 5}

@@ -16,35 +16,33 @@ Spark session is up, dashboard before a browser connects), measured in the same 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from datetime import datetime
 from typing import Any
 
-from benchmarks.common import (
-    BASELINE_REF,
-    BASELINE_REF_ENV,
-    Result,
-    RssSampler,
+from benchmarks.dashboard import wait_healthy
+from benchmarks.harness import (
+    PROGRESS_LOG,
     Workspace,
-    batch_durations,
+    baseline_ref,
     broker,
     create_topic,
     free_port,
     log,
-    ratio,
     run_json_child,
     start_live_load,
     start_pipeline,
     start_process,
     stop_process,
-    summary_stats,
-    tree_rss,
     wait_for_line,
     workspace,
 )
-from benchmarks.dashboard import wait_healthy
+from benchmarks.pipeline_progress import baseline_records, batch_stats, committed_within
+from benchmarks.result import Result, ratio
+from benchmarks.rss import RssSampler, tree_rss
+from benchmarks.stats import summary_stats
+from pulse.progress_log import read_progress_log
 
 NAME = "freshness"
 NAMES = ("freshness", "memory")
@@ -178,7 +176,12 @@ def one_setting(
         for process in reversed(processes):
             stop_process(process, timeout=45)
     pipeline_text = pipeline_log.read_text(errors="replace")
-    measured = _in_window(pipeline_text, probe["measured_from"], probe["measured_until"])
+    window = probe["measured_from"], probe["measured_until"]
+    measured = _in_window(pipeline_text, *window)
+    if baseline:
+        batches = baseline_records(measured)
+    else:
+        batches = committed_within(read_progress_log(logs / PROGRESS_LOG), *window)
     latencies = probe.pop("latencies_s")
     stats = summary_stats(latencies)
     log(f"  trigger {trigger_s:g} s: {stats} ({probe['missing']} missing)")
@@ -188,7 +191,7 @@ def one_setting(
         "background_rate": rate,
         "latency_s": stats,
         "probe": probe,
-        "stage_batches": batch_durations(measured),
+        "stage_batches": batch_stats(batches),
         "pipeline_errors": [line for line in measured.splitlines() if "error" in line.lower()][:5],
     }
 
@@ -205,7 +208,7 @@ def run(quick: bool) -> list[Result]:
         try:
             for trigger_s, rate in zip(size["triggers_s"], size["background_rates"], strict=True):
                 settings.append(one_setting(ws, trigger_s, rate, size, sampler, idle))
-            baseline = os.environ.get(BASELINE_REF_ENV, BASELINE_REF).strip()
+            baseline = baseline_ref()
             if baseline:
                 log(f"freshness: baseline, the pipeline of {baseline}, same load")
                 trigger_s, rate = size["triggers_s"][0], size["background_rates"][0]

@@ -2,41 +2,37 @@
 
 The topic is filled once by `pulse produce --rate 0`. The ceiling is a plain Spark Kafka → Delta copy
 of the same topic (benchmarks/spark_copy.py, same `get_spark` session settings), run in the same run
-right before the medallion. Phase times are the pipeline's own "caught up in" lines, which exclude the
-Spark session start; the session start is reported separately for both.
+right before the medallion. Phase times are the caught-up records of the pipeline's progress log (the
+baseline's "caught up in" lines), which exclude the Spark session start; the session start is reported
+separately for both.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
-import sys
 import time
 from typing import Any
 
-from benchmarks.common import (
-    BASELINE_REF,
-    BASELINE_REF_ENV,
-    CAUGHT_UP,
-    Result,
+from benchmarks.harness import (
+    baseline_ref,
     baseline_tree,
-    batch_durations,
     broker,
     checked,
     log,
     produce_as_fast_as_possible,
     pulse,
-    ratio,
+    pulse_cli,
     run_json_child,
     workspace,
 )
+from benchmarks.pipeline_progress import baseline_records, batch_stats, caught_up
+from benchmarks.result import Result, ratio
+from pulse.progress_log import read_progress_log
 
 NAME = "pipeline"
 FULL = {"events": 1_000_000, "verify_gold": False}
 QUICK = {"events": 50_000, "verify_gold": True}
 SEED = 21
-SESSION_LINE = re.compile(r"^(\d\d:\d\d:\d\d) lake: ", re.MULTILINE)
 
 
 def run(quick: bool) -> Result:
@@ -62,35 +58,42 @@ def run(quick: bool) -> Result:
 
         log("pipeline: medallion — pulse pipeline all --once")
         began = time.monotonic()
-        done = checked(pulse(ws, "pipeline", "all", "--once", timeout=7200), "pulse pipeline all --once")
+        progress_log = ws.home / "progress.jsonl"
+        done = checked(
+            pulse(ws, "pipeline", "all", "--once", "--progress-log", str(progress_log), timeout=7200),
+            "pulse pipeline all --once",
+        )
         process_s = time.monotonic() - began
         output = done.stdout + done.stderr
         (ws.home / "pipeline.log").write_text(output)
-        phases = {stage: float(seconds) for stage, seconds in CAUGHT_UP.findall(output)}
+        records = read_progress_log(progress_log)
+        phases = caught_up(records)
         if set(phases) != {"all"}:
-            raise RuntimeError(f"missing 'caught up' lines in the pipeline output:\n{output[-3000:]}")
+            raise RuntimeError(f"no caught-up record in the progress log:\n{output[-3000:]}")
         total_s = sum(phases.values())
         log(f"  medallion: {phases} (total {total_s:.1f} s, process {process_s:.1f} s)")
-        details["medallion_batches"] = batch_durations(output)
+        details["medallion_batches"] = batch_stats(records)
         details["medallion_process_s"] = round(process_s, 1)
-        baseline_ref = os.environ.get(BASELINE_REF_ENV, BASELINE_REF).strip()
-        if baseline_ref:
-            log(f"pipeline: baseline — the medallion of {baseline_ref}, same topic, own lake")
-            code = baseline_tree(baseline_ref)
-            env = ws.env(PULSE_LAKE=str(ws.home / "baseline-lake"), PYTHONPATH=str(code))
+        baseline = baseline_ref()
+        if baseline:
+            log(f"pipeline: baseline — the medallion of {baseline}, same topic, own lake")
+            code = baseline_tree(baseline)
+            cli, pythonpath = pulse_cli(code)
+            env = ws.env(PULSE_LAKE=str(ws.home / "baseline-lake"), PYTHONPATH=pythonpath)
             old = subprocess.run(
-                [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--once"],
+                [*cli, "pipeline", "all", "--once"],
                 cwd=code, env=env, capture_output=True, text=True, timeout=7200, check=False,
             )  # fmt: skip
             old_output = old.stdout + old.stderr
             (ws.home / "baseline.log").write_text(old_output)
-            old_phases = {stage: float(seconds) for stage, seconds in CAUGHT_UP.findall(old_output)}
+            old_records = baseline_records(old_output)
+            old_phases = caught_up(old_records)
             if old.returncode != 0 or "all" not in old_phases:
                 raise RuntimeError(f"the baseline pipeline failed:\n{old_output[-3000:]}")
             details["baseline"] = {
-                "ref": baseline_ref,
+                "ref": baseline,
                 "all_s": old_phases["all"],
-                "batches": batch_durations(old_output),
+                "batches": batch_stats(old_records),
             }
             log(f"  baseline: all caught up in {old_phases['all']:.1f} s")
         if size["verify_gold"]:
@@ -141,8 +144,8 @@ def run(quick: bool) -> Result:
             }
         )
     notes = [
-        "Phase times come from the pipeline's own 'caught up in' lines and exclude the Spark session start "
-        "(the ceiling's copy_s excludes it too).",
+        "Phase times come from the pipeline's own caught-up record (the baseline's 'caught up in' line) and "
+        "exclude the Spark session start (the ceiling's copy_s excludes it too).",
     ]
     passed = ratio_value is not None and ratio_value >= 0.5
     if size["verify_gold"]:

@@ -17,18 +17,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from benchmarks.common import (
-    KAFKA_CLASSPATH,
-    REPO,
-    Result,
-    RssSampler,
-    Workspace,
-    broker,
-    create_topic,
-    log,
-    ratio,
-    workspace,
-)
+from benchmarks.harness import KAFKA_CLASSPATH, REPO, Workspace, broker, create_topic, log, workspace
+from benchmarks.result import Result, ratio
+from benchmarks.rss import RssSampler
 from pulse.local.java import find_java
 
 NAME = "producer"

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, Result
+from benchmarks.result import RESULTS, Result
 
 
 def _figure(value: Any, unit: str) -> str:

@@ -10,8 +10,9 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks.common import RESULTS, Result, failed_result, log, machine_info
+from benchmarks.harness import log
 from benchmarks.report import table
+from benchmarks.result import RESULTS, Result, failed_result, machine_info
 
 # Run order: the heavy pipeline run last, so a slow machine still gets the other results early.
 BENCHMARKS = {

@@ -8,29 +8,29 @@ show whether the earlier design kept up, not to be measured for ten minutes).
 
 from __future__ import annotations
 
-import os
 import statistics
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import (
-    BASELINE_REF,
-    BASELINE_REF_ENV,
-    Result,
-    RssSampler,
+from benchmarks.harness import (
+    PROGRESS_LOG,
     Workspace,
-    batch_durations,
+    baseline_ref,
     broker,
     create_topic,
     log,
-    ratio,
     run_json_child,
     start_live_load,
     start_pipeline,
     stop_process,
-    summary_stats,
     wait_for_line,
     workspace,
 )
+from benchmarks.pipeline_progress import baseline_records, batch_stats
+from benchmarks.result import Result, ratio
+from benchmarks.rss import RssSampler
+from benchmarks.stats import summary_stats
+from pulse.progress_log import read_progress_log
 
 NAME = "sustained"
 TARGET_MAX_LAG_S = 15.0
@@ -43,6 +43,13 @@ CAUGHT_UP_S = TARGET_MAX_LAG_S / 2
 FULL = {"rate": 2000.0, "measure_s": 600, "baseline_measure_s": 180, "warmup_s": 240}
 QUICK = {"rate": 2000.0, "measure_s": 120, "baseline_measure_s": 60, "warmup_s": 120}
 GIB = 2**30
+
+
+def _progress(logs: Path, baseline: str | None) -> list[dict[str, Any]]:
+    """The pipeline's progress records so far: its progress log, or a baseline's log lines."""
+    if baseline:
+        return baseline_records((logs / "pipeline.log").read_text(errors="replace"))
+    return read_progress_log(logs / PROGRESS_LOG)
 
 
 def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str | None) -> dict[str, Any]:
@@ -73,7 +80,7 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
         )
         warmup_s = warm["samples"][-1][0] if warm["samples"] else 0.0
         log(f"  {'caught up' if warm['caught_up'] else 'not caught up'} after {warmup_s:.0f} s")
-        began = len(pipeline_log.read_text(errors="replace").splitlines())
+        before = len(_progress(logs, baseline))
         lag = run_json_child(
             "benchmarks.gold_lag",
             ["--lake", str(lake), "--seconds", str(measure_s)],
@@ -82,7 +89,7 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
         )
         if pipeline.poll() is not None:
             raise RuntimeError(f"the pipeline exited ({pipeline.returncode}); see {pipeline_log}")
-        measured_log = "\n".join(pipeline_log.read_text(errors="replace").splitlines()[began:])
+        measured = _progress(logs, baseline)[before:]
     finally:
         sampler.stop()
         for process in reversed(processes):
@@ -92,7 +99,7 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
     # No sample at all means Gold never committed in the window: as far behind as it gets.
     first = statistics.fmean(lags[:third]) if lags else None
     last = statistics.fmean(lags[-third:]) if lags else None
-    batches = batch_durations(measured_log).get("pipeline", {})
+    batches = batch_stats(measured).get("pipeline", {})
     rows_in = batches.get("rows_in_total", 0)
     result = {
         "code": baseline or "this commit",
@@ -123,7 +130,7 @@ def run(quick: bool) -> list[Result]:
     runs = []
     with workspace(NAME) as ws, broker(ws):
         runs.append(one_run(ws, size, size["measure_s"], None))
-        baseline = os.environ.get(BASELINE_REF_ENV, BASELINE_REF).strip()
+        baseline = baseline_ref()
         if baseline:
             runs.append(one_run(ws, size, size["baseline_measure_s"], baseline))
     ours = runs[0]

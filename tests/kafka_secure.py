@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulse.local.broker import free_port_pair
+from pulse.local.broker import free_port, free_port_pair
 
 
 @dataclass(frozen=True)
@@ -57,19 +56,10 @@ def run_with_env(env: dict[str, str], *args: str, timeout: float = 300) -> subpr
     )
 
 
-def _free_port(avoid: set[int]) -> int:
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in avoid:
-            return port
-
-
 def start_secure_broker(home: Path, jars_dir: Path) -> Iterator[SecureBroker]:
     """`pulse local up --sasl-ssl` in `home` on free ports; stopped when the generator closes."""
     plain = free_port_pair()
-    sasl = _free_port({plain, plain + 1})
+    sasl = free_port({plain, plain + 1})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     env |= {"PULSE_HOME": str(home), "PULSE_JARS": str(jars_dir)}
     started = run_with_env(env, "local", "up", "--port", str(plain), "--sasl-ssl", "--sasl-port", str(sasl))

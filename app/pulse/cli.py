@@ -213,6 +213,14 @@ def pipeline_command(
             max=3600,
         ),
     ] = 0.0,
+    progress_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append one JSON line per micro-batch (and one when --once has caught up) to this file "
+            "(default: PULSE_PROGRESS_LOG, else none).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Run the pipeline: every micro-batch lands in Bronze, Silver (+ quarantine) and Gold.
 
@@ -222,6 +230,8 @@ def pipeline_command(
     from pulse.jobs.runner import PipelineError, PipelineOptions, run
 
     settings = _settings()
+    if progress_log is not None:
+        settings = settings.model_copy(update={"progress_log": progress_log})
     try:
         run(
             PipelineOptions(

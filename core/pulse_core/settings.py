@@ -79,6 +79,13 @@ class PulseSettings(BaseSettings):
     kafka_group_prefix: str | None = Field(
         default=None, description="Consumer-group prefix for Spark's Kafka source (Confluent ACLs allow one)."
     )
+    progress_log: Path | None = Field(
+        default=None,
+        description=(
+            "File the pipeline appends one JSON line to per micro-batch and when a `--once` run caught up "
+            "(`pulse.progress_log`); unset: none."
+        ),
+    )
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -89,9 +96,9 @@ class PulseSettings(BaseSettings):
             raise ValueError(f"expected host:port[,host:port…], got {value!r}")
         return ",".join(entries)
 
-    @field_validator("kafka_ssl_ca_location", mode="before")
+    @field_validator("kafka_ssl_ca_location", "progress_log", mode="before")
     @classmethod
-    def _blank_ca_is_unset(cls, value: object) -> object:
+    def _blank_path_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("kafka_topic")

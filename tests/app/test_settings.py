@@ -136,3 +136,12 @@ def test_producer_and_spark_get_the_same_security_settings(monkeypatch: pytest.M
     monkeypatch.setenv("PULSE_KAFKA_SSL_CA_LOCATION", "")
     assert "ssl.ca.location" not in load_settings().kafka_client_config()
     assert "kafka.ssl.truststore.location" not in load_settings().kafka_spark_options()
+
+
+def test_progress_log_is_a_file_and_blank_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PULSE_PROGRESS_LOG", "/tmp/pulse/progress.jsonl")
+    assert load_settings().progress_log == Path("/tmp/pulse/progress.jsonl")
+    monkeypatch.setenv("PULSE_PROGRESS_LOG", " ")
+    assert load_settings().progress_log is None
+    monkeypatch.delenv("PULSE_PROGRESS_LOG")
+    assert load_settings().progress_log is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from deltalake import DeltaTable
 
 from pulse.jobs.runner import PipelineOptions, run
 from pulse.producer.run import ProduceOptions, produce
+from pulse.progress_log import read_progress_log
 from pulse_core.settings import load_settings
 from tests.app.test_contract import SAMPLE
 from tests.e2e.conftest import Broker, run_pulse
@@ -37,11 +39,25 @@ def test_counts_reconcile_class_by_class(spark, broker: Broker, tmp_path: Path) 
     assert summary["failed"] == 0
     assert summary["delivered"] == summary["sent"] == 20000 + summary["duplicates"]
 
+    progress_log = tmp_path / "progress.jsonl"
     for job in ("bronze", "silver"):
-        ran = run_pulse("pipeline", job, "--once", timeout=600)
+        ran = run_pulse("pipeline", job, "--once", "--progress-log", str(progress_log), timeout=600)
         assert ran.returncode == 0, ran.stderr[-3000:]
         assert f"{job}: caught up" in ran.stderr
     assert "pipeline batch 0:" in ran.stderr
+    # The progress log tells the same story as the tables, batch by batch.
+    records = read_progress_log(progress_log)
+    assert [r["stage"] for r in records if r["kind"] == "caught_up"] == ["bronze", "silver"]
+    batches = {
+        s: [r for r in records if (r["kind"], r["stage"]) == ("batch", s)] for s in ("bronze", "refine")
+    }
+    assert sum(r["rows_in"] for r in batches["bronze"]) == summary["delivered"]
+    refined = batches["refine"]
+    assert [r["batch_id"] for r in refined] == list(range(len(refined)))
+    assert sum(r["rows_in"] for r in refined) == summary["delivered"]
+    assert sum(r["inserted"] for r in refined) == summary["valid"]
+    assert sum(r["quarantined"] for r in refined) == sum(summary["injected"].values())
+    assert all(r["seconds"] > 0 and r["newest_event_time"] for r in refined)
 
     bronze = _table(broker.home, "bronze", "events_raw")
     silver = _table(broker.home, "silver", "events")
@@ -56,8 +72,8 @@ def test_counts_reconcile_class_by_class(spark, broker: Broker, tmp_path: Path) 
     assert landed <= {(r["partition"], r["offset"]) for r in bronze}
 
 
-def test_seed_file_replays_cleanly(spark, broker: Broker) -> None:
-    settings = load_settings()
+def test_seed_file_replays_cleanly(spark, broker: Broker, tmp_path: Path) -> None:
+    settings = load_settings(progress_log=tmp_path / "progress.jsonl")
     summary = produce(ProduceOptions(from_file=SAMPLE, rate=0), settings.kafka_client_config(),
                       settings.kafka_topic, progress=None, echo=lambda _: None)  # fmt: skip
     lines = SAMPLE.read_text().splitlines()
@@ -66,6 +82,13 @@ def test_seed_file_replays_cleanly(spark, broker: Broker) -> None:
     silver = _table(broker.home, "silver", "events")
     assert _table(broker.home, "silver", "quarantine") == []
     assert len(silver) == len(lines)
+    *batches, caught_up = read_progress_log(tmp_path / "progress.jsonl")
+    assert (caught_up["kind"], caught_up["stage"]) == ("caught_up", "all")
+    assert {r["stage"] for r in batches} == {"pipeline"}
+    assert sum(r["inserted"] for r in batches) == len(lines)
+    newest = max(datetime.fromisoformat(r["newest_event_time"]) for r in batches)
+    assert newest == max(r["event_time"] for r in silver)
+    assert all(datetime.fromisoformat(r["committed_at"]) > newest for r in batches)
     by_key = {(r["user_id"], r["video_id"], r["event"], r["payload"]) for r in silver}
     expected = {(b["user_id"], b["video_id"], b["event"], b.get("payload")) for b in map(json.loads, lines)}
     assert by_key == expected

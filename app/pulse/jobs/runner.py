@@ -18,6 +18,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
 from pulse.jobs import Job, bronze, stream
+from pulse.progress_log import ProgressLog
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings
 
@@ -35,14 +36,16 @@ class PipelineError(RuntimeError):
 
 
 class ProgressLines:
-    """One readable line per micro-batch for queries whose sink does not log its own (Bronze).
+    """One readable line (and progress record) per micro-batch for queries whose sink does not log its own
+    (Bronze).
 
     It polls `recentProgress` from the driver loop rather than registering a listener, so no callback
     from the JVM can arrive after the Python side is gone.
     """
 
-    def __init__(self, names: set[str]) -> None:
+    def __init__(self, names: set[str], progress_log: ProgressLog) -> None:
         self.names = names
+        self.progress_log = progress_log
         self._logged: dict[str, int] = {}
 
     def log_new(self, query: StreamingQuery) -> None:
@@ -60,6 +63,8 @@ class ProgressLines:
             written = progress.sink.numOutputRows
             out = f"{written:,} rows out" if written >= 0 else "written"
             log.info(f"{query.name} batch {batch_id}: {rows_in:,} rows in → {out} ({seconds:.1f} s)")
+            values = {"batch_id": batch_id, "rows_in": rows_in, "rows_out": written, "seconds": seconds}
+            self.progress_log.batch(query.name, values)
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,9 @@ class PipelineOptions:
     kafka_wait_seconds: float = 0.0
 
 
-Starter = Callable[[SparkSession, PulseSettings, "PipelineOptions", threading.Event], StreamingQuery]
+Starter = Callable[
+    [SparkSession, PulseSettings, "PipelineOptions", threading.Event, ProgressLog], StreamingQuery
+]
 
 
 def _trigger(options: PipelineOptions) -> io.Trigger:
@@ -82,21 +89,35 @@ def _trigger(options: PipelineOptions) -> io.Trigger:
 
 
 def _from_kafka(
-    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+    spark: SparkSession,
+    settings: PulseSettings,
+    options: PipelineOptions,
+    stop: threading.Event,
+    progress_log: ProgressLog,
 ) -> StreamingQuery:
-    return stream.start_from_kafka(spark, settings, _trigger(options), options.max_offsets_per_trigger, stop)
+    limit = options.max_offsets_per_trigger
+    return stream.start_from_kafka(spark, settings, _trigger(options), limit, stop, progress_log)
 
 
 def _bronze_only(
-    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+    spark: SparkSession,
+    settings: PulseSettings,
+    options: PipelineOptions,
+    stop: threading.Event,
+    progress_log: ProgressLog,
 ) -> StreamingQuery:
     return bronze.start(spark, settings, _trigger(options), options.max_offsets_per_trigger)
 
 
 def _from_bronze(
-    spark: SparkSession, settings: PulseSettings, options: PipelineOptions, stop: threading.Event
+    spark: SparkSession,
+    settings: PulseSettings,
+    options: PipelineOptions,
+    stop: threading.Event,
+    progress_log: ProgressLog,
 ) -> StreamingQuery:
-    return stream.start_from_bronze(spark, settings, _trigger(options), options.max_files_per_trigger, stop)
+    limit = options.max_files_per_trigger
+    return stream.start_from_bronze(spark, settings, _trigger(options), limit, stop, progress_log)
 
 
 # How each job starts its query.
@@ -160,20 +181,23 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     spark = session.result()
     trigger = io.Trigger(options.once, options.trigger_seconds).describe()
     log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
-    began = time.monotonic()
-    stop = threading.Event()
-    query = STARTERS[job](spark, settings, options, stop)
-    progress = ProgressLines({"bronze"})
-    if options.once:
-        try:
-            query.awaitTermination()
-        except StreamingQueryException as exc:
-            raise PipelineError(f"the {query.name} query failed: {exc}") from None
-        _raise_if_failed(query)
-        progress.log_new(query)
-        log.info(f"{options.job}: caught up in {time.monotonic() - began:.1f} s")
-    else:
-        _run_continuously(query, progress, stop)
+    with ProgressLog(settings.progress_log) as progress_log:
+        began = time.monotonic()
+        stop = threading.Event()
+        query = STARTERS[job](spark, settings, options, stop, progress_log)
+        progress = ProgressLines({"bronze"}, progress_log)
+        if options.once:
+            try:
+                query.awaitTermination()
+            except StreamingQueryException as exc:
+                raise PipelineError(f"the {query.name} query failed: {exc}") from None
+            _raise_if_failed(query)
+            progress.log_new(query)
+            seconds = time.monotonic() - began
+            log.info(f"{options.job}: caught up in {seconds:.1f} s")
+            progress_log.caught_up(options.job, seconds)
+        else:
+            _run_continuously(query, progress, stop)
 
 
 def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: threading.Event) -> None:

@@ -19,6 +19,7 @@ from pyspark.sql.streaming import StreamingQuery
 from pulse import io
 from pulse.jobs.medallion import MedallionWriter, ensure_tables, load_recent_state, read_progress
 from pulse.jobs.recent import RecentState
+from pulse.progress_log import ProgressLog
 from pulse.transforms.bronze import to_bronze
 from pulse_core.progress import Progress
 from pulse_core.settings import PulseSettings
@@ -46,7 +47,8 @@ class StopBeforeBatchError(RuntimeError):
 
 
 class BatchHandler:
-    """The foreachBatch handler: hands each micro-batch to a `MedallionWriter` and logs what it did.
+    """The foreachBatch handler: hands each micro-batch to a `MedallionWriter`, logs what it did and records
+    it in the progress log.
 
     The writer's transactions are named after the query's checkpoint id, read on the first batch: a
     reset checkpoint restarts batch ids at 0 under a new name, so no earlier write is mistaken for one.
@@ -59,9 +61,11 @@ class BatchHandler:
         job: str,
         write_bronze: bool,
         stop: threading.Event | None = None,
+        progress_log: ProgressLog | None = None,
     ) -> None:
         self.spark = spark
         self.stop = stop
+        self.progress_log = progress_log or ProgressLog(None)
         self.settings = settings
         self.job = job
         self.write_bronze = write_bronze
@@ -101,11 +105,13 @@ class BatchHandler:
         jobs_after = spark_job_counter(self.spark)
         if not result.rows_in:
             return
-        jobs = f", {jobs_after - jobs_before} spark jobs" if jobs_before is not None and jobs_after else ""
+        spark_jobs = jobs_after - jobs_before if jobs_before is not None and jobs_after else None
+        jobs = f", {spark_jobs} spark jobs" if spark_jobs is not None else ""
         lag = ""
         if result.newest_event_time is not None:
             lag = f", newest event {(datetime.now(UTC) - result.newest_event_time).total_seconds():.1f} s ago"
         log.info(result.line() + jobs + lag)
+        self.progress_log.batch(self.job, result.record(), spark_jobs)
 
 
 def start_from_kafka(
@@ -114,15 +120,17 @@ def start_from_kafka(
     trigger: io.Trigger,
     max_offsets_per_trigger: int | None = None,
     stop: threading.Event | None = None,
+    progress_log: ProgressLog | None = None,
 ) -> StreamingQuery:
     """Start the real-time pipeline: each Kafka micro-batch goes through every layer. Setting `stop` ends
-    the query at its next micro-batch, before that batch writes anything."""
+    the query at its next micro-batch, before that batch writes anything; each batch is recorded in
+    `progress_log`."""
     ensure_tables(spark, settings)
     limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
     records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, limit))
     sink = io.StreamSink(FROM_KAFKA, settings.checkpoint_path(FROM_KAFKA), trigger)
     return io.write_foreach_batch(
-        to_bronze(records), BatchHandler(spark, settings, FROM_KAFKA, True, stop), sink
+        to_bronze(records), BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log), sink
     )
 
 
@@ -132,9 +140,12 @@ def start_from_bronze(
     trigger: io.Trigger,
     max_files_per_trigger: int | None = None,
     stop: threading.Event | None = None,
+    progress_log: ProgressLog | None = None,
 ) -> StreamingQuery:
-    """Start refining Bronze's appended rows into Silver and Gold (`stop` as in `start_from_kafka`)."""
+    """Start refining Bronze's appended rows into Silver and Gold (`stop`, `progress_log` as in
+    `start_from_kafka`)."""
     ensure_tables(spark, settings)
     bronze = io.read_delta_stream(spark, settings.table_path("bronze", "events_raw"), max_files_per_trigger)
     sink = io.StreamSink(FROM_BRONZE, settings.checkpoint_path(FROM_BRONZE), trigger)
-    return io.write_foreach_batch(bronze, BatchHandler(spark, settings, FROM_BRONZE, False, stop), sink)
+    handler = BatchHandler(spark, settings, FROM_BRONZE, False, stop, progress_log)
+    return io.write_foreach_batch(bronze, handler, sink)

@@ -98,6 +98,16 @@ def port_is_free(port: int, host: str = HOST) -> bool:
     return True
 
 
+def free_port(avoid: AbstractSet[int] = frozenset()) -> int:
+    """One free port on loopback, not in `avoid`."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((HOST, 0))
+            port = probe.getsockname()[1]
+        if port not in avoid:
+            return port
+
+
 def free_port_pair(avoid: AbstractSet[int] = frozenset()) -> int:
     """A port P such that P and P+1 (broker and controller) are both free on loopback, neither in `avoid`."""
     for _ in range(100):

@@ -1,33 +1,27 @@
-"""Shared pieces of the benchmarks: environment, broker, processes, sampling and the result record."""
+"""The process harness of the benchmarks: a workspace per benchmark, a broker, and `pulse` children, run
+from this checkout or from a baseline commit's."""
 
 from __future__ import annotations
 
 import json
 import os
-import platform
-import re
 import shutil
 import signal
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import psutil
-
+from pulse.local.broker import free_port as any_free_port
 from pulse.local.broker import free_port_pair as broker_ports
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results"
 JARS = Path(os.environ.get("PULSE_JARS", str(REPO / ".pulse" / "jars")))
 # The broker bundle plus Kafka's perf tools (ProducerPerformance).
 KAFKA_CLASSPATH = os.pathsep.join(str(JARS / bundle / "*") for bundle in ("kafka", "tools"))
@@ -40,17 +34,6 @@ def log(message: str) -> None:
     print(f"{datetime.now().strftime('%H:%M:%S')} [bench] {message}", file=sys.stderr, flush=True)
 
 
-def machine_info() -> dict[str, Any]:
-    """What the figures were measured on."""
-    return {
-        "nproc": os.cpu_count(),
-        "total_memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
 def free_port_pair() -> int:
     """A port P with P and P+1 free on loopback (broker and controller), never a reserved one."""
     return broker_ports(RESERVED_PORTS)
@@ -58,12 +41,7 @@ def free_port_pair() -> int:
 
 def free_port() -> int:
     """One free loopback port, never a reserved one."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port not in RESERVED_PORTS:
-            return port
+    return any_free_port(RESERVED_PORTS)
 
 
 @dataclass
@@ -100,6 +78,13 @@ BASELINE_REF_ENV = "PULSE_BENCH_BASELINE_REF"
 # By default the design landed before delta-rs committed Gold (Spark MERGEs, session 3); the one before the
 # driver-side hot path is 816eb79. An empty value skips the baseline.
 BASELINE_REF = "46861ef"
+# Where `start_pipeline` has the code under test write its progress log (`pulse.progress_log`), in `logs`.
+PROGRESS_LOG = "progress.jsonl"
+
+
+def baseline_ref() -> str | None:
+    """The baseline git ref for this run: `PULSE_BENCH_BASELINE_REF`, else `BASELINE_REF`; None skips it."""
+    return os.environ.get(BASELINE_REF_ENV, BASELINE_REF).strip() or None
 
 
 def baseline_tree(ref: str) -> Path:
@@ -122,6 +107,19 @@ def baseline_tree(ref: str) -> Path:
             capture_output=True,
         )
     return path
+
+
+def pulse_cli(code: Path) -> tuple[list[str], str]:
+    """The command that runs the `pulse` CLI of the checkout at `code`, and the PYTHONPATH that makes it
+    import that checkout's code rather than the one installed in this venv.
+
+    The package was `app` (run as `app.cli`) until 04dec10 moved it to `app/pulse`, beside `core/pulse_core`.
+    """
+    if (code / "app" / "pulse").is_dir():
+        return [sys.executable, "-m", "pulse.cli"], os.pathsep.join(
+            str(code / part) for part in ("app", "core")
+        )
+    return [sys.executable, "-m", "app.cli"], str(code)
 
 
 @contextmanager
@@ -220,13 +218,17 @@ def start_live_load(env: dict[str, str], logs: Path, rate: float) -> subprocess.
 def start_pipeline(
     env: dict[str, str], logs: Path, baseline: str | None, args: Sequence[str] = ()
 ) -> subprocess.Popen[bytes]:
-    """`pulse pipeline all` logging to `<logs>/pipeline.log`: today's code, or `baseline`'s (a git ref)."""
+    """`pulse pipeline all` logging to `<logs>/pipeline.log`: today's code, or `baseline`'s (a git ref).
+
+    Today's code also writes its progress log to `<logs>/progress.jsonl` (`PROGRESS_LOG`); a baseline's
+    may predate the option, so only its log lines tell what it did (`pipeline_progress.baseline_records`).
+    """
     code = baseline_tree(baseline) if baseline else REPO
+    if not baseline:
+        args = [*args, "--progress-log", str(logs / PROGRESS_LOG)]
+    cli, pythonpath = pulse_cli(code)
     return start_process(
-        [sys.executable, "-m", "pulse.cli", "pipeline", "all", *args],
-        env | {"PYTHONPATH": str(code)},
-        logs / "pipeline.log",
-        cwd=code,
+        [*cli, "pipeline", "all", *args], env | {"PYTHONPATH": pythonpath}, logs / "pipeline.log", cwd=code
     )
 
 
@@ -256,170 +258,6 @@ def wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes], tim
     raise RuntimeError(f"no {needle!r} in {path} after {timeout:.0f} s")
 
 
-def tree_rss(pid: int) -> int:
-    """RSS of a process and all its descendants, in bytes (0 once it is gone)."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for proc in processes:
-        with suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += proc.memory_info().rss
-    return total
-
-
-@dataclass
-class RssSampler:
-    """Samples the RSS (children included) of named processes every `interval_s` in a thread."""
-
-    pids: dict[str, int]
-    interval_s: float = 0.5
-    peaks: dict[str, int] = field(default_factory=dict)
-    first: dict[str, int] = field(default_factory=dict)
-    samples: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> RssSampler:
-        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
-        self._thread.start()
-        return self
-
-    def add(self, name: str, pid: int) -> None:
-        self.pids[name] = pid
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            for name, pid in list(self.pids.items()):
-                rss = tree_rss(pid)
-                if rss:
-                    self.first.setdefault(name, rss)
-                    self.peaks[name] = max(self.peaks.get(name, 0), rss)
-            self.samples += 1
-            self._stop.wait(self.interval_s)
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """The q-th percentile (0-100) by linear interpolation, or None on no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def summary_stats(values: Sequence[float]) -> dict[str, float | int | None]:
-    """count, mean, p50, p95, p99 and max, rounded to milliseconds."""
-
-    def r(x: float | None) -> float | None:
-        return None if x is None else round(x, 3)
-
-    return {
-        "count": len(values),
-        "mean": r(statistics.fmean(values)) if values else None,
-        "p50": r(percentile(values, 50)),
-        "p95": r(percentile(values, 95)),
-        "p99": r(percentile(values, 99)),
-        "max": r(max(values)) if values else None,
-    }
-
-
-BATCH_LINE = re.compile(
-    r"^(\d\d:\d\d:\d\d) (bronze|pipeline) batch (\d+): ([\d,]+) rows in .*?\(([\d.]+) s\)"
-    r"(?:, (\d+) spark jobs)?.*$"
-)
-CAUGHT_UP = re.compile(r"(all|bronze|silver|gold): caught up in ([\d.]+) s")
-
-
-def batch_durations(pipeline_log: str) -> dict[str, dict[str, Any]]:
-    """Per stage: the micro-batch durations and rows in, parsed from the pipeline's log lines."""
-    stages: dict[str, dict[str, list[float]]] = {}
-    for line in pipeline_log.splitlines():
-        match = BATCH_LINE.match(line.strip())
-        if match:
-            stage = stages.setdefault(match[2], {"seconds": [], "rows": [], "jobs": []})
-            stage["seconds"].append(float(match[5]))
-            stage["rows"].append(float(match[4].replace(",", "")))
-            if match[6]:
-                stage["jobs"].append(float(match[6]))
-    return {
-        name: {
-            "batches": len(data["seconds"]),
-            "rows_in_total": int(sum(data["rows"])),
-            "batch_seconds": summary_stats(data["seconds"]),
-            "spark_jobs_per_batch": summary_stats(data["jobs"]) if data["jobs"] else None,
-        }
-        for name, data in stages.items()
-    }
-
-
-@dataclass
-class Result:
-    """One benchmark's record, written to `benchmarks/results/<name>.json`.
-
-    `ratio` is candidate / baseline for the headline metric; `better` says which direction is good.
-    """
-
-    name: str
-    quick: bool
-    parameters: dict[str, Any]
-    metric: str
-    unit: str
-    better: str  # "higher" or "lower"
-    baseline: dict[str, Any]
-    candidate: dict[str, Any]
-    ratio: float | None
-    target: str
-    passed: bool | None
-    details: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # extra table lines: label, figures, ratio
-    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    wall_seconds: float = 0.0
-    error: str | None = None
-
-    def to_json(self, machine: dict[str, Any]) -> str:
-        body = {
-            "name": self.name,
-            "timestamp": self.started,
-            "quick": self.quick,
-            "machine": machine,
-            "parameters": self.parameters,
-            "metric": self.metric,
-            "unit": self.unit,
-            "better": self.better,
-            "baseline": self.baseline,
-            "candidate": self.candidate,
-            "ratio": None if self.ratio is None else round(self.ratio, 3),
-            "target": self.target,
-            "pass": self.passed,
-            "rows": self.rows,
-            "details": self.details,
-            "notes": self.notes,
-            "wall_seconds": round(self.wall_seconds, 1),
-            "error": self.error,
-        }
-        return json.dumps(body, indent=2, default=str) + "\n"
-
-
-def ratio(candidate: float | None, baseline: float | None) -> float | None:
-    """candidate / baseline, or None when either is missing or the baseline is zero."""
-    if candidate is None or not baseline:
-        return None
-    return candidate / baseline
-
-
 def run_json_child(module: str, args: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Run `python -m module args` and parse the JSON object it prints last on stdout.
 
@@ -441,26 +279,3 @@ def run_json_child(module: str, args: Sequence[str], env: dict[str, str], timeou
     if not lines:
         raise RuntimeError(f"{module} printed no JSON:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     return json.loads(lines[-1])
-
-
-def now_s() -> float:
-    """Monotonic seconds."""
-    return time.monotonic()
-
-
-def failed_result(name: str, quick: bool, error: str) -> Result:
-    """The record of a benchmark that could not finish: no figures, the error kept."""
-    return Result(
-        name=name,
-        quick=quick,
-        parameters={},
-        metric="",
-        unit="",
-        better="",
-        baseline={},
-        candidate={},
-        ratio=None,
-        target="",
-        passed=None,
-        error=error[-2000:],
-    )

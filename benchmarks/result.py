@@ -1,0 +1,100 @@
+"""The record each benchmark writes to `benchmarks/results/<name>.json`, and what the machine was."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine_info() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {
+        "nproc": os.cpu_count(),
+        "total_memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+@dataclass
+class Result:
+    """One benchmark's record, written to `benchmarks/results/<name>.json`.
+
+    `ratio` is candidate / baseline for the headline metric; `better` says which direction is good.
+    """
+
+    name: str
+    quick: bool
+    parameters: dict[str, Any]
+    metric: str
+    unit: str
+    better: str  # "higher" or "lower"
+    baseline: dict[str, Any]
+    candidate: dict[str, Any]
+    ratio: float | None
+    target: str
+    passed: bool | None
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # extra table lines: label, figures, ratio
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    wall_seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self, machine: dict[str, Any]) -> str:
+        body = {
+            "name": self.name,
+            "timestamp": self.started,
+            "quick": self.quick,
+            "machine": machine,
+            "parameters": self.parameters,
+            "metric": self.metric,
+            "unit": self.unit,
+            "better": self.better,
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "target": self.target,
+            "pass": self.passed,
+            "rows": self.rows,
+            "details": self.details,
+            "notes": self.notes,
+            "wall_seconds": round(self.wall_seconds, 1),
+            "error": self.error,
+        }
+        return json.dumps(body, indent=2, default=str) + "\n"
+
+
+def ratio(candidate: float | None, baseline: float | None) -> float | None:
+    """candidate / baseline, or None when either is missing or the baseline is zero."""
+    if candidate is None or not baseline:
+        return None
+    return candidate / baseline
+
+
+def failed_result(name: str, quick: bool, error: str) -> Result:
+    """The record of a benchmark that could not finish: no figures, the error kept."""
+    return Result(
+        name=name,
+        quick=quick,
+        parameters={},
+        metric="",
+        unit="",
+        better="",
+        baseline={},
+        candidate={},
+        ratio=None,
+        target="",
+        passed=None,
+        error=error[-2000:],
+    )
