@@ -24,8 +24,10 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, generate_cont
 from deltalake import write_deltalake
 from streamlit.testing.v1 import AppTest
 
+from pulse.local.broker import free_port
 from pulse_dashboard.credentials import sign_gold_sas
 from pulse_dashboard.gold import GoldProblem, GoldTable, newest_value, read_gold
+from tests.dashboard.conftest import DASHBOARD_VARIABLES
 from tests.dashboard.fixtures import GoldFixture, write_gold_fixture
 
 pytestmark = pytest.mark.e2e
@@ -37,17 +39,6 @@ APP = REPO / "dashboard" / "pulse_dashboard" / "app.py"
 ACCOUNT = "pulsegold"
 ACCOUNT_KEY = base64.b64encode(os.urandom(64)).decode()
 LAKE = "az://gold/lake"
-ENV_NAMES = (
-    "PULSE_ENV",
-    "PULSE_LAKE",
-    "PULSE_GOLD_SAS_TOKEN",
-    "PULSE_STORAGE_ACCOUNT",
-    "PULSE_STORAGE_ENDPOINT",
-    "PULSE_STORAGE_USE_EMULATOR",
-    "PULSE_DASHBOARD_REFRESH_SECONDS",
-    "PULSE_DASHBOARD_CACHE_TTL_SECONDS",
-    "PULSE_DASHBOARD_STALE_AFTER_SECONDS",
-)
 
 
 @dataclass(frozen=True)
@@ -95,12 +86,6 @@ class Azurite:
         }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -119,7 +104,7 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
     if not AZURITE.exists() or shutil.which("node") is None:
         pytest.skip("Azurite is not installed: run `make setup` (npm ci)")
     folder = tmp_path_factory.mktemp("azurite")
-    port = _free_port()
+    port = free_port()
     log = folder / "azurite.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -220,7 +205,7 @@ def test_an_insufficient_sas_is_denied_in_words(
 
 @pytest.fixture
 def app_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    for name in ENV_NAMES:
+    for name in DASHBOARD_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PULSE_HOME", str(tmp_path))
     monkeypatch.setenv("PULSE_LAKE", LAKE)
@@ -264,7 +249,7 @@ def test_dashboard_page_explains_an_expired_sas(azurite: Azurite, app_env: pytes
 
 def test_dashboard_page_explains_unreachable_storage(azurite: Azurite, app_env: pytest.MonkeyPatch) -> None:
     app_env.setenv("PULSE_GOLD_SAS_TOKEN", azurite.sas())
-    app_env.setenv("PULSE_STORAGE_ENDPOINT", f"http://127.0.0.1:{_free_port()}/{ACCOUNT}")
+    app_env.setenv("PULSE_STORAGE_ENDPOINT", f"http://127.0.0.1:{free_port()}/{ACCOUNT}")
     app = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not app.exception
     errors = [e.value for e in app.error]

@@ -11,7 +11,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,20 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.browser import CHROMIUM as BENCH_CHROMIUM
+from benchmarks.browser import CHROMIUM_ARGS
+from pulse.local.broker import free_port
 from tests.dashboard.fixtures import write_gold_fixture
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = Path(BENCH_CHROMIUM)
 REFRESH_SECONDS = 2
 # The 24 h range is drawn: its caption spans a day, nothing is left over from the previous run, and the
 # peak KPI has no change (the fixture holds no day before).
@@ -56,12 +50,6 @@ class Server:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _health(url: str) -> str | None:
     try:
         with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:  # noqa: S310
@@ -76,7 +64,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("dashboard-server")
     lake = folder / "lake"
     write_gold_fixture(str(lake), now=datetime.now(UTC), hours=24, videos=20, seed=42)
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -117,7 +105,7 @@ def test_health_endpoint_answers_the_image_healthcheck(server: Server) -> None:
     command = [part.replace("8501", str(server.port)) for part in json.loads(health)]
     command[0] = sys.executable
     assert subprocess.run(command, timeout=10, check=False).returncode == 0, shlex.join(command)
-    closed = [part.replace(str(server.port), str(_free_port())) for part in command]
+    closed = [part.replace(str(server.port), str(free_port())) for part in command]
     assert subprocess.run(closed, capture_output=True, timeout=10, check=False).returncode != 0
 
 
