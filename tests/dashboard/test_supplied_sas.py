@@ -189,7 +189,9 @@ def test_the_page_says_why_a_token_is_refused(dashboard_env: Path, monkeypatch: 
     token = container_sas("racwdl")
     monkeypatch.setenv("PULSE_LAKE", LAKE)
     monkeypatch.setenv("PULSE_GOLD_SAS_TOKEN", token)
-    app = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "pulse_dashboard" / "app.py"), default_timeout=60).run()
+    app = AppTest.from_file(
+        str(Path(__file__).parents[2] / "dashboard" / "pulse_dashboard" / "app.py"), default_timeout=60
+    ).run()
     assert not app.exception, [e.value for e in app.exception]
     errors = [e.value for e in app.error]
     assert len(errors) == 1
