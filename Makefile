@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 export PULSE_HOME ?= $(CURDIR)/.pulse
 # Extras of the pipeline's distribution installed for local work: everything that runs on this machine.
 # The dashboard is its own distribution (dashboard/pyproject.toml), installed beside it.
-EXTRAS ?= pipeline,infra,dev
+EXTRAS ?= pipeline,infra,deploy,dev
 # checkov pins packaging<24, pytest needs >=24: it lives in its own venv.
 CHECKOV_VERSION := 3.3.30
 PYTEST_ARGS ?=
@@ -96,7 +96,7 @@ bench-faults: setup ## The fault tests at benchmark size (pytest --long -m fault
 	@$(BIN)/pytest --long -m fault $(PYTEST_ARGS)
 
 deploy-plan: $(VENV)/.installed ## Print what the pipeline would deploy to ENV=dev|staging|prod (no cloud access)
-	@$(BIN)/python scripts/deploy_plan.py --env $(ENV)
+	@$(BIN)/python -m delivery.plan --env $(ENV)
 
 clean: ## Stop the broker and remove local state (venv, jars, lake, logs)
 	-@$(BIN)/pulse local down 2>/dev/null

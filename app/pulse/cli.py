@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import sys
 from datetime import UTC, datetime
@@ -21,6 +22,14 @@ from pulse.local.java import JavaMissingError
 from pulse_core.settings import PulseSettings, SettingsError, load_settings
 
 console = Console(highlight=False, soft_wrap=True)
+
+
+class CheckpointedJob(StrEnum):
+    """The streaming queries that keep a checkpoint (the keys of pulse.jobs.state.STATE_VERSIONS)."""
+
+    pipeline = "pipeline"
+    bronze = "bronze"
+    refine = "refine"
 
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -314,6 +323,42 @@ def maintenance_command(
         lines = maintenance.run(get_spark("pulse-maintenance", settings), settings, retention_hours)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
+    for line in lines:
+        console.print(line)
+
+
+def _commit_id(value: str) -> str:
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]*", value):
+        raise typer.BadParameter(f"{value!r} is not a commit id (letters, digits, '.', '_' or '-')")
+    return value
+
+
+@app.command("reset-checkpoints")
+def reset_checkpoints_command(
+    jobs: Annotated[
+        list[CheckpointedJob], typer.Argument(help="Streaming jobs whose checkpoints are moved aside.")
+    ],
+    commit: Annotated[
+        str,
+        typer.Option(
+            help="The deploy's commit: each checkpoint moves to <checkpoints>/_reset/<commit>/<job>.",
+            callback=_commit_id,
+        ),
+    ],
+) -> None:
+    """Move the jobs' checkpoints aside, so the jobs start over. Stop (or pause) them first.
+
+    Nothing is deleted: a checkpoint moved aside can be moved back to roll a deploy back. A job without a
+    checkpoint is left alone. The deploy runs this on Databricks when a state version changed.
+    """
+    from pulse.jobs import reset
+    from pulse.spark import get_spark
+
+    settings = _settings()
+    try:
+        lines = reset.run(get_spark("pulse-reset", settings), settings, commit, [job.value for job in jobs])
+    except OSError as exc:
+        raise _fail(str(exc)) from None
     for line in lines:
         console.print(line)
 

@@ -225,10 +225,37 @@ def local_table_exists(path: str) -> bool:
     return LocalTable.is_deltatable(path)
 
 
-def _delete_tree(spark: SparkSession, path: str) -> None:
+def _hadoop_path(spark: SparkSession, path: str) -> tuple[object, object]:
+    """The Hadoop ``Path`` of ``path`` and its file system (abfss:// on Databricks, the local disk here)."""
     jvm = spark.sparkContext._jvm
     target = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-    target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(target, True)  # type: ignore[union-attr]
+    return target, target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+
+
+def _delete_tree(spark: SparkSession, path: str) -> None:
+    target, fs = _hadoop_path(spark, path)
+    fs.delete(target, True)  # type: ignore[attr-defined]
+
+
+def move_tree(spark: SparkSession, source: str, target: str) -> bool:
+    """Move a folder (a checkpoint) to ``target``, creating its parent. False when ``source`` is absent.
+
+    A rename, not a copy: on ADLS Gen2 (hierarchical namespace) a folder moves in one atomic step.
+
+    Raises:
+        FileExistsError: If ``target`` exists already (a move never merges into, or replaces, a folder).
+        OSError: If the file system refused the rename.
+    """
+    source_path, fs = _hadoop_path(spark, source)
+    target_path, _ = _hadoop_path(spark, target)
+    if not fs.exists(source_path):  # type: ignore[attr-defined]
+        return False
+    if fs.exists(target_path):  # type: ignore[attr-defined]
+        raise FileExistsError(f"{target} exists already; not moving {source} onto it")
+    fs.mkdirs(target_path.getParent())  # type: ignore[attr-defined]
+    if not fs.rename(source_path, target_path):  # type: ignore[attr-defined]
+        raise OSError(f"the file system refused to move {source} to {target}")
+    return True
 
 
 def _start(writer, sink: StreamSink) -> StreamingQuery:

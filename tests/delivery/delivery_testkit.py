@@ -6,15 +6,14 @@ workflows (expecting none) and on broken copies (expecting some): every rule is 
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -52,16 +51,19 @@ def load_yaml(path: Path) -> dict[str, Any]:
     return YAML(typ="safe").load(path.read_text())
 
 
-def load_script(name: str) -> ModuleType:
-    """Imports ``scripts/<name>.py`` (the scripts folder is not a package)."""
-    path = REPO_ROOT / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"delivery_{name}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+def run_module(
+    module: str, *args: str, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> ARGS`` from the repository root, as the Makefile and the actions run it."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO_ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 def tool(name: str, env_var: str | None = None, *extra: Path) -> str | None:

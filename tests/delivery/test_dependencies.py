@@ -1,7 +1,7 @@
 """Every dependency the shipped code declares is one it imports: a package is installed on every job
 cluster and in every dashboard image, so one that nothing imports is weight and attack surface only.
 
-The tool extras (`infra`, `dev`) are not shipped and are not checked here.
+The tool extras (`infra`, `deploy`, `dev`) are not shipped and are not checked here.
 """
 
 from __future__ import annotations

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import tomllib
 
 import pytest
 
-from tests.delivery.delivery_testkit import REPO_ROOT
+from tests.delivery.delivery_testkit import REPO_ROOT, run_module
 
-SCRIPT = REPO_ROOT / "scripts" / "deploy_plan.py"
 SHA = "0123456789abcdef0123456789abcdef01234567"
 VERSION = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
 def _plan(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, env=env
-    )
+    return run_module("delivery.plan", *args, env=env)
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])

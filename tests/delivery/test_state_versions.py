@@ -1,18 +1,16 @@
-"""Safe rollout of stateful streams: ``scripts/check_state_versions.py``."""
+"""Safe rollout of stateful streams: ``python -m delivery.state_versions``."""
 
 from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
 
-from tests.delivery.delivery_testkit import REPO_ROOT, load_script
+from delivery import state_versions as states
+from tests.delivery.delivery_testkit import REPO_ROOT, run_module
 
-states = load_script("check_state_versions")
-SCRIPT = REPO_ROOT / "scripts" / "check_state_versions.py"
 CURRENT = {"bronze": 1, "silver": 1, "gold": 1}
 
 
@@ -90,9 +88,7 @@ def test_the_record_round_trips() -> None:
 
 
 def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], input=stdin, capture_output=True, text=True, timeout=30
-    )
+    return run_module("delivery.state_versions", *args, stdin=stdin, timeout=30)
 
 
 def test_cli_fails_with_a_clear_message_when_a_reset_is_needed(tmp_path) -> None:
@@ -146,8 +142,9 @@ def test_a_missing_record_next_to_an_existing_job_is_refused_with_how_to_write_i
     assert decision.action is states.Action.UNRECORDED
     assert decision.exit_code == states.EXIT_UNRECORDED != 0
     assert "--write-record deploy-record.json --commit" in decision.message
-    assert f"DEPLOY_RECORD={where}" in decision.message
-    assert "dbx.sh write-record deploy-record.json" in decision.message
+    assert (
+        f"python -m delivery.databricks write-record deploy-record.json --record {where}" in decision.message
+    )
     assert "reset_state=true" in decision.message
 
 
@@ -182,9 +179,8 @@ def test_the_deploy_tells_the_check_whether_the_job_exists() -> None:
 
     action = load_yaml(REPO_ROOT / ".github" / "actions" / "plan-env" / "action.yml")
     state = next(s for s in action["runs"]["steps"] if s.get("id") == "state")
-    assert "job_exists=$(bash .github/actions/deploy-env/dbx.sh read-record recorded.json)" in state["run"]
+    assert "job_exists=$(python -m delivery.databricks read-record recorded.json" in state["run"]
+    assert '--job "$PIPELINE_JOB"' in state["run"]
     assert '--job-exists "$job_exists"' in state["run"]
     assert state["env"]["PIPELINE_JOB"]
-    helper = (REPO_ROOT / ".github" / "actions" / "deploy-env" / "dbx.sh").read_text()
-    read_record = helper[helper.index("read_record() {") : helper.index("write_record() {")]
-    assert "jobs/list?name=" in read_record  # looks the job up even when the record is missing
+    assert state["env"]["DATABRICKS_AUTH_TYPE"] == "azure-cli"  # the azure/login session, no secret

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from delivery.databricks import reset_parameters
+from pulse.jobs.state import STATE_VERSIONS
 from tests.delivery.conftest import BuiltWheel
 from tests.delivery.delivery_testkit import REPO_ROOT
 
@@ -164,6 +166,17 @@ def test_every_job_command_exists_in_the_wheels_cli(
         p for params in commands for p in check_cli_command(built_wheel, target, list(params), tmp_path)
     ]
     assert problems == [], "the Databricks jobs run commands the wheel does not have:\n" + "\n".join(problems)
+
+
+def test_the_reset_run_is_a_command_of_the_wheels_cli(built_wheel: BuiltWheel, tmp_path) -> None:
+    """The deploy submits the state reset as a one-off python_wheel_task: its parameters must be a command
+    of the same wheel, for every job that has a state version."""
+    target = built_wheel.entry_points["console_scripts"]["pulse"]
+    parameters = reset_parameters("0123456789abcdef0123456789abcdef01234567", sorted(STATE_VERSIONS))
+    assert check_cli_command(built_wheel, target, parameters, tmp_path) == []
+    wrong = check_cli_command(built_wheel, target, reset_parameters("abc", ["gold"]), tmp_path)
+    assert wrong
+    assert "does not accept 'gold'" in wrong[0]
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Keep the streaming job paused in the plan of a deploy that resets its checkpoints.
 
 A reset moves the changed jobs' checkpoints aside; the new code must not run on the old checkpoints
@@ -6,13 +5,13 @@ before that. Terraform rewrites the whole job on every deploy (the wheel path ch
 pause status included, so a plan made from the stack as configured would un-pause the job (on a re-run
 after a failed reset, the job paused by the first attempt would start again on the old checkpoints).
 When the state check decides on a reset, the deploy runs this on the synthesized stack *before* it
-plans: the plan, which the reviewers read, sets the job PAUSED, and `dbx.sh rollout` resumes the job with
-the configured status only once the reset run succeeded. The next deploy's plan puts the configuration
-back in Terraform's state (no change to the live job, which already runs as configured).
+plans: the plan, which the reviewers read, sets the job PAUSED, and ``python -m delivery.databricks rollout``
+resumes the job with the configured status only once the reset run succeeded. The next deploy's plan puts the
+configuration back in Terraform's state (no change to the live job, which already runs as configured).
 
 Usage::
 
-    python scripts/hold_paused.py cdktf.out/stacks/pulse-prod/cdk.tf.json --job pulse-pipeline-prod \
+    python -m delivery.hold cdktf.out/stacks/pulse-prod/cdk.tf.json --job pulse-pipeline-prod \
         [--github-output FILE]
 
 Prints (and appends to ``--github-output``) ``pipeline_pause=<configured status>``.

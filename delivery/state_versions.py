@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Safe rollout of stateful streams: compare the code's state versions with the last deploy's.
 
 ``app/pulse/jobs/state.py`` holds ``STATE_VERSIONS``, one number per streaming job. A job's number
@@ -19,9 +18,9 @@ bare runner and in unit tests.
 
 Usage::
 
-    python scripts/check_state_versions.py --recorded recorded.json --job-exists true --reset false
-    python scripts/check_state_versions.py --recorded - --reset true < recorded.json
-    python scripts/check_state_versions.py --write-record out.json --commit "$GITHUB_SHA"
+    python -m delivery.state_versions --recorded recorded.json --job-exists true --reset false
+    python -m delivery.state_versions --recorded - --reset true < recorded.json
+    python -m delivery.state_versions --write-record out.json --commit "$GITHUB_SHA"
 """
 
 from __future__ import annotations
@@ -190,11 +189,11 @@ def unrecorded_message(record_location: str) -> str:
         f"No deploy record at {record_location}, yet the streaming job already exists: this environment was "
         "deployed outside the pipeline (a manual bootstrap?), so the state versions of its checkpoints are "
         "unknown and cannot be compared. Refusing to deploy. Write the record of what runs there and re-run: "
-        "check out the deployed commit and run `python scripts/check_state_versions.py --write-record "
+        "check out the deployed commit and run `python -m delivery.state_versions --write-record "
         "deploy-record.json --commit <deployed SHA>`, then, logged in with `az login`, upload it with "
-        f"`DATABRICKS_URL=https://<workspace host> DEPLOY_RECORD={record_location} bash "
-        ".github/actions/deploy-env/dbx.sh write-record deploy-record.json`. If its checkpoints may be "
-        "discarded instead, re-run with reset_state=true (docs/delivery.md)."
+        "`DATABRICKS_HOST=https://<workspace host> DATABRICKS_AUTH_TYPE=azure-cli python -m "
+        f"delivery.databricks write-record deploy-record.json --record {record_location}`. "
+        "If its checkpoints may be discarded instead, re-run with reset_state=true (docs/delivery.md)."
     )
 
 

@@ -1,14 +1,13 @@
-#!/usr/bin/env python3
 """Print what the deploy pipeline would roll out to one environment, without any cloud access.
 
-``make deploy-plan ENV=dev`` runs this. The deploy workflow runs the same script with ``--github-output``,
+``make deploy-plan ENV=dev`` runs this. The deploy workflow runs the same module with ``--github-output``,
 so the names it prints (stack, resource group, workspace, jobs, container app, artifact paths) are the
 names the pipeline uses: one source of truth, derived from ``infra/config.py`` and ``pyproject.toml``.
 
 Usage::
 
-    python scripts/deploy_plan.py --env dev [--sha SHA] [--registry ghcr.io/org] [--recorded rec.json]
-                                            [--reset] [--json] [--github-output FILE]
+    python -m delivery.plan --env dev [--sha SHA] [--registry ghcr.io/org] [--recorded rec.json]
+                                      [--reset] [--json] [--github-output FILE]
 """
 
 from __future__ import annotations
@@ -23,15 +22,11 @@ import tomllib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from delivery import state_versions as states
+from infra.config import ENVIRONMENTS
+from infra.naming import ResourceKind
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-for extra in (REPO_ROOT, Path(__file__).resolve().parent):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-import check_state_versions as states  # noqa: E402
-
-from infra.config import ENVIRONMENTS  # noqa: E402
-from infra.naming import ResourceKind  # noqa: E402
 
 IMAGE_NAME = "pulse-dashboard"
 HEALTH_PATH = "/_stcore/health"
