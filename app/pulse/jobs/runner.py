@@ -88,45 +88,19 @@ def _trigger(options: PipelineOptions) -> io.Trigger:
     return io.Trigger(once=options.once, interval_s=options.trigger_seconds)
 
 
-def _from_kafka(
-    spark: SparkSession,
-    settings: PulseSettings,
-    options: PipelineOptions,
-    stop: threading.Event,
-    progress_log: ProgressLog,
-) -> StreamingQuery:
-    limit = options.max_offsets_per_trigger
-    return stream.start_from_kafka(spark, settings, _trigger(options), limit, stop, progress_log)
-
-
-def _bronze_only(
-    spark: SparkSession,
-    settings: PulseSettings,
-    options: PipelineOptions,
-    stop: threading.Event,
-    progress_log: ProgressLog,
-) -> StreamingQuery:
-    return bronze.start(spark, settings, _trigger(options), options.max_offsets_per_trigger)
-
-
-def _from_bronze(
-    spark: SparkSession,
-    settings: PulseSettings,
-    options: PipelineOptions,
-    stop: threading.Event,
-    progress_log: ProgressLog,
-) -> StreamingQuery:
-    limit = options.max_files_per_trigger
-    return stream.start_from_bronze(spark, settings, _trigger(options), limit, stop, progress_log)
-
-
 # How each job starts its query.
 STARTERS: dict[Job, Starter] = {
-    Job.all: _from_kafka,
-    Job.bronze: _bronze_only,
-    Job.silver: _from_bronze,
-    Job.gold: _from_bronze,
+    Job.all: lambda spark, settings, options, stop, progress_log: stream.start_from_kafka(
+        spark, settings, _trigger(options), options.max_offsets_per_trigger, stop, progress_log
+    ),
+    Job.bronze: lambda spark, settings, options, stop, progress_log: bronze.start(
+        spark, settings, _trigger(options), options.max_offsets_per_trigger
+    ),
+    Job.silver: lambda spark, settings, options, stop, progress_log: stream.start_from_bronze(
+        spark, settings, _trigger(options), options.max_files_per_trigger, stop, progress_log
+    ),
 }
+STARTERS[Job.gold] = STARTERS[Job.silver]
 
 
 def _in_background(start: Callable[[], SparkSession]) -> Future[SparkSession]:
