@@ -42,6 +42,7 @@ from benchmarks.pipeline_progress import baseline_records, batch_stats, committe
 from benchmarks.result import Result, ratio
 from benchmarks.rss import RssSampler, tree_rss
 from benchmarks.stats import summary_stats
+from pulse.io import Trigger
 from pulse.progress_log import read_progress_log
 
 NAME = "freshness"
@@ -58,7 +59,7 @@ def target_p95(rate: float) -> float:
 
 # `pulse pipeline all` with its default trigger (1 s), under a 200 events/s background audience (the
 # issue's target load), and 2,000 events/s in the full run.
-DEFAULT_TRIGGER_S = 1.0
+DEFAULT_TRIGGER_S = Trigger.interval_s
 FULL: dict[str, Any] = {
     "triggers_s": [DEFAULT_TRIGGER_S, DEFAULT_TRIGGER_S],
     "background_rates": [200.0, 2000.0],

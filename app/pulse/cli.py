@@ -10,26 +10,22 @@ import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
+from pulse.io import Trigger
 from pulse.jobs import Job as PipelineJob
+from pulse.jobs import Query
 from pulse.local import jars
 from pulse.local.broker import HOST, BrokerError, EmbeddedKafka
 from pulse.local.java import JavaMissingError
+from pulse.producer.options import ProduceOptions
 from pulse_core.settings import PulseSettings, SettingsError, load_settings
 
 console = Console(highlight=False, soft_wrap=True)
-
-
-class CheckpointedJob(StrEnum):
-    """The streaming queries that keep a checkpoint (the keys of pulse.jobs.state.STATE_VERSIONS)."""
-
-    pipeline = "pipeline"
-    bronze = "bronze"
-    refine = "refine"
 
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -73,64 +69,33 @@ def _parse_start(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _produce_option(name: str, *param_decls: str, **extra: Any) -> Any:
+    """The typer option of one `ProduceOptions` field: its help and range are the field's."""
+    limits = ProduceOptions.limits(name)
+    return typer.Option(
+        *param_decls, help=ProduceOptions.help(name), min=limits.get("min"), max=limits.get("max"), **extra
+    )
+
+
 @app.command("produce")
 def produce_command(
-    events: Annotated[
-        int | None, typer.Option("--events", help="Send this many events, then stop.", min=1)
-    ] = None,
-    duration: Annotated[
-        float | None,
-        typer.Option("--duration", help="Send this many seconds of (event-time) audience.", min=0.001),
-    ] = None,
-    rate: Annotated[
-        float,
-        typer.Option(
-            help="Events per second; 0 sends as fast as possible. Also sizes the audience.",
-            min=0,
-            max=1_000_000,
-        ),
-    ] = 100.0,
-    videos: Annotated[int, typer.Option(help="How many live streams to simulate.", min=1, max=100_000)] = 5,
-    seed: Annotated[
-        int | None, typer.Option(help="Random seed: the same seed sends the same events.", min=0)
-    ] = None,
-    start: Annotated[
-        str | None,
-        typer.Option(help="Event time of the first event (ISO-8601), for backfills. Default: now (live)."),
-    ] = None,
-    from_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--from-file",
-            help="Replay a JSONL file exactly, one value per line (invalid lines too).",
-            exists=True,
-        ),
-    ] = None,
-    inject_bad: Annotated[
-        float,
-        typer.Option(
-            help="Fraction of events replaced by malformed ones, covering every reason code.", min=0, max=1
-        ),
-    ] = 0.0,
-    duplicates: Annotated[
-        float, typer.Option(help="Fraction of events resent later, as retries would.", min=0, max=1)
-    ] = 0.0,
-    hype_every: Annotated[
-        int, typer.Option(help="Seconds between hype moments (chat bursts); 0 = none.", min=0)
-    ] = 180,
-    late: Annotated[
-        float,
-        typer.Option(
-            help="Fraction of events delivered late (out of order), as flaky clients do.", min=0, max=1
-        ),
-    ] = 0.0,
-    max_late: Annotated[
-        float, typer.Option(help="How late a late event can be, in seconds of event time.", min=0, max=86_400)
-    ] = 600.0,
-    chat_chars: Annotated[
-        int | None,
-        typer.Option(help="Make every chat message this many characters long (load tests).", min=1, max=2000),
-    ] = None,
+    events: Annotated[int | None, _produce_option("events", "--events")] = None,
+    duration: Annotated[float | None, _produce_option("duration_s", "--duration")] = None,
+    rate: Annotated[float, _produce_option("rate")] = ProduceOptions.default("rate"),
+    videos: Annotated[int, _produce_option("videos")] = ProduceOptions.default("videos"),
+    seed: Annotated[int | None, _produce_option("seed")] = None,
+    start: Annotated[str | None, _produce_option("start")] = None,
+    from_file: Annotated[Path | None, _produce_option("from_file", "--from-file", exists=True)] = None,
+    inject_bad: Annotated[float, _produce_option("inject_bad")] = ProduceOptions.default("inject_bad"),
+    duplicates: Annotated[float, _produce_option("duplicates")] = ProduceOptions.default("duplicates"),
+    hype_every: Annotated[int, _produce_option("hype_every_s", "--hype-every")] = ProduceOptions.default(
+        "hype_every_s"
+    ),
+    late: Annotated[float, _produce_option("late")] = ProduceOptions.default("late"),
+    max_late: Annotated[float, _produce_option("max_late_s", "--max-late")] = ProduceOptions.default(
+        "max_late_s"
+    ),
+    chat_chars: Annotated[int | None, _produce_option("chat_chars")] = None,
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the final summary as JSON to this file.")
     ] = None,
@@ -140,13 +105,8 @@ def produce_command(
     Delivery is acks=all with idempotence on. The command exits non-zero if any message fails delivery.
     """
     from pulse.preflight import PreflightError, check_kafka
-    from pulse.producer.run import ProduceOptions, produce
+    from pulse.producer.run import produce
 
-    settings = _settings()
-    try:
-        check_kafka(settings)
-    except PreflightError as exc:
-        raise _fail(str(exc)) from None
     try:
         options = ProduceOptions(
             events=events,
@@ -163,8 +123,14 @@ def produce_command(
             max_late_s=max_late,
             chat_chars=chat_chars,
         )
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
+    except ValidationError as exc:
+        problems = (str(error.get("ctx", {}).get("error", error["msg"])) for error in exc.errors())
+        raise _fail("; ".join(problems), 2) from None
+    settings = _settings()
+    try:
+        check_kafka(settings)
+    except PreflightError as exc:
+        raise _fail(str(exc)) from None
     summary = produce(options, settings.kafka_client_config(), settings.kafka_topic, echo=console.print)
     if summary_json is not None:
         summary_json.write_text(summary.to_json())
@@ -200,7 +166,7 @@ def pipeline_command(
         typer.Option(
             help="Micro-batch interval when running continuously (0: back to back).", min=0, max=3600
         ),
-    ] = 1.0,
+    ] = Trigger.interval_s,
     max_offsets_per_trigger: Annotated[
         int | None,
         typer.Option(
@@ -236,13 +202,13 @@ def pipeline_command(
     One line per micro-batch. Without --once it runs until Ctrl-C, which stops it cleanly; the next
     start resumes from the checkpoint under <lake>/_checkpoints/.
     """
-    from pulse.jobs.runner import PipelineError, PipelineOptions, run
+    from pulse.jobs.runner import PipelineError, PipelineOptions, run_pipeline
 
     settings = _settings()
     if progress_log is not None:
         settings = settings.model_copy(update={"progress_log": progress_log})
     try:
-        run(
+        run_pipeline(
             PipelineOptions(
                 job,
                 once,
@@ -300,7 +266,8 @@ def backfill_command(
     settings = _settings()
     configure_logging()
     moment = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
-    backfill.run(get_spark("pulse-backfill", settings), settings, moment, chunk_rows, echo=console.print)
+    spark = get_spark("pulse-backfill", settings)
+    backfill.rebuild_from_bronze(spark, settings, moment, chunk_rows, echo=console.print)
 
 
 @app.command("maintenance")
@@ -320,7 +287,8 @@ def maintenance_command(
     settings = _settings()
     configure_logging()
     try:
-        lines = maintenance.run(get_spark("pulse-maintenance", settings), settings, retention_hours)
+        spark = get_spark("pulse-maintenance", settings)
+        lines = maintenance.optimize_and_vacuum(spark, settings, retention_hours)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     for line in lines:
@@ -335,13 +303,17 @@ def _commit_id(value: str) -> str:
 
 @app.command("reset-checkpoints")
 def reset_checkpoints_command(
-    jobs: Annotated[
-        list[CheckpointedJob], typer.Argument(help="Streaming jobs whose checkpoints are moved aside.")
+    queries: Annotated[
+        list[Query],
+        typer.Argument(
+            help="Streaming queries whose checkpoints are moved aside (pipeline: `pulse pipeline all`; "
+            "refine: `pulse pipeline silver`).",
+        ),
     ],
     commit: Annotated[
         str,
         typer.Option(
-            help="The deploy's commit: each checkpoint moves to <checkpoints>/_reset/<commit>/<job>.",
+            help="The deploy's commit: each checkpoint moves to <checkpoints>/_reset/<commit>/<query>.",
             callback=_commit_id,
         ),
     ],
@@ -356,7 +328,7 @@ def reset_checkpoints_command(
 
     settings = _settings()
     try:
-        lines = reset.run(get_spark("pulse-reset", settings), settings, commit, [job.value for job in jobs])
+        lines = reset.move_checkpoints_aside(get_spark("pulse-reset", settings), settings, commit, queries)
     except OSError as exc:
         raise _fail(str(exc)) from None
     for line in lines:

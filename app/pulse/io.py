@@ -56,10 +56,14 @@ def retry_on_conflict(write: Callable[[], object], what: str, retries: int = CON
 
 @dataclass(frozen=True)
 class Trigger:
-    """When a streaming query runs: `once` processes what is available then stops; else every `interval_s`."""
+    """When a streaming query runs: `once` processes what is available then stops; else every `interval_s`.
+
+    `interval_s` is the one default of the trigger interval: `pulse pipeline --trigger-seconds` and the
+    runner's options read it from here.
+    """
 
     once: bool = False
-    interval_s: float = 5.0
+    interval_s: float = 1.0
 
     def describe(self) -> str:
         return "availableNow" if self.once else f"every {self.interval_s:g} s"
@@ -173,10 +177,9 @@ def ensure_delta_table(
 ) -> None:
     """Create an empty Delta table at `path` unless one exists, so streams can start before data arrives.
 
-    A local table is looked for and created with deltalake, in milliseconds: Spark loads the table's
-    snapshot to find out, about 2 s per table on a cold session, and took 17 s to create a fresh lake's
-    six (docs/pipeline.md, start-up). Both write the same table: protocol (1, 2), the same schema and
-    properties. Clustering is Spark's alone.
+    A local table is looked for and created with deltalake, without the Spark jobs that loading the
+    table's snapshot costs on a cold session (docs/pipeline.md, start-up). Both write the same table:
+    protocol (1, 2), the same schema and properties. Clustering is Spark's alone.
     """
     from delta.tables import DeltaTable
 

@@ -54,3 +54,41 @@ def test_bad_values_stop_before_anything_runs(args: list[str], option: str, monk
 
 def test_pipeline_job_choices_are_the_runner_jobs() -> None:
     assert tuple(job.value for job in PipelineJob) == PIPELINE_JOBS
+
+
+def test_the_trigger_interval_has_one_default() -> None:
+    """`--trigger-seconds` and the runner's options read their default from `io.Trigger`."""
+    import inspect
+
+    from pulse.cli import pipeline_command
+    from pulse.io import Trigger
+    from pulse.jobs.runner import PipelineOptions
+
+    cli_default = inspect.signature(pipeline_command).parameters["trigger_seconds"].default
+    assert cli_default == PipelineOptions().trigger_seconds == Trigger().interval_s
+    assert PipelineOptions().trigger == Trigger()
+    assert PipelineOptions(once=True, trigger_seconds=3).trigger == Trigger(once=True, interval_s=3)
+
+
+def test_produce_options_have_one_definition() -> None:
+    """The CLI's defaults and ranges are `ProduceOptions`' own, and code gets the same checks as the CLI."""
+    import inspect
+
+    from pulse.cli import produce_command
+    from pulse.producer.options import ProduceOptions
+    from pulse.producer.simulator import AudienceConfig
+
+    parameters = inspect.signature(produce_command).parameters
+    cli_names = {"duration": "duration_s", "hype_every": "hype_every_s", "max_late": "max_late_s"}
+    for name in ProduceOptions.model_fields:
+        cli_name = next((cli for cli, field in cli_names.items() if field == name), name)
+        assert parameters[cli_name].default == ProduceOptions.default(name), name
+    audience = AudienceConfig()
+    assert (audience.videos, audience.target_rate, audience.hype_every_s) == (
+        ProduceOptions.default("videos"),
+        ProduceOptions.default("rate"),
+        ProduceOptions.default("hype_every_s"),
+    )
+    for bad in ({"events": 0}, {"events": 10, "late": 2}, {"events": 10, "videos": 0}, {"rate": 5}):
+        with pytest.raises(ValueError, match=r"\w"):
+            ProduceOptions(**bad)  # type: ignore[arg-type]

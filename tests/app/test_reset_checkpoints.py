@@ -11,14 +11,40 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pulse.cli import CheckpointedJob, app
+from pulse.cli import app
+from pulse.jobs import Job, Query
 from pulse.jobs.state import STATE_VERSIONS
 
 COMMIT = "0123abc"
 
 
-def test_the_cli_offers_exactly_the_jobs_with_a_state_version() -> None:
-    assert {job.value for job in CheckpointedJob} == set(STATE_VERSIONS)
+def test_every_query_has_a_state_version_and_every_job_a_query() -> None:
+    assert set(STATE_VERSIONS) == set(Query)
+    assert {job.query for job in Job} == set(Query)
+
+
+def test_the_checkpoint_folders_keep_their_names() -> None:
+    """Lakes and deploy records store these names: renaming one would orphan every existing checkpoint."""
+    assert {job.value: job.query.value for job in Job} == {
+        "all": "pipeline",
+        "bronze": "bronze",
+        "silver": "refine",
+        "gold": "refine",
+    }
+
+
+def test_the_streaming_jobs_name_their_checkpoints_after_their_query() -> None:
+    from pulse.jobs import bronze, stream
+
+    names = {Job.all: stream.FROM_KAFKA, Job.bronze: bronze.QUERY, Job.silver: stream.FROM_BRONZE}
+    assert all(name == job.query for job, name in names.items())
+
+
+def test_the_cli_offers_exactly_the_queries_with_a_state_version() -> None:
+    result = CliRunner().invoke(app, ["reset-checkpoints", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for query in STATE_VERSIONS:
+        assert query.value in result.output
 
 
 def _checkpoint(lake: Path, job: str) -> Path:

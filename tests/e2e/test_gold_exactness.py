@@ -10,7 +10,7 @@ import pytest
 from deltalake import DeltaTable
 
 from pulse.jobs import backfill
-from pulse.jobs.runner import PipelineOptions, run
+from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker
@@ -51,7 +51,7 @@ def test_gold_matches_reference_under_late_data_and_replays_idempotently(
         echo=lambda _: None,
     )
     assert summary.failed == 0
-    run(PipelineOptions("all", once=True, max_offsets_per_trigger=4000), settings)
+    run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=4000), settings)
 
     below_floor = [r.message for r in caplog.records if "below the recent state's floor" in r.message]
     assert any("deduplicating" in m for m in below_floor), (
@@ -82,14 +82,14 @@ def test_gold_matches_reference_under_late_data_and_replays_idempotently(
     )
     commits[-1].unlink()  # forget that the last batch finished: the restart replays it
     commits[-1].with_name(f".{commits[-1].name}.crc").unlink(missing_ok=True)
-    run(PipelineOptions("all", once=True, max_offsets_per_trigger=4000), settings)
+    run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=4000), settings)
     assert (lake / "_checkpoints" / "pipeline" / "commits" / commits[-1].name).exists(), (
         "the batch was replayed"
     )
     assert _gold_snapshot(lake) == before
 
     # A backfill rebuilds Silver, quarantine and Gold from Bronze with the same transforms: same result.
-    result = backfill.run(spark, settings, chunk_rows=5000, echo=lambda _: None)
+    result = backfill.rebuild_from_bronze(spark, settings, chunk_rows=5000, echo=lambda _: None)
     assert (result.events, result.quarantined) == (summary.valid, len(quarantine))
     assert result.chunks >= 3
     assert len(_rows(lake, "silver", "events")) == summary.valid

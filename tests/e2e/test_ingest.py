@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from pulse.jobs.runner import PipelineOptions, run
+from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse.progress_log import read_progress_log
 from pulse_core.settings import load_settings
@@ -78,7 +78,7 @@ def test_seed_file_replays_cleanly(spark, broker: Broker, tmp_path: Path) -> Non
                       settings.kafka_topic, progress=None, echo=lambda _: None)  # fmt: skip
     lines = SAMPLE.read_text().splitlines()
     assert summary.delivered == len(lines)
-    run(PipelineOptions("all", once=True), settings)
+    run_pipeline(PipelineOptions("all", once=True), settings)
     silver = _table(broker.home, "silver", "events")
     assert _table(broker.home, "silver", "quarantine") == []
     assert len(silver) == len(lines)
@@ -104,13 +104,13 @@ def test_restart_loses_nothing_and_duplicates_nothing(spark, broker: Broker) -> 
         return summary.valid
 
     first = send(events=3000, rate=0, seed=1, start=_past())
-    run(PipelineOptions("all", once=True), settings)
+    run_pipeline(PipelineOptions("all", once=True), settings)
     assert len(_table(broker.home, "silver", "events")) == first
 
     # After the restart: a full resend of the first run (retries arriving minutes later) plus new events.
     send(events=3000, rate=0, seed=1, start=_past())
     second = send(events=2000, rate=0, seed=2, start=_past())
-    run(PipelineOptions("all", once=True), settings)
+    run_pipeline(PipelineOptions("all", once=True), settings)
     silver = _table(broker.home, "silver", "events")
     assert len(silver) == first + second
     assert len({r["event_id"] for r in silver}) == len(silver)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from pulse.jobs.runner import PipelineOptions, run
+from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse_core.progress import marked_batch
 from pulse_core.settings import load_settings
@@ -113,7 +113,7 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
         assert summary["failed"] == 0
         assert summary["delivered"] == summary["sent"] == events
 
-    run(PipelineOptions("all", once=True), settings)
+    run_pipeline(PipelineOptions("all", once=True), settings)
     lake = broker.home / "lake"
     bronze_values = Counter(
         bytes(r["value"]) for r in DeltaTable(str(lake / "bronze" / "events_raw")).to_pyarrow_table(

@@ -41,7 +41,7 @@ class BackfillResult:
     seconds: float
 
 
-def run(
+def rebuild_from_bronze(
     spark: SparkSession,
     settings: PulseSettings,
     since: datetime | None = None,

@@ -6,15 +6,16 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io
+from pulse.jobs import Query
 from pulse.tables import BRONZE_EVENTS_RAW
 from pulse.transforms.bronze import to_bronze
 from pulse_core import catalogue
 from pulse_core.settings import PulseSettings
 
-JOB = "bronze"
+QUERY = Query.bronze
 
 
-def start(
+def start_kafka_to_bronze(
     spark: SparkSession,
     settings: PulseSettings,
     trigger: io.Trigger,
@@ -27,5 +28,5 @@ def start(
     )
     records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, max_offsets_per_trigger))
     bronze = to_bronze(records)
-    sink = io.StreamSink(JOB, settings.checkpoint_path(JOB), trigger)
+    sink = io.StreamSink(QUERY, settings.checkpoint_path(QUERY), trigger)
     return io.write_delta_stream(bronze, table, sink, partition_by=catalogue.BRONZE_EVENTS_RAW.partition_by)

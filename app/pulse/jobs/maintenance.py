@@ -17,7 +17,7 @@ log = logging.getLogger("pulse.maintenance")
 MIN_RETENTION_HOURS = 168.0
 
 
-def run(
+def optimize_and_vacuum(
     spark: SparkSession, settings: PulseSettings, retention_hours: float = MIN_RETENTION_HOURS
 ) -> list[str]:
     """OPTIMIZE then VACUUM every lake table that exists. Returns one line per table."""

@@ -2,8 +2,8 @@
 
 The deploy runs ``pulse reset-checkpoints`` on a job cluster inside the workspace's network, while the
 streaming job is paused. The locations come from the settings (``PULSE_LAKE`` on the cluster), so no
-storage path is spelled here. Nothing is deleted: each checkpoint moves to ``_reset/<commit>/<job>`` next
-to it and can be moved back to roll the deploy back.
+storage path is spelled here. Nothing is deleted: each checkpoint moves to ``_reset/<commit>/<query>``
+next to it and can be moved back to roll the deploy back.
 """
 
 from __future__ import annotations
@@ -13,21 +13,25 @@ from collections.abc import Iterable
 from pyspark.sql import SparkSession
 
 from pulse import io
+from pulse.jobs import Query
 from pulse_core.settings import PulseSettings
 
 
-def reset_location(settings: PulseSettings, commit: str, job: str) -> str:
-    """Where a reset moves ``job``'s checkpoint: ``<checkpoints>/_reset/<commit>/<job>``."""
-    return f"{settings.checkpoint_path(job).rsplit('/', 1)[0]}/_reset/{commit}/{job}"
+def reset_location(settings: PulseSettings, commit: str, query: Query) -> str:
+    """Where a reset moves ``query``'s checkpoint: ``<checkpoints>/_reset/<commit>/<query>``."""
+    return f"{settings.checkpoint_path(query).rsplit('/', 1)[0]}/_reset/{commit}/{query}"
 
 
-def run(spark: SparkSession, settings: PulseSettings, commit: str, jobs: Iterable[str]) -> list[str]:
-    """Moves each job's checkpoint aside. Returns one line per job; a job without one is left alone."""
+def move_checkpoints_aside(
+    spark: SparkSession, settings: PulseSettings, commit: str, queries: Iterable[Query]
+) -> list[str]:
+    """Moves each query's checkpoint aside. Returns one line per query; one without a checkpoint is left
+    alone."""
     lines = []
-    for job in jobs:
-        source, target = settings.checkpoint_path(job), reset_location(settings, commit, job)
+    for query in queries:
+        source, target = settings.checkpoint_path(query), reset_location(settings, commit, query)
         if io.move_tree(spark, source, target):
-            lines.append(f"{job}: checkpoint moved from {source} to {target}")
+            lines.append(f"{query}: checkpoint moved from {source} to {target}")
         else:
-            lines.append(f"{job}: no checkpoint at {source}, nothing to reset")
+            lines.append(f"{query}: no checkpoint at {source}, nothing to reset")
     return lines

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
-from pulse.jobs import Job, bronze, stream
+from pulse.jobs import Job, Query, bronze, stream
 from pulse.progress_log import ProgressLog
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings
@@ -26,7 +26,6 @@ log = logging.getLogger("pulse.pipeline")
 PIPELINE_JOBS = tuple(job.value for job in Job)
 # How long Ctrl-C waits for running micro-batches before stopping them anyway.
 STOP_TIMEOUT_S = 120.0
-DEFAULT_TRIGGER_S = 1.0
 # Where Spark logs a query's failure; quieted while the pipeline stops (`_stop_between_batches`).
 STREAM_EXECUTION_LOGGER = "org.apache.spark.sql.execution.streaming"
 
@@ -73,34 +72,37 @@ class PipelineOptions:
 
     job: Job = Job.all
     once: bool = False
-    trigger_seconds: float = DEFAULT_TRIGGER_S
+    trigger_seconds: float = io.Trigger.interval_s
     max_offsets_per_trigger: int | None = None
     max_files_per_trigger: int | None = None
     kafka_wait_seconds: float = 0.0
 
-
-Starter = Callable[
-    [SparkSession, PulseSettings, "PipelineOptions", threading.Event, ProgressLog], StreamingQuery
-]
-
-
-def _trigger(options: PipelineOptions) -> io.Trigger:
-    return io.Trigger(once=options.once, interval_s=options.trigger_seconds)
+    @property
+    def trigger(self) -> io.Trigger:
+        """When the job's query runs: `once`, or every `trigger_seconds`."""
+        return io.Trigger(once=self.once, interval_s=self.trigger_seconds)
 
 
-# How each job starts its query.
-STARTERS: dict[Job, Starter] = {
-    Job.all: lambda spark, settings, options, stop, progress_log: stream.start_from_kafka(
-        spark, settings, _trigger(options), options.max_offsets_per_trigger, stop, progress_log
-    ),
-    Job.bronze: lambda spark, settings, options, stop, progress_log: bronze.start(
-        spark, settings, _trigger(options), options.max_offsets_per_trigger
-    ),
-    Job.silver: lambda spark, settings, options, stop, progress_log: stream.start_from_bronze(
-        spark, settings, _trigger(options), options.max_files_per_trigger, stop, progress_log
-    ),
-}
-STARTERS[Job.gold] = STARTERS[Job.silver]
+def start_query(
+    spark: SparkSession,
+    settings: PulseSettings,
+    options: PipelineOptions,
+    trigger: io.Trigger,
+    stop: threading.Event,
+    progress_log: ProgressLog,
+) -> StreamingQuery:
+    """Start the streaming query of `options.job` (`Job.query` names it)."""
+    match options.job:
+        case Job.all:
+            return stream.start_from_kafka(
+                spark, settings, trigger, options.max_offsets_per_trigger, stop, progress_log
+            )
+        case Job.bronze:
+            return bronze.start_kafka_to_bronze(spark, settings, trigger, options.max_offsets_per_trigger)
+        case Job.silver | Job.gold:
+            return stream.start_from_bronze(
+                spark, settings, trigger, options.max_files_per_trigger, stop, progress_log
+            )
 
 
 def _in_background(start: Callable[[], SparkSession]) -> Future[SparkSession]:
@@ -133,7 +135,7 @@ def _raise_if_failed(query: StreamingQuery) -> None:
         )
 
 
-def run(options: PipelineOptions, settings: PulseSettings) -> None:
+def run_pipeline(options: PipelineOptions, settings: PulseSettings) -> None:
     """Run one job. `once` processes what is available, then returns.
 
     Without `once` it runs until Ctrl-C, which lets the running micro-batch finish; the next start
@@ -153,13 +155,13 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     except preflight.PreflightError as exc:
         raise PipelineError(str(exc)) from None
     spark = session.result()
-    trigger = io.Trigger(options.once, options.trigger_seconds).describe()
-    log.info(f"lake: {settings.lake_root}; job: {options.job}; trigger: {trigger}")
+    trigger = options.trigger
+    log.info(f"lake: {settings.lake_root}; job: {job}; trigger: {trigger.describe()}")
     with ProgressLog(settings.progress_log) as progress_log:
         began = time.monotonic()
         stop = threading.Event()
-        query = STARTERS[job](spark, settings, options, stop, progress_log)
-        progress = ProgressLines({"bronze"}, progress_log)
+        query = start_query(spark, settings, options, trigger, stop, progress_log)
+        progress = ProgressLines({Query.bronze}, progress_log)
         if options.once:
             try:
                 query.awaitTermination()

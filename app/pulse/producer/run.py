@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pulse.producer.faults import FaultInjector
 from pulse.producer.feed import FeedSpec, batches, chunks
+from pulse.producer.options import DEFAULT_RATE, ProduceOptions
 from pulse.producer.sender import DeliveryStats, KafkaSender, tty_progress
 from pulse.producer.simulator import AudienceConfig, AudienceSimulator
 
@@ -24,39 +25,6 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The wall clock, in UTC."""
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class ProduceOptions:
-    """What `pulse produce` was asked to do."""
-
-    events: int | None = None
-    duration_s: float | None = None
-    rate: float = 100.0
-    videos: int = 5
-    seed: int | None = None
-    start: datetime | None = None
-    from_file: Path | None = None
-    inject_bad: float = 0.0
-    duplicates: float = 0.0
-    hype_every_s: int = 180
-    late: float = 0.0
-    max_late_s: float = 600.0
-    chat_chars: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.events is not None and self.events < 0:
-            raise ValueError("--events must be zero or more")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise ValueError("--duration must be positive")
-        if not 0 <= self.late <= 1:
-            raise ValueError("--late is a fraction between 0 and 1")
-        if self.max_late_s < 0:
-            raise ValueError("--max-late must be zero or more seconds")
-        if self.rate < 0:
-            raise ValueError("--rate must be zero (as fast as possible) or positive")
-        if self.from_file is None and self.events is None and self.duration_s is None:
-            raise ValueError("say how much to send: --events N or --duration S (or replay --from-file)")
 
 
 @dataclass
@@ -87,7 +55,7 @@ class ProduceSummary:
 
 def _timeline(options: ProduceOptions, seed: int, clock: Clock) -> tuple[FeedSpec, bool]:
     """Which simulated events to send (audience, start, seed, limits), and whether to pace them live."""
-    target = options.rate if options.rate > 0 else 100.0
+    target = options.rate if options.rate > 0 else DEFAULT_RATE
     config = AudienceConfig(
         videos=options.videos,
         target_rate=target,

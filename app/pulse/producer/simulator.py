@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import itemgetter
 
+from pulse.producer.options import DEFAULT_HYPE_EVERY_S, DEFAULT_RATE, DEFAULT_VIDEOS
 from pulse.producer.wire import KIND_WIRE, KINDS, WireBatch, WireEncoder
 from pulse_core.contract import MAX_PAYLOAD_LENGTH, Event
 
@@ -54,11 +55,11 @@ class AudienceConfig:
             long messages); None sends the short chat lines viewers type.
     """
 
-    videos: int = 5
-    target_rate: float = 100.0
+    videos: int = DEFAULT_VIDEOS
+    target_rate: float = DEFAULT_RATE
     mean_watch_s: float = 600.0
     vanish_share: float = 0.2
-    hype_every_s: int = 180
+    hype_every_s: int = DEFAULT_HYPE_EVERY_S
     hype_length_s: int = 30
     hype_chat_factor: float = 8.0
     chat_chars: int | None = None
