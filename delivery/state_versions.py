@@ -1,7 +1,8 @@
 """Safe rollout of stateful streams: compare the code's state versions with the last deploy's.
 
-``app/pulse/jobs/state.py`` holds ``STATE_VERSIONS``, one number per streaming job. A job's number
-changes when its existing checkpoint becomes unusable. The deploy pipeline records the versions it
+``app/pulse/jobs/state_versions.toml`` holds one number per streaming query (``pulse.jobs.Query``; the
+pipeline reads the same file as ``pulse.jobs.state.STATE_VERSIONS``). A query's number changes when its
+existing checkpoint becomes unusable. The deploy pipeline records the versions it
 rolled out to each environment (``deploy-record.json`` in the environment's Databricks workspace, see
 docs/delivery.md) and runs this check *before* it changes anything:
 
@@ -13,8 +14,8 @@ docs/delivery.md) and runs this check *before* it changes anything:
 * a version changed and ``--reset true``: reset the changed jobs' checkpoints, then restart;
 * a version changed without ``--reset true``: stop with exit code 3 and say what to do.
 
-Pure Python, no cloud access, no project imports (the versions are read with ``ast``), so it runs on a
-bare runner and in unit tests.
+Pure Python, no cloud access, no project imports (the versions file is data, read with ``tomllib``), so
+it runs on a bare runner and in unit tests.
 
 Usage::
 
@@ -26,17 +27,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
+import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STATE_MODULE = REPO_ROOT / "app" / "pulse" / "jobs" / "state.py"
-STATE_NAME = "STATE_VERSIONS"
+STATE_FILE = REPO_ROOT / "app" / "pulse" / "jobs" / "state_versions.toml"
 RECORD_KEY = "state_versions"
 
 EXIT_OK = 0
@@ -94,7 +94,7 @@ class Decision:
 
 
 class StateVersionError(ValueError):
-    """The versions could not be read: a malformed record or state module."""
+    """The versions could not be read: a malformed record or versions file."""
 
 
 def _validate(versions: object, where: str) -> dict[str, int]:
@@ -108,32 +108,25 @@ def _validate(versions: object, where: str) -> dict[str, int]:
     return clean
 
 
-def load_current_versions(path: Path = STATE_MODULE) -> dict[str, int]:
-    """Reads ``STATE_VERSIONS`` from the state module without importing the application.
+def load_current_versions(path: Path = STATE_FILE) -> dict[str, int]:
+    """Reads the state versions of the code being deployed, without importing the application.
 
     Args:
-        path: The module that assigns ``STATE_VERSIONS`` a literal dict.
+        path: The TOML file of ``query = version`` lines.
 
     Returns:
-        Job name -> state version.
+        Query name -> state version.
 
     Raises:
-        StateVersionError: If the module has no literal ``STATE_VERSIONS`` dict of integers.
+        StateVersionError: If the file is not TOML, or holds anything but integer versions.
     """
-    tree = ast.parse(path.read_text(), filename=str(path))
-    for node in tree.body:
-        target = None
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            target = node.targets[0]
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            target = node.target
-        if isinstance(target, ast.Name) and target.id == STATE_NAME:
-            try:
-                value = ast.literal_eval(node.value)  # type: ignore[arg-type]
-            except ValueError as exc:
-                raise StateVersionError(f"{path}: {STATE_NAME} must be a literal dict") from exc
-            return _validate(value, f"{path}: {STATE_NAME}")
-    raise StateVersionError(f"{path}: no {STATE_NAME} assignment found")
+    try:
+        versions = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise StateVersionError(f"{path}: not valid TOML: {exc}") from None
+    if not versions:
+        raise StateVersionError(f"{path}: no state versions")
+    return _validate(versions, str(path))
 
 
 def parse_recorded(text: str | None) -> dict[str, int] | None:
@@ -317,7 +310,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--record-location", default=DEFAULT_RECORD_LOCATION, help="Where the record lives (for messages)."
     )
-    parser.add_argument("--state-module", type=Path, default=STATE_MODULE, help="Where STATE_VERSIONS is.")
+    parser.add_argument(
+        "--state-file", type=Path, default=STATE_FILE, help="The state versions (TOML: query = version)."
+    )
     parser.add_argument("--github-output", type=Path, help="Append action/reset_jobs for later steps here.")
     parser.add_argument("--write-record", type=Path, help="Write the deploy record here instead of checking.")
     parser.add_argument("--commit", default="", help="Commit SHA stored in the record (--write-record).")
@@ -328,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the check (or writes a record) and returns the exit code."""
     args = _parser().parse_args(argv)
     try:
-        current = load_current_versions(args.state_module)
+        current = load_current_versions(args.state_file)
         if args.write_record is not None:
             args.write_record.write_text(json.dumps(build_record(current, args.commit), indent=2) + "\n")
             print(f"deploy record written to {args.write_record}: {json.dumps(current, sort_keys=True)}")

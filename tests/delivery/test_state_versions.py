@@ -14,22 +14,29 @@ from tests.delivery.delivery_testkit import REPO_ROOT, run_module
 CURRENT = {"bronze": 1, "silver": 1, "gold": 1}
 
 
-def test_reads_the_versions_from_the_state_module() -> None:
+def test_reads_the_versions_the_pipeline_reads() -> None:
+    from pulse.jobs.state import STATE_VERSIONS
+
     versions = states.load_current_versions()
-    assert set(versions) >= {"pipeline", "bronze", "refine"}
+    assert versions == {query.value: version for query, version in STATE_VERSIONS.items()}
+    assert set(versions) == {"pipeline", "bronze", "refine"}
     assert all(isinstance(v, int) for v in versions.values())
 
 
-def test_state_module_must_assign_a_literal(tmp_path) -> None:
-    module = tmp_path / "state.py"
-    module.write_text("STATE_VERSIONS = compute()\n")
+@pytest.mark.parametrize(
+    "text", ["pipeline = ", 'bronze = "2"', "bronze = true", "bronze = 1.5", "[bronze]\nversion = 2", ""]
+)
+def test_a_malformed_versions_file_is_an_error(tmp_path, text: str) -> None:
+    versions = tmp_path / "state_versions.toml"
+    versions.write_text(text + "\n")
     with pytest.raises(states.StateVersionError):
-        states.load_current_versions(module)
-    module.write_text("OTHER = 1\n")
-    with pytest.raises(states.StateVersionError):
-        states.load_current_versions(module)
-    module.write_text('STATE_VERSIONS: dict[str, int] = {"bronze": 2}\n')
-    assert states.load_current_versions(module) == {"bronze": 2}
+        states.load_current_versions(versions)
+
+
+def test_the_versions_file_is_plain_data(tmp_path) -> None:
+    versions = tmp_path / "state_versions.toml"
+    versions.write_text("# a comment\nbronze = 2\n")
+    assert states.load_current_versions(versions) == {"bronze": 2}
 
 
 @pytest.mark.parametrize("text", [None, "", "  ", "null", "{}", '{"state_versions": {}}'])
@@ -92,17 +99,17 @@ def _cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_fails_with_a_clear_message_when_a_reset_is_needed(tmp_path) -> None:
-    module = tmp_path / "state.py"
-    module.write_text('STATE_VERSIONS = {"bronze": 1, "silver": 2}\n')
+    versions = tmp_path / "state_versions.toml"
+    versions.write_text("bronze = 1\nsilver = 2\n")
     recorded = json.dumps({"state_versions": {"bronze": 1, "silver": 1}})
-    refused = _cli("--state-module", str(module), "--recorded", "-", "--reset", "false", stdin=recorded)
+    refused = _cli("--state-file", str(versions), "--recorded", "-", "--reset", "false", stdin=recorded)
     assert refused.returncode == 3
     assert "silver 1 -> 2" in refused.stderr
     assert "reset_state=true" in refused.stderr
     outputs = tmp_path / "github-output"
     allowed = _cli(
-        "--state-module",
-        str(module),
+        "--state-file",
+        str(versions),
         "--recorded",
         "-",
         "--reset",

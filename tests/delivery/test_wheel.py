@@ -119,7 +119,13 @@ def test_wheel_metadata_matches_the_project(built_wheel: BuiltWheel) -> None:
 
 def test_wheel_contains_the_console_script_and_the_app_package(built_wheel: BuiltWheel) -> None:
     assert built_wheel.entry_points.get("console_scripts", {}).get("pulse") == "pulse.cli:main"
-    for required in ("pulse/__init__.py", "pulse/cli.py", "pulse/jobs/state.py", "pulse_core/catalogue.py"):
+    for required in (
+        "pulse/__init__.py",
+        "pulse/cli.py",
+        "pulse/jobs/state.py",
+        "pulse/jobs/state_versions.toml",
+        "pulse_core/catalogue.py",
+    ):
         assert required in built_wheel.names, f"{required} missing from {built_wheel.path.name}"
 
 

@@ -1,17 +1,23 @@
-"""Versions of each streaming query's state and checkpoint layout.
+"""Versions of each streaming query's state and checkpoint layout, from `state_versions.toml` beside this
+module (package data in the wheel), where the deploy's check reads them too.
 
-Bump a job's number whenever a change makes its existing checkpoint unusable: a new stateful
-operator or state schema, a changed source, a renamed sink. The deploy pipeline compares these with
-the versions recorded at the last deploy and refuses to roll out a change without an explicit reset.
+Bump a query's number there whenever a change makes its existing checkpoint unusable.
 """
 
 from __future__ import annotations
 
-STATE_VERSIONS: dict[str, int] = {
-    # Kafka → every layer in one query (`pulse pipeline all`); new in version 2 of the layout.
-    "pipeline": 1,
-    # Kafka → Bronze only; 2: Bronze's value became binary.
-    "bronze": 2,
-    # Bronze → Silver and Gold (`pulse pipeline silver`), replacing the chained silver and gold queries.
-    "refine": 1,
-}
+import tomllib
+from importlib.resources import files
+
+from pulse.jobs import Query
+
+STATE_VERSIONS_FILE = "state_versions.toml"
+
+
+def load_state_versions() -> dict[Query, int]:
+    """Query -> state version, as the file beside this module holds them."""
+    text = files("pulse.jobs").joinpath(STATE_VERSIONS_FILE).read_text(encoding="utf-8")
+    return {Query(name): int(version) for name, version in tomllib.loads(text).items()}
+
+
+STATE_VERSIONS: dict[Query, int] = load_state_versions()
