@@ -1,7 +1,7 @@
 """Gold against the plain-Python reference, read with deltalake in its own process.
 
 `python -m benchmarks.gold_check` (PULSE_LAKE set) prints one JSON line: Silver's row count and, per
-Gold table, its row count and the number of differences from `tests.gold_reference`.
+Gold table, its row count and the number of differences from `testkit.gold_reference`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import time
 from deltalake import DeltaTable
 
 from pulse_core.settings import load_settings
-from tests.gold_reference import differences, reference_gold
+from testkit.gold_reference import differences, reference_gold
 
 
 def main() -> None:

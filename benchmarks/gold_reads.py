@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.mode == "fixture":
-        from tests.dashboard.fixtures import write_gold_fixture
+        from testkit.gold_fixture import write_gold_fixture
 
         began = time.perf_counter()
         fixture = write_gold_fixture(args.lake, now=datetime.now(UTC), hours=24, videos=20, seed=42)

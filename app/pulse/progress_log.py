@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from pulse_core.clock import Clock, utc_now
+
 BATCH = "batch"
 CAUGHT_UP = "caught_up"
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class ProgressLog:
@@ -36,7 +33,7 @@ class ProgressLog:
     thread and from the driver loop, hence the lock.
     """
 
-    def __init__(self, path: Path | None, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, path: Path | None, clock: Clock = utc_now) -> None:
         self.path = path
         self.clock = clock
         self._lock = threading.Lock()

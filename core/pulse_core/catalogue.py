@@ -3,7 +3,7 @@
 Every other description of a table is derived from this one: the Spark schemas (`pulse.tables`), the
 Arrow schemas (`Table.arrow_schema`: the driver's appends and MERGEs, the dashboard's reads), the table
 paths (`PulseSettings.table_path`), the MERGE keys, the dashboard's time filters and freshness column,
-and the keys the tests' oracle compares by. DESIGN.md, Tables, is the prose version.
+and the keys the tests' oracle compares by. docs/pipeline.md says what each layer's tables hold.
 
 No Spark and no Arrow at import time: the dashboard image has no Spark, and the settings import this.
 """

@@ -18,6 +18,8 @@ from pulse_core import catalogue
 
 Environment = Literal["local", "dev", "staging", "prod"]
 
+# In a lake root, stands for the layer: `abfss://{layer}@<account>.dfs.core.windows.net`.
+LAYER_PLACEHOLDER = "{layer}"
 _BOOTSTRAP_ENTRY = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
 
 
@@ -133,23 +135,27 @@ class PulseSettings(BaseSettings):
         """Where local processes write their logs."""
         return self.home / "logs"
 
-    def _layer_root(self, layer: str) -> str:
+    def layer_root(self, layer: str) -> str:
+        """Where one layer of the lake lives: `<lake>/<layer>`, or, when the lake root holds the `{layer}`
+        placeholder (one container per layer, as the infrastructure sets it), the layer's own container.
+
+        The one place a lake URI's `{layer}` is filled in: the pipeline and the dashboard both come here.
+        """
         root = self.lake_root.rstrip("/")
-        if "{layer}" in root:
-            return root.replace("{layer}", layer)
+        if LAYER_PLACEHOLDER in root:
+            return root.replace(LAYER_PLACEHOLDER, layer)
         return f"{root}/{layer}"
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of one Delta table: `<lake>/<layer>/<table>` (or the layer's own container)."""
         catalogue.table(layer, table)  # KeyError naming the known tables
-        return f"{self._layer_root(layer)}/{table}"
+        return f"{self.layer_root(layer)}/{table}"
 
-    def checkpoint_path(self, job: str) -> str:
-        """Location of one streaming job's checkpoint: `<lake>/_checkpoints/<job>`."""
-        root = self.lake_root.rstrip("/")
-        if "{layer}" in root:
-            return f"{root.replace('{layer}', 'checkpoints')}/{job}"
-        return f"{root}/_checkpoints/{job}"
+    def checkpoint_path(self, query: str) -> str:
+        """Location of one streaming query's checkpoint: `<lake>/_checkpoints/<query>` (or the
+        `checkpoints` container)."""
+        folder = "checkpoints" if LAYER_PLACEHOLDER in self.lake_root else "_checkpoints"
+        return f"{self.layer_root(folder)}/{query}"
 
     # The one place Kafka security settings become client options: the producer and the preflight use
     # librdkafka's names (`kafka_client_config`), Spark's Kafka source the Java client's

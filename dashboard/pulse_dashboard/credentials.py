@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from pydantic import SecretStr
 
-from pulse_core.settings import PulseSettings
+from pulse_core.clock import Clock, utc_now
 from pulse_dashboard.settings import DashboardSettings
 
 GOLD_CONTAINER = "gold"
@@ -40,13 +40,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 GOLD_SAS_SCOPES = {"c": "the container", "d": "a directory"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
-
 
 class CredentialError(RuntimeError):
     """The dashboard cannot get a credential for the lake. The message says what to fix."""
@@ -54,10 +47,10 @@ class CredentialError(RuntimeError):
 
 @dataclass(frozen=True)
 class LakeLocation:
-    """A parsed lake root.
+    """A parsed lake location.
 
     Attributes:
-        root: The root URI as configured (with any `{layer}` placeholder already filled in).
+        root: The URI parsed: Gold's root (`PulseSettings.layer_root`, which fills in a `{layer}`).
         kind: `local`, `az` or `abfss`.
         container: The blob container (remote lakes only).
         account: The storage account (remote lakes only; `None` when it must come from the settings).
@@ -74,23 +67,13 @@ class LakeLocation:
         return self.kind != "local"
 
 
-def gold_table_uri(settings: PulseSettings, table: str) -> str:
-    """Where one Gold table lives: `<lake>/gold/<table>`.
-
-    A lake root with a literal `{layer}` (as the infrastructure sets it, one container per layer) gets
-    `gold` filled in.
-    """
-    return settings.table_path("gold", table).replace("{layer}", GOLD_CONTAINER)
-
-
 def parse_lake(uri: str) -> LakeLocation:
-    """Parse a lake root or table URI: a local path, `az://<container>/…` or
+    """Parse a lake location or table URI: a local path, `az://<container>/…` or
     `abfss://<container>@<account>.dfs.core.windows.net/…`.
 
     Raises:
         CredentialError: A remote URI without a container, or a scheme the dashboard cannot read.
     """
-    uri = uri.replace("{layer}", GOLD_CONTAINER)
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme in ("", "file") or re.fullmatch(r"[a-z]", scheme):

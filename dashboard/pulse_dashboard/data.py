@@ -22,7 +22,6 @@ from pulse_core.settings import PulseSettings, SettingsError, load_settings
 from pulse_dashboard.credentials import (
     CredentialError,
     SasSource,
-    gold_table_uri,
     parse_lake,
     sas_source,
     storage_options,
@@ -126,13 +125,13 @@ def resolve_gold(settings: PulseSettings, dash: DashboardSettings) -> Gold:
     Raises:
         CredentialError: A remote lake without a usable credential.
     """
-    root = settings.lake_root
+    root = settings.layer_root("gold")
     location = parse_lake(root)
     fingerprint = settings_fingerprint(dash)
     source = _sas_source(root, fingerprint, dash)
     options = storage_options(location, dash, source)
     expires = source.token().expires_on if source is not None else None
-    tables = {name: GoldTable(name, gold_table_uri(settings, name), options, expires) for name in GOLD}
+    tables = {name: GoldTable(name, settings.table_path("gold", name), options, expires) for name in GOLD}
     return Gold(key=f"{root}#{fingerprint}", tables=tables)
 
 

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-MINUTE = pd.Timedelta(minutes=1)
-SESSION_GAP = pd.Timedelta(seconds=300)
+from pulse_core.semantics import SESSION_GAP_S, WINDOW_S
+
+MINUTE = pd.Timedelta(seconds=WINDOW_S)
+SESSION_GAP = pd.Timedelta(seconds=SESSION_GAP_S)
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ def _change(now: float | None, before: float | None) -> float | None:
 
 
 def open_sessions_at(sessions: pd.DataFrame, moment: pd.Timestamp) -> int:
-    """Sessions started by `moment` whose last event is at most 300 s before it."""
+    """Sessions started by `moment` whose last event is at most `SESSION_GAP` before it."""
     if sessions.empty:
         return 0
     started = sessions["session_start"] <= moment
@@ -202,7 +204,7 @@ def compute_kpis(
             open_now,
             _change(open_now, open_before),
             "count",
-            "Sessions whose last event is within 300 s of the newest Gold time. "
+            f"Sessions whose last event is within {SESSION_GAP_S} s of the newest Gold time. "
             "Change: vs. a minute earlier.",
         )
     )

@@ -11,7 +11,7 @@ from deltalake import CommitProperties, write_deltalake
 from pulse.local.demo import gold_headline
 from pulse_core.progress import progress_metadata
 from pulse_core.settings import PulseSettings
-from tests.dashboard.fixtures import GOLD_SCHEMAS
+from testkit.gold_fixture import GOLD_SCHEMAS
 
 
 def _commit_minute(settings: PulseSettings, minute: datetime, viewers: int) -> None:

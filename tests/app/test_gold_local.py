@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from pulse.jobs import gold_local
-from tests.gold_reference import differences, reference_gold
+from testkit.gold_reference import differences, reference_gold
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 EVENTS = pa.schema(

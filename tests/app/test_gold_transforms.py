@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from pulse.transforms.gold import events_by_type, sessionize, touched_windows, video_activity
-from tests.gold_reference import (
+from testkit.gold_reference import (
     differences,
     reference_events_by_type,
     reference_user_sessions,

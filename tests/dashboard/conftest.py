@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.fixtures import GoldFixture, simulate_gold, write_gold_fixture
+from testkit.gold_fixture import GoldFixture, simulate_gold, write_gold_fixture
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "pulse_dashboard" / "app.py"
 DASHBOARD_VARIABLES = (

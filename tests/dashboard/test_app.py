@@ -12,8 +12,8 @@ import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from testkit.gold_fixture import write_gold_fixture
 from tests.dashboard.conftest import HOURS, NOW, SEED, VIDEOS, charts, metric_values
-from tests.dashboard.fixtures import write_gold_fixture
 
 KPI_LABELS = [
     "Concurrent viewers now",

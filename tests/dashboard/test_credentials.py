@@ -18,7 +18,6 @@ from pulse_dashboard.credentials import (
     DelegatedSas,
     SasToken,
     SuppliedSas,
-    gold_table_uri,
     mint_user_delegation_sas,
     parse_lake,
     redact,
@@ -126,7 +125,6 @@ def test_supplied_sas_reports_its_expiry_and_is_never_printed() -> None:
         (".pulse/lake", "local", None, None),
         ("az://gold/lake", "az", "gold", None),
         ("abfss://gold@pulsedev.dfs.core.windows.net/", "abfss", "gold", "pulsedev"),
-        ("abfss://{layer}@pulsedev.dfs.core.windows.net", "abfss", "gold", "pulsedev"),
     ],
 )
 def test_parse_lake(uri: str, kind: str, container: str | None, account: str | None) -> None:
@@ -139,14 +137,13 @@ def test_parse_lake_refuses_other_schemes() -> None:
         parse_lake("s3://bucket/lake")
 
 
-def test_gold_table_uri_reads_from_the_gold_container() -> None:
+def test_a_lake_with_one_container_per_layer_reads_gold_from_the_gold_container() -> None:
     settings = PulseSettings(env="dev", lake="abfss://{layer}@pulsedev.dfs.core.windows.net")
-    uri = gold_table_uri(settings, "video_activity")
-    assert uri.startswith("abfss://gold@pulsedev.dfs.core.windows.net/")
-    assert uri.endswith("/video_activity")
-    assert "{layer}" not in uri
-    assert parse_lake(uri).container == "gold"
-    assert gold_table_uri(PulseSettings(lake="/x/lake"), "user_sessions") == "/x/lake/gold/user_sessions"
+    uri = settings.table_path("gold", "video_activity")
+    assert uri == "abfss://gold@pulsedev.dfs.core.windows.net/video_activity"
+    for location in (parse_lake(uri), parse_lake(settings.layer_root("gold"))):
+        assert (location.kind, location.container, location.account) == ("abfss", "gold", "pulsedev")
+    assert PulseSettings(lake="/x/lake").table_path("gold", "user_sessions") == "/x/lake/gold/user_sessions"
 
 
 def test_local_lake_needs_no_credentials() -> None:

@@ -9,8 +9,8 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from pulse_core.contract import EVENT_TYPES
+from testkit.gold_fixture import GOLD_SCHEMAS, floor_minute, simulate_gold, write_gold_fixture
 from tests.dashboard.conftest import NOW
-from tests.dashboard.fixtures import GOLD_SCHEMAS, floor_minute, simulate_gold, write_gold_fixture
 
 
 def test_same_seed_same_rows_and_other_seed_other_rows() -> None:

@@ -11,8 +11,8 @@ import pytest
 from deltalake import DeltaTable
 
 from pulse_dashboard.gold import GoldProblem, GoldTable, list_videos, newest_value, read_gold
+from testkit.gold_fixture import GOLD_SCHEMAS, write_gold_fixture
 from tests.dashboard.conftest import NOW
-from tests.dashboard.fixtures import GOLD_SCHEMAS, write_gold_fixture
 
 
 def table(lake: Path | str, name: str) -> GoldTable:

@@ -27,8 +27,8 @@ from streamlit.testing.v1 import AppTest
 from pulse.local.broker import free_port
 from pulse_dashboard.credentials import sign_gold_sas
 from pulse_dashboard.gold import GoldProblem, GoldTable, newest_value, read_gold
+from testkit.gold_fixture import GoldFixture, write_gold_fixture
 from tests.dashboard.conftest import DASHBOARD_VARIABLES
-from tests.dashboard.fixtures import GoldFixture, write_gold_fixture
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ from pulse.jobs import backfill
 from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse_core.settings import load_settings
+from testkit.gold_reference import differences, normalise_rows, reference_gold
 from tests.e2e.conftest import Broker
-from tests.gold_reference import differences, normalise_rows, reference_gold
 
 pytestmark = pytest.mark.e2e
 

@@ -22,8 +22,8 @@ from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse_core.progress import marked_batch
 from pulse_core.settings import load_settings
+from testkit.gold_reference import differences, reference_gold
 from tests.e2e.conftest import Broker, run_pulse
-from tests.gold_reference import differences, reference_gold
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
 

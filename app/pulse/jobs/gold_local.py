@@ -3,9 +3,9 @@
 A micro-batch's Gold change is small (the minutes and viewers its events touch), and Spark pays about a
 second of planning and scheduling per query on it however few rows it holds (docs/pipeline.md, "What a
 micro-batch costs"). So the live pipeline computes it here with pandas, in milliseconds, and uses Spark
-only to write. The semantics are those of `pulse.transforms.gold` (DESIGN.md, Gold semantics), which
+only to write. The semantics are those of `pulse.transforms.gold` (docs/pipeline.md, "What Gold means"), which
 stays the implementation for whole-table work (`pulse backfill`); both are checked against the
-independent reference in `tests.gold_reference` by the tests.
+independent reference in `testkit.gold_reference` by the tests.
 
 Times are integer microseconds since the epoch (UTC) inside this module.
 """
@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pulse.transforms.gold import PRESENCE_S, SESSION_GAP_S, WINDOW_S
 from pulse_core import catalogue
+from pulse_core.semantics import PRESENCE_S, SESSION_GAP_S, WINDOW_S
 
 MINUTE_US = WINDOW_S * 1_000_000
 GAP_US = SESSION_GAP_S * 1_000_000

@@ -10,7 +10,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pulse.producer.faults import FaultInjector
@@ -18,13 +18,7 @@ from pulse.producer.feed import FeedSpec, batches, chunks
 from pulse.producer.options import DEFAULT_RATE, ProduceOptions
 from pulse.producer.sender import DeliveryStats, KafkaSender, tty_progress
 from pulse.producer.simulator import AudienceConfig, AudienceSimulator
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The wall clock, in UTC."""
-    return datetime.now(UTC)
+from pulse_core.clock import Clock, utc_now
 
 
 @dataclass

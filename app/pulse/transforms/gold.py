@@ -1,6 +1,6 @@
 """Gold: per-minute counts, viewer presence and sessions, as Spark transforms over whole frames.
 
-Every function here is pure. The semantics are exact (DESIGN.md, Gold semantics):
+Every function here is pure. The semantics are exact (docs/pipeline.md, "What Gold means"):
 
 - windows are 1-minute tumbling windows `[start, start + 60 s)` on event time (UTC);
 - a viewer is *present* at a window's end `T` when their latest event on the video before `T` is not
@@ -16,9 +16,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-WINDOW_S = 60
-PRESENCE_S = 120
-SESSION_GAP_S = 300
+from pulse_core.semantics import SESSION_GAP_S, WINDOW_S
 
 
 def window_start(event_time: Column) -> Column:

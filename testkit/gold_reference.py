@@ -1,8 +1,9 @@
 """An independent, plain-Python reference implementation of the Gold semantics.
 
-It shares no code with the Spark transforms: it reads the definitions in DESIGN.md literally, one
-event at a time. The e2e and fault tests and the benchmarks' Gold check (`benchmarks/gold_check.py`)
-compare Gold with it row by row. It lives with the tests: the wheel does not ship it.
+It shares no code with the Spark transforms, nor their constants (`pulse_core.semantics`): it reads the
+definitions in docs/pipeline.md ("What Gold means") literally, one event at a time. The e2e and fault
+tests and the benchmarks' Gold check (`benchmarks/gold_check.py`) compare Gold with it row by row. The
+wheel does not ship it.
 """
 
 from __future__ import annotations
