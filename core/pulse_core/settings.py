@@ -73,8 +73,8 @@ class PulseSettings(BaseSettings):
         default="auto",
         description=(
             "What commits the live pipeline's Gold MERGEs and Bronze/Silver/quarantine appends: delta-rs "
-            "from the driver (~0.1 s a MERGE) or Spark (~3 s a MERGE on 2 cores). `auto` picks delta-rs "
-            "for a local lake and Spark for a cloud one, where "
+            "from the driver (no Spark job) or Spark (docs/pipeline.md, 'Who commits Gold'). `auto` picks "
+            "delta-rs for a local lake and Spark for a cloud one, where "
             "Unity Catalog gives storage credentials to Spark only."
         ),
     )

@@ -1,10 +1,10 @@
 """Gold for one micro-batch, computed on the driver from Arrow tables: the streaming hot path.
 
-A micro-batch's Gold change is small (the minutes and viewers its events touch), and Spark pays about a
-second of planning and scheduling per query on it however few rows it holds (docs/pipeline.md, "What a
-micro-batch costs"). So the live pipeline computes it here with pandas, in milliseconds, and uses Spark
-only to write. The semantics are those of `pulse.transforms.gold` (docs/pipeline.md, "What Gold means"), which
-stays the implementation for whole-table work (`pulse backfill`); both are checked against the
+A micro-batch's Gold change is small (the minutes and viewers its events touch), and Spark pays its
+planning and scheduling per query on it however few rows it holds (docs/pipeline.md, "What a micro-batch
+costs"; the benchmarks hold the figures). So the live pipeline computes it here with pandas and uses Spark
+only to write. The semantics are those of `pulse.transforms.gold` (docs/pipeline.md, "What Gold means"),
+which stays the implementation for whole-table work (`pulse backfill`); both are checked against the
 independent reference in `testkit.gold_reference` by the tests.
 
 Times are integer microseconds since the epoch (UTC) inside this module.
@@ -25,7 +25,6 @@ from pulse_core.semantics import PRESENCE_S, SESSION_GAP_S, WINDOW_S
 MINUTE_US = WINDOW_S * 1_000_000
 GAP_US = SESSION_GAP_S * 1_000_000
 PAIR = ["user_id", "video_id"]
-SESSION_KEY = ["user_id", "video_id", "session_start"]
 _TS = pa.timestamp("us", tz="UTC")
 assert PRESENCE_S == 2 * WINDOW_S, "presence looks back over the window and the one before it"
 
@@ -242,8 +241,8 @@ def session_order(segments: pd.DataFrame) -> np.ndarray:
     """The positions of `segments` grouped by viewer pair, each pair's in (start, leave last, event id)
     order, which is how sessions chain. Pairs come in no particular order.
 
-    Sorting by integer pair codes costs a fraction of sorting the id strings (profiled at 1.5 s of a 2 s
-    200,000-event batch). Only segments that tie on (pair, start, leave), events of one viewer at the
+    Sorting by integer pair codes costs a fraction of sorting the id strings, which dominated a large
+    batch when profiled. Only segments that tie on (pair, start, leave), events of one viewer at the
     same instant, are then ordered by their event ids, among themselves.
     """
     pair = pair_codes(segments["user_id"], segments["video_id"])

@@ -145,7 +145,7 @@ def run_pipeline(options: PipelineOptions, settings: PulseSettings) -> None:
     if options.job not in PIPELINE_JOBS:
         raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
     job = Job(options.job)
-    # The Spark session starts (15-20 s on two cores) while the checks run: a broker being started
+    # The Spark session starts (the slowest step of a start) while the checks run: a broker being started
     # alongside (`kafka_wait_seconds`) then costs no extra time.
     session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
     try:
