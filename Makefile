@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 DEMO_BUNDLES := spark kafka
 
-.PHONY: help setup setup-demo prereqs prereqs-demo demo test lint fmt synth bench bench-faults clean deploy-plan
+.PHONY: help setup setup-demo prereqs prereqs-demo demo test test-unit lint fmt synth bench bench-faults clean deploy-plan
 ENV ?= dev
 
 help: ## List the targets
@@ -75,6 +75,11 @@ demo: setup-demo ## Run the live pipeline on the embedded stack and serve the da
 
 test: setup ## Run the whole test suite (unit and e2e, real services)
 	@$(BIN)/pytest $(PYTEST_ARGS)
+
+# tests/conftest.py decides what --unit leaves out (e2e: a broker, Spark or a browser; artifact: wheel
+# builds, clean installs, checkov) and fails a test of this run that starts one of those unmarked.
+test-unit: $(VENV)/.installed node_modules/.installed ## The fast loop: every test that needs no broker, Spark session, browser or artifact build (under 2 minutes)
+	@$(BIN)/pytest --unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## Lint: ruff (style, format), import-linter (the layering contracts in pyproject.toml), mypy
 	@$(BIN)/ruff check .

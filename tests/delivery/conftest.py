@@ -16,7 +16,7 @@ import pytest
 
 from tests.delivery.delivery_testkit import REPO_ROOT
 
-WHEEL_SOURCES = ("pyproject.toml", "README.md", "app", "core")
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "app", "core")
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ import pytest
 
 from tests.delivery.delivery_testkit import REPO_ROOT, tool
 
+pytestmark = pytest.mark.artifact  # runs checkov, a separate tool: not in the fast loop
+
 DOCKERFILE = REPO_ROOT / "dashboard" / "Dockerfile"
 SKIPS_FILE = Path(__file__).with_name("dockerfile-checkov-skips.toml")
 

@@ -129,6 +129,19 @@ def test_wheel_contains_the_console_script_and_the_app_package(built_wheel: Buil
         assert required in built_wheel.names, f"{required} missing from {built_wheel.path.name}"
 
 
+def test_wheel_carries_the_license(built_wheel: BuiltWheel) -> None:
+    """pyproject.toml declares Apache-2.0: the wheel carries the repository's LICENSE, and says so."""
+    assert built_wheel.metadata["License-Expression"] == PYPROJECT["license"] == "Apache-2.0"
+    assert built_wheel.metadata["License-File"] == "LICENSE"
+    shipped = [name for name in built_wheel.names if name.endswith(".dist-info/licenses/LICENSE")]
+    assert len(shipped) == 1, built_wheel.names
+    text = (built_wheel.unpacked / shipped[0]).read_text()
+    assert text == (REPO_ROOT / "LICENSE").read_text()
+    assert "Apache License" in text
+    assert "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+
+
 def test_wheel_ships_the_pipeline_and_the_core_only(built_wheel: BuiltWheel) -> None:
     """Two top-level packages, no dashboard, no test aids: what a shared job cluster gets is the pipeline."""
     top_level = {
@@ -136,7 +149,7 @@ def test_wheel_ships_the_pipeline_and_the_core_only(built_wheel: BuiltWheel) -> 
     }
     assert top_level == {"pulse", "pulse_core"}, f"the wheel installs {sorted(top_level)} into site-packages"
     shipped = "\n".join(built_wheel.names)
-    for aid in ("gold_reference", "fixtures", "samples/", "pulse_dashboard", ".jsonl"):
+    for aid in ("testkit", "gold_reference", "gold_fixture", "samples/", "pulse_dashboard", ".jsonl"):
         assert aid not in shipped, f"{aid} is in {built_wheel.path.name}"
     streamlit = [
         name

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from infra_testkit import ENV_NAMES, REPO_ROOT, SynthesizedStack
 
+pytestmark = pytest.mark.artifact  # runs checkov, a separate tool: not in the fast loop
+
 SKIPS_FILE = REPO_ROOT / "infra" / "checkov-skips.toml"
 
 
