@@ -150,8 +150,13 @@ def show_views(
         ["Events by type", "Viewers", "Chat", "Sessions", "Top videos"]
     )
     with activity_tab:
-        frame = metrics.events_over_time(evt, period)
+        frame = metrics.events_over_time(evt, period, complete_by)
         _chart_or_note(frame, events.problem, charts.events_by_type_chart(frame))
+        if events.problem is None and frame["in_progress"].any() and complete_by is not None:
+            st.caption(
+                f"The lighter last stretch is still filling up: Gold has its events up to "
+                f"{complete_by:%H:%M:%S} UTC."
+            )
     with viewers_tab:
         frame = metrics.viewers_over_time(act, period)
         _chart_or_note(frame, activity.problem, charts.viewers_chart(frame))

@@ -2,8 +2,9 @@
 
 Definitions (docs/dashboard.md repeats them for the people who read the dashboard):
 
-* The **current minute** is the newest 1-minute window in the selected range. "Now" KPIs compare it
-  with the minute before; range KPIs compare the selected range with the equally long range before it.
+* The **current minute** of the "now" KPIs is the last complete 1-minute window in the selected range
+  (the newest one, when Gold's progress is unknown). "Now" KPIs compare it with the minute before; range
+  KPIs compare the selected range with the equally long range before it.
 * A session is **open** at time T when it started by T and its last event is within 300 s of T,
   so the next event would still extend it. T is the newest session end in the range.
 """
@@ -140,14 +141,16 @@ def compute_kpis(
     """
     minute = current_minute(activity, period, complete_by)
     before = minute - MINUTE if minute is not None else None
+    # The "now" figures are those of `minute`: the last complete one when Gold says how far it has got.
+    which = "the last complete minute" if complete_by is not None else "the newest minute in the range"
     concurrent = per_minute(activity, "concurrent_viewers")
     active = per_minute(activity, "active_viewers")
     messages = per_minute(activity, "message_count")
     kpis: list[Kpi] = []
     for label, series, help_text in (
-        ("Concurrent viewers now", concurrent, "Viewers present at the end of the current minute."),
-        ("Active viewers (last min)", active, "Viewers with any event in the current minute."),
-        ("Messages / min now", messages, "Chat messages in the current minute."),
+        ("Concurrent viewers now", concurrent, f"Viewers present at the end of {which}."),
+        ("Active viewers (last min)", active, f"Viewers with any event in {which}."),
+        ("Messages / min now", messages, f"Chat messages in {which}."),
     ):
         now = _at(series, minute) if minute is not None else None
         prior = _at(series, before) if before is not None else None
@@ -236,18 +239,37 @@ def bucket_for(length: pd.Timedelta) -> pd.Timedelta:
     return pd.Timedelta(minutes=15)
 
 
-def events_over_time(events: pd.DataFrame, period: Period) -> pd.DataFrame:
-    """Events per minute by type, averaged per chart bucket: columns `time`, `event`, `per_minute`."""
+def events_over_time(
+    events: pd.DataFrame, period: Period, complete_by: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Events per minute by type, averaged per chart bucket.
+
+    Args:
+        events: `gold.events_by_type` rows.
+        period: The selected range.
+        complete_by: The newest event time Gold reflects: a bucket holding a minute that ends later is
+            still filling up.
+
+    Returns:
+        Columns `time`, `event`, `per_minute`, and `in_progress` (the bucket is still filling up).
+    """
+    columns = ["time", "event", "per_minute", "in_progress"]
     inside = _within(events, "window_start", period)
     if inside.empty:
-        return pd.DataFrame(columns=["time", "event", "per_minute"])
+        return pd.DataFrame(columns=columns)
     frame = inside.assign(time=inside["window_start"].dt.floor(bucket_for(period.length)))
     summed = frame.groupby(["time", "event"], as_index=False)["event_count"].sum()
     # Divide by the minutes the bucket really holds: the first and last buckets of a range are partial.
     minutes = frame.groupby("time")["window_start"].nunique().rename("minutes")
     summed = summed.join(minutes, on="time")
     summed["per_minute"] = summed["event_count"] / summed["minutes"]
-    return summed[["time", "event", "per_minute"]]
+    if complete_by is None:
+        summed["in_progress"] = False
+    else:
+        newest_end = (frame.groupby("time")["window_start"].max() + MINUTE).rename("newest_end")
+        summed = summed.join(newest_end, on="time")
+        summed["in_progress"] = summed["newest_end"] > complete_by
+    return summed[columns]
 
 
 def viewers_over_time(activity: pd.DataFrame, period: Period) -> pd.DataFrame:

@@ -144,3 +144,26 @@ def test_session_length_histogram_counts_sessions_that_ended_in_range() -> None:
     assert hist["sessions"].sum() == 3
     assert hist["from_min"].iloc[0] == 0
     assert hist["to_min"].iloc[-1] == pytest.approx(10.0)
+
+
+def test_the_now_kpis_say_they_show_the_last_complete_minute() -> None:
+    activity = activity_rows([(0, "v1", 5, 6, 1), (1, "v1", 7, 9, 4), (2, "v1", 1, 1, 0)])
+    period = Period(T0, T0 + 3 * M)
+    # Gold has seen events up to 2 min 30 s: the figures are minute 1's, so the words must say so.
+    kpis = {
+        k.label: k for k in compute_kpis(activity, EVENTS, sessions_rows([(0, 60)]), period, T0 + 2.5 * M)
+    }
+    messages = kpis["Messages / min now"]
+    assert messages.value == 4
+    for label in ("Concurrent viewers now", "Active viewers (last min)", "Messages / min now"):
+        assert "last complete minute" in kpis[label].help, kpis[label].help
+        assert "current minute" not in kpis[label].help, kpis[label].help
+
+
+def test_events_over_time_marks_the_minute_still_filling_up() -> None:
+    period = Period(T0, T0 + 4 * M)
+    stacked = events_over_time(EVENTS, period, complete_by=T0 + 3.5 * M)
+    in_progress = stacked.groupby("time")["in_progress"].first().to_dict()
+    assert in_progress == {T0: False, T0 + M: False, T0 + 2 * M: False, T0 + 3 * M: True}
+    assert not events_over_time(EVENTS, period, complete_by=T0 + 4 * M)["in_progress"].any()
+    assert not events_over_time(EVENTS, period)["in_progress"].any()

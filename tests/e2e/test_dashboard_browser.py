@@ -125,6 +125,11 @@ def test_kpis_and_charts_render_in_chromium(server: Server, tmp_path: Path) -> N
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            # A chart spec Vega cannot draw still leaves its canvas on the page, empty: the console says.
+            errors: list[str] = []
+            page.on(
+                "console", lambda message: errors.append(message.text) if message.type == "error" else None
+            )
             started = time.monotonic()
             page.goto(server.url, wait_until="domcontentloaded")
             chart = page.locator('[data-testid="stVegaLiteChart"]').first
@@ -159,6 +164,11 @@ def test_kpis_and_charts_render_in_chromium(server: Server, tmp_path: Path) -> N
             chart.locator("canvas, svg").first.wait_for(state="visible", timeout=60_000)
             timings["switch_to_24h_s"] = time.monotonic() - started
             page.screenshot(path=str(tmp_path / "dashboard-24h.png"), full_page=True)
+            for tab in ("Viewers", "Chat"):
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_timeout(1_000)
+            vega_errors = [error for error in errors if "TypeError" in error or "vega" in error.lower()]
+            assert vega_errors == [], vega_errors[:3]
         finally:
             browser.close()
     shot = tmp_path / "dashboard.png"
