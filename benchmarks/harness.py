@@ -20,6 +20,7 @@ from typing import Any
 
 from pulse.local.broker import free_port as any_free_port
 from pulse.local.broker import free_port_pair as broker_ports
+from pulse_core.settings import PulseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 JARS = Path(os.environ.get("PULSE_JARS", str(REPO / ".pulse" / "jars")))
@@ -50,7 +51,7 @@ class Workspace:
 
     home: Path
     port: int | None = None
-    topic: str = "user-interactions"
+    topic: str = PulseSettings.model_fields["kafka_topic"].default
     lake: Path | None = None
 
     @property
