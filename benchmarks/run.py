@@ -21,6 +21,7 @@ BENCHMARKS = {
     "freshness": "benchmarks.freshness",  # also writes memory.json
     "pipeline": "benchmarks.pipeline",
     "sustained": "benchmarks.sustained",
+    "floor": "benchmarks.floor",
 }
 ALIASES = {"memory": "freshness"}
 

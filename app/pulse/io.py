@@ -405,24 +405,18 @@ def kafka_high_water(
 def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: str, holder: str) -> None:
     """One commit of a lease table (`pulse.jobs.lease`): a one-row overwrite carrying the record in its
     `userMetadata`, so the table's current snapshot stays one small file however often it is renewed.
-    Two commits racing for the same version both land, one after the other (the lease replays them in
-    version order)."""
+    Racing commits are ordered by Delta's log: each lands at a version of its own, or fails as a write
+    conflict (`is_write_conflict`) and the lease decides again on what landed."""
     if is_local(path):
         import pyarrow as pa
         from deltalake import CommitProperties, write_deltalake
 
         commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
-        row = pa.table({"holder": [holder]})
-        retry_on_conflict(
-            lambda: write_deltalake(path, row, mode="overwrite", commit_properties=commit),
-            f"lease commit to {path}",
-        )
+        write_deltalake(path, pa.table({"holder": [holder]}), mode="overwrite", commit_properties=commit)
         return
     assert spark is not None, "a cloud lake's lease is committed through Spark"
     writer = spark.createDataFrame([(holder,)], "holder string").write.format("delta").mode("overwrite")
-    retry_on_conflict(
-        lambda: writer.option("userMetadata", user_metadata).save(path), f"lease commit to {path}"
-    )
+    writer.option("userMetadata", user_metadata).save(path)
 
 
 def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str | None]:

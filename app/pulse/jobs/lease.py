@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from pulse_core.settings import PulseSettings
+
 log = logging.getLogger("pulse.pipeline")
 
 # A lease lasts this long after its last renewal, and is renewed this often. A run that dies without
@@ -41,6 +43,9 @@ RENEW_EVERY = timedelta(seconds=10)
 # How many of the newest records a verdict replays: many renewal periods, far beyond any race.
 REPLAY_RECORDS = 64
 ROLES = ("bronze", "refine")
+LEASES_FOLDER = "_leases"
+# The roles whose tables each checkpointed query writes (its checkpoint's name): a reset takes them too.
+CHECKPOINT_ROLES = {"pipeline": ("bronze", "refine"), "bronze": ("bronze",), "refine": ("refine",)}
 
 
 class LeaseHeldError(RuntimeError):
@@ -49,6 +54,10 @@ class LeaseHeldError(RuntimeError):
 
 class LeaseLostError(RuntimeError):
     """This run no longer holds its lease: it must stop before its next commit."""
+
+
+class LeaseCommitConflictError(RuntimeError):
+    """Another run committed to the lease table at the same instant; this record did not land."""
 
 
 def utc_now() -> datetime:
@@ -89,7 +98,7 @@ class LeaseRecord:
     def describe(self, now: datetime) -> str:
         renewed = max(0.0, (now - self.at).total_seconds())
         return (
-            f"`pulse pipeline {self.job}` (pid {self.pid} on {self.host}, running since "
+            f"`pulse {self.job}` (pid {self.pid} on {self.host}, running since "
             f"{self.started.strftime('%H:%M:%S')} UTC, lease renewed {renewed:.0f} s ago)"
         )
 
@@ -134,7 +143,12 @@ class DeltaLeaseStore:
     def append(self, record: LeaseRecord) -> None:
         from pulse import io
 
-        io.commit_lease_record(self.spark, self.path, record.to_json(), record.holder)
+        try:
+            io.commit_lease_record(self.spark, self.path, record.to_json(), record.holder)
+        except Exception as exc:
+            if io.is_write_conflict(exc):
+                raise LeaseCommitConflictError(str(exc)) from exc
+            raise
 
     def read(self, limit: int) -> list[LeaseRecord]:
         from pulse import io
@@ -160,7 +174,7 @@ class WriterLease:
     Args:
         store: where the records live.
         role: `bronze` or `refine`.
-        job: the job that holds it, for the messages.
+        job: the command that holds it, for the messages (`pipeline all`, `reset-checkpoints`).
         clock: the wall clock (tests pass their own).
     """
 
@@ -233,8 +247,10 @@ class WriterLease:
                         raise LeaseHeldError(self._held_message(current, now))
                     sleep(min(1.0, max(0.05, (current.expires - now).total_seconds())))
                     continue
-            record = self._record("claim", replaces)
-            self.store.append(record)
+            try:
+                self.store.append(self._record("claim", replaces))
+            except LeaseCommitConflictError:
+                continue  # another run committed first: decide again on what it wrote
             winner = self._current()
             if winner is None or winner.holder != self.token:
                 raise LeaseHeldError(self._held_message(winner, self.clock()) if winner else
@@ -251,7 +267,12 @@ class WriterLease:
 
     def renew(self) -> None:
         """Extend the lease; marks it lost when another run holds it now."""
-        self.store.append(self._record("renew"))
+        for _ in range(5):
+            try:
+                self.store.append(self._record("renew"))
+                break
+            except LeaseCommitConflictError:
+                continue  # a claim landed first: this renewal goes after it, and the replay decides
         current = self._current()
         if current is None or current.holder != self.token:
             who = current.describe(self.clock()) if current else "nobody"
@@ -303,14 +324,24 @@ class WriterLease:
 
 
 class Leases:
-    """The leases one job holds (`all`: both roles), taken and given up together."""
+    """The leases one command holds (`pipeline all`: both roles), taken and given up together."""
 
     def __init__(self, leases: list[WriterLease]) -> None:
         self.leases = leases
 
     @classmethod
-    def for_job(cls, job: str, roles: Iterable[str], store_for: Callable[[str], LeaseStore]) -> Leases:
-        return cls([WriterLease(store_for(role), role, job) for role in roles])
+    def on_lake(
+        cls, settings: PulseSettings, command: str, roles: Iterable[str], spark: Callable[[], SparkSession]
+    ) -> Leases:
+        """`command`'s leases on the lake of `settings`: Delta tables under `<checkpoints>/_leases/<role>`,
+        committed by delta-rs on a local lake and by Spark on a cloud one (`spark` is called only then)."""
+        from pulse.preflight import is_local
+
+        def lease(role: str) -> WriterLease:
+            path = f"{settings.checkpoint_path(LEASES_FOLDER)}/{role}"
+            return WriterLease(DeltaLeaseStore(path, None if is_local(path) else spark()), role, command)
+
+        return cls([lease(role) for role in sorted(set(roles))])
 
     def acquire(self) -> None:
         taken: list[WriterLease] = []

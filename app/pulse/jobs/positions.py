@@ -11,7 +11,7 @@ what was done, and each job reads it before it starts (docs/pipeline.md, "Resets
   Kafka-reading job starts after Bronze's highest offset per partition, and drops any record at or below
   it (a stale checkpoint re-reading what another job landed): `kafka_starting_offsets`, `not_landed`.
 - **Everything Bronze held at `all`'s newest commit is refined.** The refine job (`silver`) starting
-  without a checkpoint reads Bronze's changes after that commit (`refine_starting_version`), and `all`
+  without a checkpoint reads Bronze's changes from that commit on (`refine_starting_version`), and `all`
   refines first what the split jobs landed and did not refine yet (`bronze_has_unrefined_rows`).
 """
 
@@ -111,10 +111,14 @@ def newest_all_version(spark: SparkSession, bronze_path: str) -> int | None:
 
 
 def refine_starting_version(spark: SparkSession, bronze_path: str) -> int | None:
-    """Where the refine job starts without a checkpoint: the Bronze version after `all`'s newest commit
-    (everything up to it is refined), or None (from the first row) when `all` never wrote Bronze."""
-    version = newest_all_version(spark, bronze_path)
-    return None if version is None else version + 1
+    """Where the refine job starts without a checkpoint: at `all`'s newest Bronze commit, or None (from
+    the first row) when `all` never wrote Bronze.
+
+    Everything up to that commit is refined; the refine job reads the commit itself again because Delta
+    refuses to start a stream at a version that does not exist yet. Its rows (one batch of `all`, or
+    none: `mark_refined`) land nowhere twice: Silver and quarantine appends skip what they hold.
+    """
+    return newest_all_version(spark, bronze_path)
 
 
 def bronze_has_unrefined_rows(spark: SparkSession, bronze_path: str, refine_checkpointed: bool) -> bool:

@@ -19,7 +19,7 @@ from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
 from pulse.jobs import Job, bronze, positions, stream
-from pulse.jobs.lease import DeltaLeaseStore, LeaseHeldError, LeaseLostError, Leases
+from pulse.jobs.lease import LEASES_FOLDER, LeaseHeldError, LeaseLostError, Leases
 from pulse.preflight import is_local
 from pulse.progress_log import ProgressLog
 from pulse.spark import get_spark
@@ -119,18 +119,6 @@ LEASE_ROLES: dict[Job, tuple[str, ...]] = {
     Job.silver: ("refine",),
     Job.gold: ("refine",),
 }
-LEASES_FOLDER = "_leases"
-
-
-def job_leases(settings: PulseSettings, job: Job, spark: Callable[[], SparkSession]) -> Leases:
-    """The leases `job` takes on the lake: Delta tables under `<checkpoints>/_leases/<role>`, committed
-    by delta-rs on a local lake and by Spark on a cloud one (`spark` is called only then)."""
-
-    def store(role: str) -> DeltaLeaseStore:
-        path = f"{settings.checkpoint_path(LEASES_FOLDER)}/{role}"
-        return DeltaLeaseStore(path, None if is_local(path) else spark())
-
-    return Leases.for_job(job.value, LEASE_ROLES[job], store)
 
 
 def _in_background(start: Callable[[], SparkSession]) -> Future[SparkSession]:
@@ -173,22 +161,6 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
     if options.job not in PIPELINE_JOBS:
         raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
     job = Job(options.job)
-    # The Spark session starts (15-20 s on two cores) while the checks run: a broker being started
-    # alongside (`kafka_wait_seconds`) then costs no extra time.
-    session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
-    try:
-        preflight.check_lake(settings)
-        partitions = None
-        if job.reads_kafka:
-            topics = preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
-            partitions = topics.get(settings.kafka_topic)
-    except preflight.PreflightError as exc:
-        raise PipelineError(str(exc)) from None
-    leases = job_leases(settings, job, session.result)
-    try:
-        leases.acquire()
-    except LeaseHeldError as exc:
-        raise PipelineError(str(exc)) from None
     # A query whose sink commits without our handler (bronze's Delta sink) is stopped when the lease is
     # lost; the handlers' own check stops the others before their next commit.
     started: list[StreamingQuery] = []
@@ -197,11 +169,44 @@ def run(options: PipelineOptions, settings: PulseSettings) -> None:
         for query in started:
             query.stop()
 
-    leases.start_renewing(stop_started)
+    # A local lake's lease is taken before Spark starts, so a refusal is the last line a user sees; a
+    # cloud lake's is committed through Spark, so it waits for the session.
     try:
+        preflight.check_lake(settings)
+    except preflight.PreflightError as exc:
+        raise PipelineError(str(exc)) from None
+    leases: Leases | None = None
+    if is_local(settings.checkpoint_path(LEASES_FOLDER)):
+        leases = _take_leases(settings, job, lambda: session.result(), stop_started)
+    # The Spark session starts (15-20 s on two cores) while the checks run: a broker being started
+    # alongside (`kafka_wait_seconds`) then costs no extra time.
+    session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
+    try:
+        try:
+            partitions = None
+            if job.reads_kafka:
+                topics = preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
+                partitions = topics.get(settings.kafka_topic)
+        except preflight.PreflightError as exc:
+            raise PipelineError(str(exc)) from None
+        if leases is None:
+            leases = _take_leases(settings, job, session.result, stop_started)
         _run_holding(session.result(), settings, options, job, partitions, leases, started)
     finally:
-        leases.release()
+        if leases is not None:
+            leases.release()
+
+
+def _take_leases(
+    settings: PulseSettings, job: Job, spark: Callable[[], SparkSession], on_lost: Callable[[str], None]
+) -> Leases:
+    leases = Leases.on_lake(settings, f"pipeline {job.value}", LEASE_ROLES[job], spark)
+    try:
+        leases.acquire()
+    except LeaseHeldError as exc:
+        raise PipelineError(str(exc)) from None
+    leases.start_renewing(on_lost)
+    return leases
 
 
 def _run_holding(

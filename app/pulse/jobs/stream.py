@@ -161,7 +161,11 @@ def start_from_bronze(
     version = None
     if not io.has_checkpoint(spark, checkpoint):
         version = positions.refine_starting_version(spark, path)
-        where = f"Bronze version {version}, after `all`'s newest commit" if version else "Bronze's first row"
+        where = (
+            f"Bronze version {version}, `all`'s newest commit"
+            if version is not None
+            else "Bronze's first row"
+        )
         log.info(f"{FROM_BRONZE}: no checkpoint; starting at {where}")
     bronze = io.read_delta_stream(spark, path, max_files_per_trigger, starting_version=version)
     sink = io.StreamSink(FROM_BRONZE, checkpoint, trigger)
