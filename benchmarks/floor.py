@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -99,8 +98,12 @@ def child(mode: str, warmup_s: float, measure_s: float, checkpoint: str) -> dict
         grouped = records.groupBy("video_id")
         apply = grouped.transformWithState if mode == "stateful-rows" else grouped.transformWithStateInPandas
         records = apply(_processor(mode == "stateful-rows"), "video_id string, n long", "Update", "None")
+
+    def one_action(batch: Any, _: int) -> None:
+        batch.count()
+
     query = (
-        records.writeStream.foreachBatch(lambda batch, _: batch.count())
+        records.writeStream.foreachBatch(one_action)
         .option("checkpointLocation", checkpoint)
         .trigger(processingTime="1 second")
         .start()
@@ -179,4 +182,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
