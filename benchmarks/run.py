@@ -22,6 +22,7 @@ BENCHMARKS = {
     "pipeline": "benchmarks.pipeline",
     "sustained": "benchmarks.sustained",
     "floor": "benchmarks.floor",
+    "scaleout": "benchmarks.scaleout",
 }
 ALIASES = {"memory": "freshness"}
 
