@@ -13,6 +13,11 @@ from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
 from cdktf_cdktf_provider_azurerm.private_dns_zone_virtual_network_link import (
     PrivateDnsZoneVirtualNetworkLink,
 )
+from cdktf_cdktf_provider_azurerm.private_endpoint import (
+    PrivateEndpoint,
+    PrivateEndpointPrivateDnsZoneGroup,
+    PrivateEndpointPrivateServiceConnection,
+)
 from cdktf_cdktf_provider_azurerm.public_ip import PublicIp
 from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.subnet import Subnet, SubnetDelegation, SubnetDelegationServiceDelegation
@@ -180,3 +185,52 @@ class Network(Construct):
                 tags=config.all_tags,
             )
             self.dns_zones[service] = zone
+
+
+def private_endpoint(
+    scope: Construct,
+    id: str,
+    *,
+    config: EnvConfig,
+    resource_group: ResourceGroup,
+    subnet: Subnet,
+    component: str,
+    target_id: str,
+    sub_resource: str,
+    dns_zone: PrivateDnsZone,
+) -> PrivateEndpoint:
+    """A private endpoint of one sub-resource of a service, registered in its private DNS zone.
+
+    Args:
+        scope: The construct that owns the service.
+        id: Construct id of the endpoint.
+        config: The environment (names and tags).
+        resource_group: Where the endpoint lives.
+        subnet: The private-endpoint subnet.
+        component: Name component of the endpoint, e.g. ``lake-blob``.
+        target_id: Token of the service's resource id.
+        sub_resource: The service's sub-resource (``blob``, ``dfs``, ``vault``); it also names the
+            connection and the DNS zone group.
+        dns_zone: The private DNS zone of that sub-resource.
+
+    Returns:
+        The endpoint.
+    """
+    return PrivateEndpoint(
+        scope,
+        id,
+        name=config.namer.name(ResourceKind.PRIVATE_ENDPOINT, component),
+        location=resource_group.location,
+        resource_group_name=resource_group.name,
+        subnet_id=subnet.id,
+        private_service_connection=PrivateEndpointPrivateServiceConnection(
+            name=sub_resource,
+            private_connection_resource_id=target_id,
+            subresource_names=[sub_resource],
+            is_manual_connection=False,
+        ),
+        private_dns_zone_group=PrivateEndpointPrivateDnsZoneGroup(
+            name=sub_resource, private_dns_zone_ids=[dns_zone.id]
+        ),
+        tags=config.all_tags,
+    )
