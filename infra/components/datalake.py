@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
 from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSetting,
@@ -10,7 +11,6 @@ from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSettingEnabledMetric,
 )
 from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.storage_account import (
     StorageAccount,
     StorageAccountBlobProperties,
@@ -59,7 +59,7 @@ class DataLake(Construct):
         id: str,
         *,
         config: EnvConfig,
-        resource_group: ResourceGroup,
+        resource_group: DataAzurermResourceGroup,
         log_analytics: LogAnalyticsWorkspace,
         endpoints_subnet: Subnet,
         dns_zones: dict[str, PrivateDnsZone],

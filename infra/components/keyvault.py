@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.key_vault import KeyVault, KeyVaultNetworkAcls
 from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from cdktf_cdktf_provider_azurerm.subnet import Subnet
 from constructs import Construct
@@ -37,7 +37,7 @@ class SecretVault(Construct):
         id: str,
         *,
         config: EnvConfig,
-        resource_group: ResourceGroup,
+        resource_group: DataAzurermResourceGroup,
         client: DataAzurermClientConfig,
         endpoints_subnet: Subnet,
         vault_dns_zone: PrivateDnsZone,

@@ -6,6 +6,7 @@ container), and two /27 subnets for the Container Apps environment and for priva
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.nat_gateway import NatGateway
 from cdktf_cdktf_provider_azurerm.nat_gateway_public_ip_association import NatGatewayPublicIpAssociation
 from cdktf_cdktf_provider_azurerm.network_security_group import NetworkSecurityGroup
@@ -19,7 +20,6 @@ from cdktf_cdktf_provider_azurerm.private_endpoint import (
     PrivateEndpointPrivateServiceConnection,
 )
 from cdktf_cdktf_provider_azurerm.public_ip import PublicIp
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.subnet import Subnet, SubnetDelegation, SubnetDelegationServiceDelegation
 from cdktf_cdktf_provider_azurerm.subnet_nat_gateway_association import SubnetNatGatewayAssociation
 from cdktf_cdktf_provider_azurerm.subnet_network_security_group_association import (
@@ -76,7 +76,7 @@ class Network(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: ResourceGroup
+        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: DataAzurermResourceGroup
     ) -> None:
         super().__init__(scope, id)
         namer = config.namer
@@ -192,7 +192,7 @@ def private_endpoint(
     id: str,
     *,
     config: EnvConfig,
-    resource_group: ResourceGroup,
+    resource_group: DataAzurermResourceGroup,
     subnet: Subnet,
     component: str,
     target_id: str,
