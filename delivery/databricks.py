@@ -22,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
@@ -45,6 +44,7 @@ from databricks.sdk.service.jobs import (
 )
 
 from delivery.hold import PAUSABLE_BLOCKS
+from delivery.report import report_failure
 
 VOLUMES = "/Volumes/"
 RESET_COMMAND = "reset-checkpoints"
@@ -474,9 +474,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             upload(w, args.file, args.record)
     except (DeployError, DatabricksError, ValueError, OSError) as exc:
-        prefix = "::error::" if os.environ.get("GITHUB_ACTIONS") == "true" else "error: "
-        print(f"{prefix}{args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
+        return report_failure(args.command, exc)
     return 0
 
 

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+
+from delivery.report import report_failure
 
 MANIFEST_TYPES = ", ".join(
     [
@@ -132,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(check_public(args.image, args.registry_url), file=sys.stderr)
     except (RegistryError, OSError, ValueError) as exc:
-        prefix = "::error::" if os.environ.get("GITHUB_ACTIONS") == "true" else "error: "
-        print(f"{prefix}{args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
+        return report_failure(args.command, exc)
     return 0
 
 
