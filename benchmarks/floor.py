@@ -79,6 +79,7 @@ def _processor(rows_api: bool):
 
 def child(mode: str, warmup_s: float, measure_s: float, checkpoint: str) -> dict[str, Any]:
     """Run one query shape for `warmup_s + measure_s` and return its per-batch durations."""
+    from benchmarks.spark_copy import kafka_records
     from pulse.spark import get_spark
     from pulse_core.settings import load_settings
 
@@ -86,14 +87,7 @@ def child(mode: str, warmup_s: float, measure_s: float, checkpoint: str) -> dict
     spark = get_spark(f"pulse-bench-floor-{mode}", settings)
     for key, value in STATE_CONF.items():
         spark.conf.set(key, value)
-    records = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-        .option("subscribe", settings.kafka_topic)
-        .option("startingOffsets", "latest")
-        .load()
-        .selectExpr("CAST(key AS STRING) AS video_id", "value")
-    )
+    records = kafka_records(spark, settings, "latest").selectExpr("CAST(key AS STRING) AS video_id", "value")
     if mode != "stateless":
         grouped = records.groupBy("video_id")
         apply = grouped.transformWithState if mode == "stateful-rows" else grouped.transformWithStateInPandas

@@ -48,10 +48,6 @@ class Sent:
         self.malformed += sum(summary.injected.values())
 
 
-def _once(job: str, settings: PulseSettings) -> None:
-    run(PipelineOptions(job, once=True), settings)
-
-
 def test_resets_and_job_mode_switches_leave_every_table_exact(spark, broker: Broker) -> None:
     """The deploy's reset, then `all` → split jobs → resets of both → `all` again over one lake.
 
@@ -63,35 +59,31 @@ def test_resets_and_job_mode_switches_leave_every_table_exact(spark, broker: Bro
     lake = broker.home / "lake"
     sent = Sent()
 
+    def then_exact(*jobs: str) -> None:
+        """Run each job with `--once`, in order, then check every table of the lake."""
+        for job in jobs:
+            run(PipelineOptions(job, once=True), settings)
+        assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+
     sent.send(settings, seed=11)
-    _once("all", settings)
-    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+    then_exact("all")
     reset.run(spark, settings, "c1", ["pipeline"])
-    _once("all", settings)
-    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+    then_exact("all")
 
     # `all` → the split jobs, as a switch to Databricks' scheduled mode does.
     sent.send(settings, seed=12)
-    _once("bronze", settings)
-    _once("silver", settings)
-    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+    then_exact("bronze", "silver")
     reset.run(spark, settings, "c2", ["bronze", "refine"])
     sent.send(settings, seed=13)
-    _once("bronze", settings)
-    _once("silver", settings)
-    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+    then_exact("bronze", "silver")
 
     # The split jobs → `all`, with rows `bronze` landed and `silver` never refined, and `all`'s own
     # checkpoint from before the split (it would read those records again).
     sent.send(settings, seed=14)
-    _once("bronze", settings)
-    _once("all", settings)
-    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+    then_exact("bronze", "all")
     assert not (lake / "_checkpoints" / "refine").exists(), "`all` retires the refine checkpoint it drained"
     sent.send(settings, seed=15)
-    _once("silver", settings)  # starts after `all`'s commits: nothing to do, nothing twice
-    _once("all", settings)
-    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
+    then_exact("silver", "all")  # `silver` starts at `all`'s newest commit: nothing twice
 
 
 def _wait_for(log: Path, text: str, process, timeout_s: float = 600) -> None:
@@ -129,7 +121,9 @@ def test_a_second_run_is_refused_and_a_killed_one_is_taken_over(
         os.killpg(first.pid, signal.SIGKILL)  # the driver and its JVM: the lease is never released
         first.wait()
     began = time.monotonic()
-    _once("all", settings)  # same host, dead process: taken over without waiting for the lease to expire
+    run(
+        PipelineOptions("all", once=True), settings
+    )  # same host, dead process: taken over without waiting for the lease to expire
     print(f"\nrun after a SIGKILLed lease holder: caught up in {time.monotonic() - began:.1f} s")
     assert_every_table_exact(lake, sent.delivered, sent.valid, sent.malformed)
 
