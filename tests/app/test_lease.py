@@ -135,17 +135,31 @@ def test_a_dead_process_on_this_host_is_taken_over_at_once(tmp_path: Path) -> No
     assert store.records[-1].replaces == store.records[0].holder
 
 
+def test_a_stalled_holder_renews_before_it_commits_and_stops_when_it_cannot() -> None:
+    store, clock = MemoryStore(), Clock()
+    first = _lease(store, clock, host="host-b")
+    first.acquire()
+    clock.sleep(40)  # the renewal thread was starved past the lease's end; nobody claimed it meanwhile
+    first.check()
+    assert store.records[-1].kind == "renew"
+    assert holder_of(store.records).holder == first.token
+
+    def refuse(record: LeaseRecord) -> None:
+        raise OSError("storage unreachable")
+
+    store.append = refuse  # type: ignore[method-assign]
+    clock.sleep(40)
+    with pytest.raises(LeaseLostError, match="could not be renewed in time"):
+        first.check()
+
+
 def test_a_run_whose_lease_was_taken_over_stops_before_its_next_commit() -> None:
     store, clock = MemoryStore(), Clock()
     first = _lease(store, clock, host="host-b")
     first.acquire()
-    first.check()
     clock.sleep(40)  # the holder stalled past its lease (a long GC pause, a lost network)
-    with pytest.raises(LeaseLostError, match="could not be renewed in time"):
-        first.check()
     second = _lease(store, clock)
     second.acquire(sleep=clock.sleep)
-    first.renew()
     with pytest.raises(LeaseLostError, match="taken over by `pulse pipeline all`"):
         first.check()
     second.check()

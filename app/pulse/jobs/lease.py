@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -267,12 +268,13 @@ class WriterLease:
 
     def renew(self) -> None:
         """Extend the lease; marks it lost when another run holds it now."""
-        for _ in range(5):
+        for attempt in range(5):
             try:
                 self.store.append(self._record("renew"))
                 break
             except LeaseCommitConflictError:
-                continue  # a claim landed first: this renewal goes after it, and the replay decides
+                # A claim landed first: this renewal goes after it, and the replay decides.
+                log.info(f"lease {self.role}: a renewal met a concurrent commit; again ({attempt + 1})")
         current = self._current()
         if current is None or current.holder != self.token:
             who = current.describe(self.clock()) if current else "nobody"
@@ -281,25 +283,40 @@ class WriterLease:
         self.valid_until = current.expires
 
     def check(self) -> None:
-        """Raise `LeaseLostError` unless this run holds the lease for a while yet: called before commits."""
+        """Raise `LeaseLostError` unless this run holds the lease for a while yet: called before commits.
+
+        A lease close to expiry (its renewals held up, on a machine busy enough to starve their thread) is
+        renewed here first; the run stops only when that fails or shows another holder.
+        """
+        if not self.lost and not self._valid_for_a_while():
+            try:
+                self.renew()
+            except Exception as exc:
+                log.warning(f"lease {self.role}: renewing before a commit failed ({exc})")
         if self.lost:
             raise LeaseLostError(f"{self.lost}; this run stops before its next commit")
-        margin = self.renew_every / 2
-        if self.valid_until is None or self.clock() + margin >= self.valid_until:
+        if not self._valid_for_a_while():
             raise LeaseLostError(
                 f"the {self.role} lease could not be renewed in time; this run stops before its next commit"
             )
+
+    def _valid_for_a_while(self) -> bool:
+        return self.valid_until is not None and self.clock() + self.renew_every / 2 < self.valid_until
 
     def start_renewing(self, on_lost: Callable[[str], None] | None = None) -> None:
         """Renew every `renew_every` on a daemon thread; `on_lost` is called once if the lease is lost."""
 
         def loop() -> None:
             while not self._stop.wait(self.renew_every.total_seconds()):
+                began = time.monotonic()
                 try:
                     self.renew()
                 except Exception as exc:  # storage hiccup: retried; `check` stops commits once expired
                     log.warning(f"lease {self.role}: renewal failed ({exc}); retrying")
                     continue
+                took = time.monotonic() - began
+                if took > self.renew_every.total_seconds() / 2:
+                    log.warning(f"lease {self.role}: a renewal took {took:.1f} s (a busy machine or storage)")
                 if self.lost:
                     log.error(f"lease {self.role}: {self.lost}; stopping")
                     if on_lost is not None:
