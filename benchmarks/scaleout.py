@@ -100,11 +100,23 @@ def run(quick: bool) -> Result:
     even_ratio = ratio(even["local[2]"]["events_per_s"], even["local[1]"]["events_per_s"])
     skewed_ratio = ratio(skewed["local[2]"]["events_per_s"], skewed["local[1]"]["events_per_s"])
     rows = [
-        {"label": f"{topic.split('-')[1]} topic, {master}: events/s (driver CPU s / 100k, peak RSS MiB)",
-         "figures": f"{m['events_per_s']:,} ({m['driver_cpu_s_per_100k']}, {m['driver_peak_rss_mib']})",
-         "ratio": ratio(m["events_per_s"], measured[topic]["local[1]"]["events_per_s"])}
+        {"label": f"{topic.split('-')[1]} topic, {master}: events/s",
+         "baseline": by_master["local[1]"]["events_per_s"], "candidate": m["events_per_s"],
+         "unit": "events/s", "ratio": ratio(m["events_per_s"], by_master["local[1]"]["events_per_s"])}
+        for topic, by_master in measured.items() for master, m in by_master.items() if master != "local[1]"
+    ]  # fmt: skip
+    rows += [
+        {"label": f"{topic.split('-')[1]} topic, {master}: driver CPU s per 100k events",
+         "candidate": m["driver_cpu_s_per_100k"], "unit": "s"}
         for topic, by_master in measured.items() for master, m in by_master.items()
     ]  # fmt: skip
+    rows += [
+        {"label": f"{topic.split('-')[1]} topic, {master}: driver peak RSS",
+         "candidate": m["driver_peak_rss_mib"], "unit": "MiB"}
+        for topic, by_master in measured.items() for master, m in by_master.items()
+    ]  # fmt: skip
+    rows[1]["target"] = f">= {TARGET_SKEWED}x"
+    rows[1]["pass"] = bool(skewed_ratio and skewed_ratio >= TARGET_SKEWED)
     return Result(
         name=NAME,
         quick=quick,
@@ -112,10 +124,15 @@ def run(quick: bool) -> Result:
         metric="events/s with local[2] ÷ local[1]",
         unit="events/s",
         better="higher",
-        baseline={"local[1]": even["local[1]"]},
-        candidate={"local[2]": even["local[2]"], "skewed": skewed},
+        baseline={"label": "local[1]", "value": even["local[1]"]["events_per_s"], **even["local[1]"]},
+        candidate={
+            "label": "local[2]",
+            "value": even["local[2]"]["events_per_s"],
+            **even["local[2]"],
+            "skewed": skewed,
+        },
         ratio=even_ratio,
-        target=f"≥ {TARGET}x (one video at 90%: ≥ {TARGET_SKEWED}x)",
+        target=f">= {TARGET}x",
         passed=bool(even_ratio and skewed_ratio and even_ratio >= TARGET and skewed_ratio >= TARGET_SKEWED),
         rows=rows,
         details={"skewed_ratio": skewed_ratio},
