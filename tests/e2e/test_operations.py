@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from pulse import io
 from pulse.jobs import reset
+from pulse.jobs.lease import DeltaLeaseStore, LeaseHeldError, WriterLease, holder_of
 from pulse.jobs.runner import PipelineOptions, run
 from pulse.producer.run import ProduceOptions, produce
 from pulse.spark import get_spark
@@ -147,3 +149,24 @@ def test_a_reset_is_refused_while_a_run_writes_the_lake(spark, broker: Broker, t
     moved = reset.run(get_spark("pulse-tests", settings), settings, "c3", ["pipeline"])
     assert moved == [f"pipeline: checkpoint moved from {settings.checkpoint_path('pipeline')} to "
                      f"{reset.reset_location(settings, 'c3', 'pipeline')}"]  # fmt: skip
+
+
+def test_the_lease_committed_through_spark_as_on_a_cloud_lake(
+    spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cloud lake's lease is committed and read through Spark's Delta (delta-rs has no credential there);
+    the same verdicts as on a local lake."""
+    monkeypatch.setattr(io, "is_local", lambda path: False)
+    store = DeltaLeaseStore(str(tmp_path / "_leases" / "refine"), spark)
+    first = WriterLease(store, "refine", "pipeline all")
+    first.acquire()
+    first.renew()
+    first.check()
+    second = WriterLease(store, "refine", "pipeline silver")
+    second.host = "another-host"
+    with pytest.raises(LeaseHeldError, match=r"already written by `pulse pipeline all`"):
+        second.acquire()
+    first.release()
+    second.acquire()
+    assert [record.kind for record in store.read(10)] == ["claim", "renew", "release", "claim"]
+    assert holder_of(store.read(10)).holder == second.token
