@@ -174,8 +174,9 @@ def time_filter(name: str, start: datetime | None, end: datetime | None) -> pc.E
     """The pushed-down predicate for `[start, end)`.
 
     Windows are kept when they start in the range; sessions when they overlap it. Videos are not pushed
-    down: the files delta-rs writes (the live pipeline's Gold MERGEs) hold strings as Arrow string views,
-    and a pyarrow scan cannot compare those with a string filter. `read_gold` filters them after the scan.
+    down: Gold files that delta-rs's own MERGE wrote (Pulse before it replaced the MERGE, docs/pipeline.md)
+    hold strings as Arrow string views, and a pyarrow scan cannot compare those with a string filter.
+    `read_gold` filters them after the scan, which works on every file.
     """
     lower_column, upper_column = GOLD[name].time_bounds
     parts: list[pc.Expression] = []
