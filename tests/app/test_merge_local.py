@@ -76,6 +76,36 @@ def test_the_prune_range_bounds_what_it_can_match(gold: Path) -> None:
                                (2, "v2", "like", 4), (9, "v1", "join", 8)]  # fmt: skip
 
 
+def test_a_source_row_outside_the_prune_range_is_inserted(gold: Path) -> None:
+    """As Spark's MERGE does: nothing in the range matches it. The replaced range widens to hold it."""
+    io.merge_local(
+        str(gold), _windows((1, "v1", "join", 9), (12, "v4", "like", 1)), KEYS, _minutes(1, 2), "b"
+    )
+    assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 9), (2, "v1", "like", 3),
+                               (2, "v2", "like", 4), (9, "v1", "join", 5), (12, "v4", "like", 1)]  # fmt: skip
+
+
+def test_a_commit_race_with_a_compaction_is_redone(gold: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compaction that commits between the range's read and its replace makes the replace fail on the
+    version it read; it is redone from the new version, and no row is lost or doubled."""
+    import deltalake
+
+    write, calls = deltalake.write_deltalake, []
+
+    def compacted_first(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            DeltaTable(str(gold)).optimize.compact()
+        write(*args, **kwargs)  # type: ignore[arg-type]
+
+    write_deltalake(str(gold), _windows((3, "v1", "join", 1)), mode="append")  # two files to compact
+    monkeypatch.setattr(deltalake, "write_deltalake", compacted_first)
+    io.merge_local(str(gold), _windows((2, "v1", "like", 30)), KEYS, _minutes(1, 4), "b")
+    assert len(calls) == 2
+    assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 2), (2, "v1", "like", 30),
+                               (2, "v2", "like", 4), (3, "v1", "join", 1), (9, "v1", "join", 5)]  # fmt: skip
+
+
 def test_files_it_writes_filter_on_strings_with_pyarrow(gold: Path) -> None:
     """delta-rs's own MERGE writes strings as Arrow string views, which a pyarrow filter cannot compare
     (`Function 'equal' has no kernel matching input types (string, string_view)`)."""
