@@ -233,6 +233,16 @@ class EnvConfig(_Frozen):
         return ArtifactVolume(catalog=f"{self.prefix.replace('-', '_')}_{self.env}")
 
     @property
+    def resource_group_name(self) -> str:
+        """The environment's resource group: made at bootstrap, the deploy identity's whole scope."""
+        return self.namer.name(ResourceKind.RESOURCE_GROUP, "rg")
+
+    @property
+    def secret_scope_name(self) -> str:
+        """The Key Vault-backed Databricks secret scope: made at bootstrap by a user (docs/infra.md)."""
+        return self.namer.name(ResourceKind.DISPLAY_NAME, "kv")
+
+    @property
     def namer(self) -> Namer:
         """The naming helper bound to this environment."""
         return Namer(self.prefix, self.env, self.name_seed)

@@ -300,7 +300,12 @@ def backfill_command(
     settings = _settings()
     configure_logging()
     moment = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
-    backfill.run(get_spark("pulse-backfill", settings), settings, moment, chunk_rows, echo=console.print)
+    from pulse.jobs.lease import LeaseHeldError
+
+    try:
+        backfill.run(get_spark("pulse-backfill", settings), settings, moment, chunk_rows, echo=console.print)
+    except LeaseHeldError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command("maintenance")
@@ -352,12 +357,13 @@ def reset_checkpoints_command(
     checkpoint is left alone. The deploy runs this on Databricks when a state version changed.
     """
     from pulse.jobs import reset
+    from pulse.jobs.lease import LeaseHeldError
     from pulse.spark import get_spark
 
     settings = _settings()
     try:
         lines = reset.run(get_spark("pulse-reset", settings), settings, commit, [job.value for job in jobs])
-    except OSError as exc:
+    except (OSError, LeaseHeldError) as exc:
         raise _fail(str(exc)) from None
     for line in lines:
         console.print(line)

@@ -112,12 +112,29 @@ def read_kafka_stream(spark: SparkSession, source: KafkaSource) -> DataFrame:
     return reader.load()
 
 
-def read_delta_stream(spark: SparkSession, path: str, max_files_per_trigger: int | None = None) -> DataFrame:
-    """A Delta table as a stream of its appended rows."""
+def read_delta_stream(
+    spark: SparkSession,
+    path: str,
+    max_files_per_trigger: int | None = None,
+    starting_version: int | None = None,
+) -> DataFrame:
+    """A Delta table as a stream of its appended rows; a query without a checkpoint starts with the
+    table's snapshot, or with the changes from `starting_version` on when one is given."""
     reader = spark.readStream.format("delta")
     if max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
+    if starting_version is not None:
+        reader = reader.option("startingVersion", str(starting_version))
     return reader.load(path)
+
+
+def has_checkpoint(spark: SparkSession, checkpoint: str) -> bool:
+    """True when a streaming query's checkpoint has planned at least one batch (a query started from it
+    resumes there, and ignores its source's starting position)."""
+    target, fs = _hadoop_path(spark, f"{checkpoint.rstrip('/')}/offsets")
+    if not fs.exists(target):  # type: ignore[attr-defined]
+        return False
+    return any(status.getPath().getName().isdigit() for status in fs.listStatus(target))  # type: ignore[attr-defined]
 
 
 # The MERGE aliases: `t` the target table, `s` the source rows. Only this module writes SQL with them.
@@ -369,6 +386,86 @@ def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> 
     return [row[0] for row in history.select("userMetadata").collect()]
 
 
+def commit_history(spark: SparkSession, path: str, limit: int | None = 100) -> list[Commit]:
+    """A table's newest commits (all when `limit` is None), newest first: version, operation, and
+    `userMetadata`; a local table's read with deltalake."""
+    from delta.tables import DeltaTable
+
+    if is_local(path):
+        from deltalake import DeltaTable as LocalTable
+
+        entries = LocalTable(path).history(limit)
+        return [Commit(int(e["version"]), str(e.get("operation")), e.get("userMetadata")) for e in entries]
+    table = DeltaTable.forPath(spark, path)
+    history = table.history(limit) if limit else table.history()
+    rows = history.select("version", "operation", "userMetadata").collect()
+    return [Commit(int(row[0]), str(row[1]), row[2]) for row in rows]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One entry of a Delta table's history."""
+
+    version: int
+    operation: str
+    user_metadata: str | None
+
+
+def kafka_high_water(
+    spark: SparkSession, path: str, partition: str, offset: str, where: tuple[str, str] | None = None
+) -> dict[int, int]:
+    """The highest Kafka offset per partition that a table holds (`where`: a column that must equal a
+    value, such as Bronze's topic). Reads two columns; a local table's with deltalake."""
+    if is_local(path):
+        import pyarrow.compute as pc
+        from deltalake import DeltaTable as LocalTable
+
+        if not local_table_exists(path):
+            return {}
+        columns = [partition, offset] + ([where[0]] if where else [])
+        table = LocalTable(path).to_pyarrow_dataset().to_table(columns=columns)
+        if where:
+            table = table.filter(pc.equal(table[where[0]], where[1]))
+        grouped = table.select([partition, offset]).group_by(partition).aggregate([(offset, "max")])
+        return dict(zip(grouped[partition].to_pylist(), grouped[f"{offset}_max"].to_pylist(), strict=True))
+    from pyspark.sql import functions as F
+
+    frame = read_delta(spark, path)
+    if where:
+        frame = frame.where(F.col(where[0]) == where[1])
+    rows = frame.groupBy(partition).agg(F.max(offset)).collect()
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: str, holder: str) -> None:
+    """One commit of a lease table (`pulse.jobs.lease`): a one-row overwrite carrying the record in its
+    `userMetadata`, so the table's current snapshot stays one small file however often it is renewed.
+    Racing commits are ordered by Delta's log: each lands at a version of its own, or fails as a write
+    conflict (`is_write_conflict`) and the lease decides again on what landed."""
+    if is_local(path):
+        import pyarrow as pa
+        from deltalake import CommitProperties, write_deltalake
+
+        commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+        write_deltalake(path, pa.table({"holder": [holder]}), mode="overwrite", commit_properties=commit)
+        return
+    assert spark is not None, "a cloud lake's lease is committed through Spark"
+    writer = spark.createDataFrame([(holder,)], "holder string").write.format("delta").mode("overwrite")
+    writer.option("userMetadata", user_metadata).save(path)
+
+
+def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str | None]:
+    """The `userMetadata` of a lease table's newest commits, newest first; [] before its first commit."""
+    if is_local(path):
+        if not local_table_exists(path):
+            return []
+    else:
+        assert spark is not None, "a cloud lake's lease is read through Spark"
+        if not is_delta_table(spark, path):
+            return []
+    return commit_metadata(spark, path, limit)  # type: ignore[arg-type]
+
+
 def replace_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
     """Replace a small table's contents once per (`app_id`, `version`): a replay is skipped."""
     (
@@ -527,6 +624,11 @@ def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
     from delta.tables import DeltaTable
 
     DeltaTable.forPath(spark, path).vacuum(retention_hours)
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """True when `path` holds a Delta table with at least one commit (a local one asked with deltalake)."""
+    return local_table_exists(path) if is_local(path) else is_delta_table(spark, path)
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:

@@ -2,8 +2,9 @@
 
 The stream: simulated audiences with late events (up to 10 minutes), duplicates and poison input, plus
 same-instant ties sent in two parts, one before and one after the audiences, so that ties meet across
-micro-batches (`tie_events`). The checks: every Bronze row landed once, every poison row is quarantined
-with its exact bytes, Silver holds each valid event once, and Gold equals the independent oracle.
+micro-batches (`tie_events`). The checks (with `tests.e2e.lake_checks`): every Bronze row landed once,
+every poison row is quarantined with its exact bytes, Silver holds each valid event once, and Gold
+equals the oracle.
 """
 
 from __future__ import annotations
@@ -12,19 +13,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from deltalake import DeltaTable
-
 from pulse.producer.run import ProduceOptions, ProduceSummary, produce
 from pulse_core.contract import Event
 from pulse_core.settings import PulseSettings
-from tests.gold_reference import differences, normalise_rows, reference_gold
+from tests.e2e.lake_checks import assert_every_table_exact, rows
+from tests.gold_reference import normalise_rows
 
 GOLD = ("events_by_type", "user_sessions", "video_activity")
-
-
-def rows(lake: Path, layer: str, table: str) -> list[dict]:
-    """A whole table's rows, read with delta-rs."""
-    return DeltaTable(str(lake / layer / table)).to_pyarrow_table().to_pylist()
 
 
 def gold_snapshot(lake: Path) -> dict[str, list[dict]]:
@@ -118,20 +113,15 @@ def produce_hard_stream(settings: PulseSettings, folder: Path, events: int, seed
 
 
 def assert_lake_exact(lake: Path, sent: Sent) -> None:
-    """Every table reads whole with delta-rs, every record landed where it belongs, and Gold equals the
-    oracle computed from Silver."""
-    bronze = rows(lake, "bronze", "events_raw")
-    assert len(bronze) == sent.delivered
-    # Poison input included: non-UTF-8 bytes stay in binary columns.
+    """Every table exact (`assert_every_table_exact`: Gold equals the oracle), every poison record
+    quarantined with its exact bytes, and the ties in Silver."""
+    assert_every_table_exact(lake, sent.delivered, sent.valid, sent.poison)
+    raw = {(r["partition"], r["offset"]): r["value"] for r in rows(lake, "bronze", "events_raw")}
     quarantine = rows(lake, "silver", "quarantine")
-    assert len(quarantine) == sent.poison
-    raw = {(r["partition"], r["offset"]): r["value"] for r in bronze}
     assert all(raw[(q["kafka_partition"], q["kafka_offset"])] == q["raw_value"] for q in quarantine)
-    silver = rows(lake, "silver", "events")
-    assert len(silver) == sent.valid
-    assert len({r["event_id"] for r in silver}) == len(silver)
-    ties = [r for r in silver if r["user_id"].startswith("tie_")]
+    ties = [
+        r
+        for r in rows(lake, "silver", "events", ["user_id", "event_time"])
+        if r["user_id"].startswith("tie_")
+    ]
     assert len({(r["user_id"], r["event_time"]) for r in ties}) < len(ties), "the ties reached Silver"
-    reference = reference_gold(silver)
-    for table in GOLD:
-        assert differences(table, rows(lake, "gold", table), reference[table]) == [], table

@@ -19,7 +19,8 @@ from pulse.jobs.runner import PipelineOptions, run
 from pulse_core import catalogue
 from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker
-from tests.e2e.late_stream import produce_hard_stream, rows
+from tests.e2e.lake_checks import rows
+from tests.e2e.late_stream import produce_hard_stream
 
 pytestmark = pytest.mark.e2e
 

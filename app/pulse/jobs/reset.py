@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pyspark.sql import SparkSession
 
 from pulse import io
+from pulse.jobs.lease import CHECKPOINT_ROLES, Leases
 from pulse_core.settings import PulseSettings
 
 
@@ -22,12 +23,26 @@ def reset_location(settings: PulseSettings, commit: str, job: str) -> str:
 
 
 def run(spark: SparkSession, settings: PulseSettings, commit: str, jobs: Iterable[str]) -> list[str]:
-    """Moves each job's checkpoint aside. Returns one line per job; a job without one is left alone."""
-    lines = []
-    for job in jobs:
-        source, target = settings.checkpoint_path(job), reset_location(settings, commit, job)
-        if io.move_tree(spark, source, target):
-            lines.append(f"{job}: checkpoint moved from {source} to {target}")
-        else:
-            lines.append(f"{job}: no checkpoint at {source}, nothing to reset")
-    return lines
+    """Moves each job's checkpoint aside. Returns one line per job; a job without one is left alone.
+
+    It holds the leases of the tables those jobs write while it does (`pulse.jobs.lease`): a checkpoint
+    moved away under a live query would be written again beside the query's data.
+
+    Raises:
+        LeaseHeldError: A run still writes the lake; the message names it.
+    """
+    jobs = list(jobs)
+    roles = [role for job in jobs for role in CHECKPOINT_ROLES.get(job, ())]
+    leases = Leases.on_lake(settings, "reset-checkpoints", roles, lambda: spark)
+    leases.acquire()
+    try:
+        lines = []
+        for job in jobs:
+            source, target = settings.checkpoint_path(job), reset_location(settings, commit, job)
+            if io.move_tree(spark, source, target):
+                lines.append(f"{job}: checkpoint moved from {source} to {target}")
+            else:
+                lines.append(f"{job}: no checkpoint at {source}, nothing to reset")
+        return lines
+    finally:
+        leases.release()
