@@ -22,6 +22,10 @@ DEFAULT_PIPELINE_MODE: dict[str, PipelineMode] = {
     "staging": "continuous",
     "prod": "continuous",
 }
+# What commits the jobs' Gold MERGEs and appends (`PULSE_GOLD_WRITER`): Spark, because Unity Catalog gives
+# storage credentials to Spark only (docs/pipeline.md, "Who commits Gold"). The jobs' environment sets it
+# from here, and the e2e exactness test (tests/e2e/test_gold_exactness.py) runs the pipeline with it.
+DATABRICKS_GOLD_WRITER: Literal["auto", "delta-rs", "spark"] = "spark"
 
 
 class _Frozen(BaseModel):

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pulse.preflight import is_local
@@ -19,6 +19,7 @@ from pulse_core.settings import PulseSettings
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
     from pyspark.sql.types import StructType
@@ -164,6 +165,40 @@ class TimeRange:
         if self.high is not None:
             condition += f" AND {column} < {sql_timestamp(self.high)}"
         return condition
+
+    def delta_rs_sql(self) -> str:
+        """The condition as a delta-rs predicate. Its check of written rows compares without coercion, so
+        the bounds are ISO strings (delta-rs parses them as the column's UTC timestamps)."""
+        condition = f"{self.column} >= '{_iso(self.low)}'"
+        if self.high is not None:
+            condition += f" AND {self.column} < '{_iso(self.high)}'"
+        return condition
+
+    def arrow(self) -> pc.Expression:
+        """The condition as a pyarrow dataset filter (what deltalake's reads push down)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        utc = pa.timestamp("us", tz="UTC")
+        condition = pc.field(self.column) >= pa.scalar(self.low, type=utc)
+        if self.high is not None:
+            condition = condition & (pc.field(self.column) < pa.scalar(self.high, type=utc))
+        return condition
+
+    def covering(self, rows: pa.Table) -> TimeRange:
+        """This range widened, if need be, to hold every row of `rows` (by their `column`)."""
+        import pyarrow.compute as pc
+
+        if not rows.num_rows:
+            return self
+        first, last = pc.min_max(rows[self.column]).values()
+        low = min(self.low, first.as_py())
+        high = None if self.high is None else max(self.high, last.as_py() + timedelta(microseconds=1))
+        return TimeRange(self.column, low, high)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _merge_condition(keys: tuple[str, ...], prune: TimeRange) -> str:
@@ -515,32 +550,49 @@ def merge_local(
 ) -> None:
     """The Gold MERGE without Spark: delta-rs commits it from the driver in ~0.1 s instead of ~3 s.
 
-    Same semantics as `merge_upsert`/`merge_replace`: upsert `rows` by `keys` and, in the same commit,
-    delete the `stale` rows; `prune` bounds the target rows it touches. The commit carries
+    Same result as `merge_upsert`/`merge_replace`: upsert `rows` by `keys` and, in the same commit,
+    delete the `stale` rows; `prune` bounds the target rows it can match. The commit carries
     `user_metadata` as Spark's would. A lost commit race is redone (the rows are absolute values).
+
+    It is not delta-rs's MERGE: that writes its files with strings typed as Arrow string views (its scan
+    forces view types, and the Parquet files record the Arrow schema), and pyarrow cannot compare those
+    with a string, so `DeltaTable.to_pyarrow_table(filters=[("video_id", "=", ...)])` failed on every
+    Gold table. Instead the range's rows are read, those whose keys the batch sets or deletes are
+    dropped, the batch's rows are added, and one overwrite with the range as its predicate replaces the
+    range (`replaceWhere`): delta-rs writes that with the table's own types. The write is checked against
+    the version read, so a concurrent OPTIMIZE makes it fail and be redone, never lose or double a row.
     """
     import pyarrow as pa
-    from deltalake import CommitProperties, DeltaTable
+    import pyarrow.compute as pc
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    source = rows.append_column("_stale", pa.array([False] * rows.num_rows))
+    if not rows.num_rows and (stale is None or not stale.num_rows):
+        return  # nothing changes (a MERGE of no rows commits nothing either)
+    changed = rows.select(list(keys))
     if stale is not None and stale.num_rows:
-        marked = stale.cast(rows.schema).append_column("_stale", pa.array([True] * stale.num_rows))
-        source = pa.concat_tables([source, marked])
-    condition = _merge_condition(keys, prune)
-    columns = {name: f"{SOURCE}.{name}" for name in rows.column_names}
+        changed = pa.concat_tables([changed, stale.select(list(keys)).cast(changed.schema)])
+    # A source row outside `prune` matches nothing in Spark's MERGE and is inserted: the replaced range
+    # must hold it too (delta-rs refuses to write a row its predicate does not cover).
+    replaced = prune.covering(rows)
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
 
-    def merge() -> None:
-        (
-            DeltaTable(path)
-            .merge(source, condition, source_alias=SOURCE, target_alias=TARGET, commit_properties=commit)
-            .when_matched_delete(predicate=f"{SOURCE}._stale")
-            .when_matched_update(updates=columns)
-            .when_not_matched_insert(updates=columns, predicate=f"NOT {SOURCE}._stale")
-            .execute()
+    def replace() -> None:
+        table = DeltaTable(path)
+        current = table.to_pyarrow_table(filters=replaced.arrow()).select(rows.column_names).cast(rows.schema)
+        # Rows outside `prune` (inside the widened range) are kept as they are: only `prune` can match.
+        matchable = current.filter(prune.arrow())
+        kept = pa.concat_tables(
+            [
+                current.filter(pc.invert(prune.arrow())),
+                matchable.join(changed, list(keys), join_type="left anti").select(rows.column_names),
+            ]
+        )
+        result = pa.concat_tables([kept, rows]).sort_by([(prune.column, "ascending")])
+        write_deltalake(
+            table, result, mode="overwrite", predicate=replaced.delta_rs_sql(), commit_properties=commit
         )
 
-    retry_on_conflict(merge, f"MERGE into {path} (delta-rs)")
+    retry_on_conflict(replace, f"MERGE into {path} (delta-rs)")
 
 
 def delete_where(spark: SparkSession, path: str, condition: str) -> None:

@@ -59,7 +59,7 @@ from infra.components.confluent import CONSUMER_GROUP_PREFIX, TOPIC_NAME, Conflu
 from infra.components.datalake import ARTIFACTS_CONTAINER, LAYERS, DataLake
 from infra.components.network import Network
 from infra.components.time_resources import TimeSleep
-from infra.config import EnvConfig
+from infra.config import DATABRICKS_GOLD_WRITER, EnvConfig
 from infra.naming import ResourceKind
 
 WHEEL_PACKAGE = "pulse"
@@ -298,6 +298,8 @@ class DatabricksPipeline(Construct):
             # Databricks resolves these references at cluster start; the values never leave the scope.
             "PULSE_KAFKA_API_KEY": f"{{{{secrets/{scope_name}/{key_name}}}}}",
             "PULSE_KAFKA_API_SECRET": f"{{{{secrets/{scope_name}/{secret_name}}}}}",
+            # Named, not left to `auto`: the e2e exactness test runs this same value against the oracle.
+            "PULSE_GOLD_WRITER": DATABRICKS_GOLD_WRITER,
         }
         library = [JobTaskLibrary(whl=wheel_uri)]
         notifications = JobEmailNotifications(on_failure=alert_emails, no_alert_for_skipped_runs=True)
