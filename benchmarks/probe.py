@@ -66,8 +66,9 @@ def poll_forever(lake: str, probes: Probes, stop: threading.Event, interval: flo
             sessions = DeltaTable(sessions_path)
             counts = DeltaTable(counts_path)
             snapshot_at = time.time()
-            # Filtered after the scan: files delta-rs wrote hold strings as Arrow string views, which a
-            # pyarrow scan filter cannot compare (see pulse_dashboard.gold.time_filter).
+            # Filtered after the scan: files delta-rs's MERGE wrote (earlier Pulse, and the baseline) hold
+            # strings as Arrow string views, which a pyarrow scan filter cannot compare
+            # (see pulse_dashboard.gold.time_filter).
             held = sessions.to_pyarrow_dataset().to_table(columns=["user_id", "video_id"])
             users = set(
                 held.filter(pc.equal(held["video_id"].cast(pa.string()), PROBE_VIDEO))["user_id"].to_pylist()

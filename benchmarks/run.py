@@ -21,6 +21,8 @@ BENCHMARKS = {
     "freshness": "benchmarks.freshness",  # also writes memory.json
     "pipeline": "benchmarks.pipeline",
     "sustained": "benchmarks.sustained",
+    "floor": "benchmarks.floor",
+    "scaleout": "benchmarks.scaleout",
 }
 ALIASES = {"memory": "freshness"}
 

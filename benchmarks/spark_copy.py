@@ -11,8 +11,21 @@ import argparse
 import json
 import time
 
+from pyspark.sql import DataFrame, SparkSession
+
 from pulse.spark import get_spark
-from pulse_core.settings import load_settings
+from pulse_core.settings import PulseSettings, load_settings
+
+
+def kafka_records(spark: SparkSession, settings: PulseSettings, starting_offsets: str) -> DataFrame:
+    """The topic as a stream of raw records, read with nothing of Pulse in between."""
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", settings.kafka_topic)
+        .option("startingOffsets", starting_offsets)
+        .load()
+    )
 
 
 def main() -> None:
@@ -26,11 +39,7 @@ def main() -> None:
     session_s = time.monotonic() - began
     began = time.monotonic()
     query = (
-        spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-        .option("subscribe", settings.kafka_topic)
-        .option("startingOffsets", "earliest")
-        .load()
+        kafka_records(spark, settings, "earliest")
         .writeStream.format("delta")
         .option("checkpointLocation", args.checkpoint)
         .trigger(availableNow=True)

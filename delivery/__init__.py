@@ -7,5 +7,6 @@ runner or a person's machine, never on a job cluster.
 * ``delivery.state_versions``: the state-version check against the last deploy, and its record.
 * ``delivery.hold``: holds the streaming job paused in the plan of a deploy that resets checkpoints.
 * ``delivery.databricks``: the deploy's Databricks calls (wheel upload, job restart or reset, smoke
-  test, deploy record), with the Databricks SDK.
+  test, deploy record, the bootstrap secret scope's check), with the Databricks SDK.
+* ``delivery.registry``: checks that the dashboard image can be pulled without credentials.
 """

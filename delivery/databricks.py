@@ -1,16 +1,19 @@
 """The Databricks side of a deploy, with the Databricks SDK: wheel upload, job restart or checkpoint reset,
 smoke test and deploy record.
 
-The SDK reads the standard ``DATABRICKS_*`` variables. The deploy action sets ``DATABRICKS_HOST`` and
-``DATABRICKS_AUTH_TYPE=azure-cli``: the token is an Entra ID token of the azure/login session (OIDC, no
-secret), which the SDK asks ``az`` for and never prints. Progress goes to stderr, results to stdout, and a
-failure ends the command with one ``error:`` line and exit code 1.
+The SDK reads the standard ``DATABRICKS_*`` and ``ARM_*`` variables. The deploy actions set
+``DATABRICKS_HOST``, ``DATABRICKS_AUTH_TYPE=github-oidc-azure`` and ``ARM_CLIENT_ID``/``ARM_TENANT_ID``: each
+command exchanges a fresh GitHub OIDC token for an Entra ID token (no secret, never printed), so a call
+after a long apply never uses the azure/login assertion, which expires within minutes. Progress goes to
+stderr, results to stdout, and a failure ends the command with one ``error:`` line and exit code 1.
 
 Usage::
 
     python -m delivery.databricks read-record FILE --record /Volumes/... --job NAME   # prints true/false
+    python -m delivery.databricks stage-wheel --wheel FILE --wheel-uri /Volumes/...   # before the apply
+    python -m delivery.databricks check-scope --scope NAME     # before the plan: the bootstrap scope exists
     python -m delivery.databricks rollout --wheel FILE --wheel-uri /Volumes/... --job NAME --commit SHA \
-        [--reset-jobs "pipeline bronze" --pause UNPAUSED]
+        [--reset-jobs "pipeline bronze" --pause UNPAUSED] [--stop-timeout-seconds 600]
     python -m delivery.databricks smoke --wheel-uri /Volumes/... --job NAME --maintenance-job NAME \
         [--timeout-seconds 900]
     python -m delivery.databricks write-record FILE --record /Volumes/...
@@ -19,7 +22,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import replace
@@ -31,6 +33,7 @@ from databricks.sdk.errors import DatabricksError, NotFound, OperationFailed
 from databricks.sdk.service.compute import Library
 from databricks.sdk.service.jobs import (
     Job,
+    JobRunAs,
     JobSettings,
     PauseStatus,
     PythonWheelTask,
@@ -41,12 +44,15 @@ from databricks.sdk.service.jobs import (
 )
 
 from delivery.hold import PAUSABLE_BLOCKS
+from delivery.report import report_failure
 
 VOLUMES = "/Volumes/"
 RESET_COMMAND = "reset-checkpoints"
 RESET_TIMEOUT = timedelta(minutes=30)
-IDLE_TIMEOUT_SECONDS = 600.0
+# How long a cancelled run may take to stop (its streams end their micro-batch, the cluster shuts down).
+STOP_TIMEOUT_SECONDS = 600.0
 POLL_SECONDS = 10.0
+STOPPED_STATES = (RunLifeCycleState.TERMINATED, RunLifeCycleState.SKIPPED, RunLifeCycleState.INTERNAL_ERROR)
 SMOKE_POLL_SECONDS = 30.0
 # Healthy = every stream still running this many polls (~90 s) in a row, past its first micro-batches.
 SMOKE_STABLE_POLLS = 3
@@ -94,17 +100,38 @@ def set_pause(w: WorkspaceClient, job_id: int, status: PauseStatus) -> None:
     w.jobs.update(job_id=job_id, new_settings=JobSettings(**blocks))
 
 
-def wait_until_idle(w: WorkspaceClient, job_id: int, timeout_seconds: float = IDLE_TIMEOUT_SECONDS) -> None:
-    """Waits until the job has no active run (after cancelling them).
+def stop_runs(
+    w: WorkspaceClient,
+    job_id: int,
+    timeout_seconds: float = STOP_TIMEOUT_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
+) -> None:
+    """Cancels the job's active runs and waits until each has stopped (TERMINATED, SKIPPED, INTERNAL_ERROR).
+
+    A cancelled run still writes until its streams end; a new run started before that would be a second
+    writer of the same lake (docs/delivery.md, "One writer").
 
     Raises:
-        DeployError: If runs are still active after ``timeout_seconds``.
+        DeployError: If a run has not stopped within ``timeout_seconds``: its id and last state.
     """
+    runs = [r.run_id for r in w.jobs.list_runs(job_id=job_id, active_only=True) if r.run_id is not None]
+    w.jobs.cancel_all_runs(job_id=job_id)
     deadline = time.monotonic() + timeout_seconds
-    while next(iter(w.jobs.list_runs(job_id=job_id, active_only=True)), None) is not None:
-        if time.monotonic() >= deadline:
-            raise DeployError(f"runs of job {job_id} did not stop within {timeout_seconds:g} s")
-        time.sleep(POLL_SECONDS)
+    for run_id in runs:
+        while True:
+            state = w.jobs.get_run(run_id=run_id).state
+            life = state.life_cycle_state if state else None
+            if life in STOPPED_STATES:
+                say(f"cancelled run {run_id} of job {job_id} stopped ({life.value if life else ''})")
+                break
+            if time.monotonic() >= deadline:
+                shown = life.value if life else "UNKNOWN"
+                raise DeployError(
+                    f"cancelled run {run_id} of job {job_id} is still {shown} after {timeout_seconds:g} s; "
+                    "the job stays paused: stop the run in the workspace, then re-run the deploy"
+                )
+            say(f"cancelled run {run_id}: {life.value if life else 'UNKNOWN'}, waiting for it to stop")
+            time.sleep(poll_seconds)
 
 
 # ----------------------------------------------------------------------------------------------- files
@@ -121,6 +148,50 @@ def upload(w: WorkspaceClient, local: Path, target: str) -> None:
     with local.open("rb") as contents:
         w.files.upload(target, contents, overwrite=True)
     say(f"uploaded {local.name} to {target}")
+
+
+def volume_name(path: str) -> str:
+    """``catalog.schema.volume`` of a ``/Volumes/<catalog>/<schema>/<volume>/...`` path."""
+    parts = path.removeprefix(VOLUMES).split("/")
+    if not path.startswith(VOLUMES) or len(parts) < 4:
+        raise DeployError(f"{path} is not a file in a Unity Catalog volume ({VOLUMES}<c>/<s>/<v>/...)")
+    return ".".join(parts[:3])
+
+
+def stage_wheel(w: WorkspaceClient, local: Path, target: str) -> bool:
+    """Uploads the wheel before the apply repoints the jobs at it, if its volume exists yet.
+
+    Returns:
+        Whether it was uploaded; before the first apply there is no volume, and ``rollout`` uploads it.
+    """
+    try:
+        w.volumes.read(volume_name(target))
+    except NotFound:
+        say(f"no volume {volume_name(target)} yet (first apply): rollout uploads the wheel after the apply")
+        return False
+    upload(w, local, target)
+    return True
+
+
+def check_scope(w: WorkspaceClient, scope: str) -> str:
+    """Checks that the Key Vault-backed secret scope the jobs read exists (a bootstrap object).
+
+    Raises:
+        DeployError: If it is missing or not Key Vault-backed, with the command that creates it.
+    """
+    found = {s.name: s for s in w.secrets.list_scopes()}
+    backend = found[scope].backend_type if scope in found else None
+    if backend is not None and backend.value == "AZURE_KEYVAULT":
+        return f"secret scope {scope} exists (Key Vault-backed)"
+    problem = (
+        "does not exist" if scope not in found else f"is {backend.value if backend else 'unknown'}-backed"
+    )
+    raise DeployError(
+        f"secret scope {scope} {problem}: a user creates it once, before the first full apply "
+        f"(docs/infra.md, 'Bootstrap'): databricks secrets create-scope --json "
+        f'\'{{"scope": "{scope}", "scope_backend_type": "AZURE_KEYVAULT", '
+        '"backend_azure_keyvault": {"resource_id": "<vault id>", "dns_name": "<vault uri>"}}\''
+    )
 
 
 def read_record(w: WorkspaceClient, record: str, pipeline_job: str, out: Path) -> bool:
@@ -173,6 +244,20 @@ def reset_task(job: Job, wheel_uri: str, commit: str, reset_jobs: list[str]) -> 
     )
 
 
+def job_run_as(job: Job) -> JobRunAs:
+    """The service principal the job runs as: only it may write the layers (WRITE_FILES), so the reset,
+    which moves checkpoints, runs as it too.
+
+    Raises:
+        DeployError: If the job runs as a person (or as no one).
+    """
+    principal = job.run_as_user_name or ""
+    if not principal or "@" in principal:
+        name = (job.settings or JobSettings()).name
+        raise DeployError(f"job {name} does not run as a service principal ({principal or 'no run_as'})")
+    return JobRunAs(service_principal_name=principal)
+
+
 def _describe(run: Run) -> str:
     state = run.state
     life = state.life_cycle_state.value if state and state.life_cycle_state else "UNKNOWN"
@@ -190,7 +275,9 @@ def reset_checkpoints(
         DeployError: If the run does not end in SUCCESS within ``RESET_TIMEOUT``.
     """
     waiter = w.jobs.submit(
-        run_name=f"pulse state reset {commit}", tasks=[reset_task(job, wheel_uri, commit, reset_jobs)]
+        run_name=f"pulse state reset {commit}",
+        tasks=[reset_task(job, wheel_uri, commit, reset_jobs)],
+        run_as=job_run_as(job),
     )
     run_id = waiter.run_id
     say(f"reset run {run_id}: moving the checkpoints of {' '.join(reset_jobs)} aside")
@@ -214,8 +301,13 @@ def rollout(
     commit: str,
     reset_jobs: list[str],
     configured_pause: PauseStatus | None,
+    stop_timeout_seconds: float = STOP_TIMEOUT_SECONDS,
+    poll_seconds: float = POLL_SECONDS,
 ) -> None:
     """Uploads the wheel, then restarts the streaming job onto it, resetting checkpoints first if asked.
+
+    Either way the job is paused, its runs cancelled, and nothing starts again until every cancelled run
+    has stopped (``stop_runs``, at most ``stop_timeout_seconds``): two runs never write the lake at once.
 
     With ``reset_jobs``, the applied plan holds the job PAUSED (delivery.hold) so the new wheel never runs on
     the old checkpoints: the job is paused, its runs cancelled, the reset run must succeed, and only then
@@ -229,8 +321,7 @@ def rollout(
         if configured_pause is None:
             raise DeployError("a reset needs the configured pause status (--pause, from delivery.hold)")
         set_pause(w, job_id, PauseStatus.PAUSED)
-        w.jobs.cancel_all_runs(job_id=job_id)
-        wait_until_idle(w, job_id)
+        stop_runs(w, job_id, stop_timeout_seconds, poll_seconds)
         reset_checkpoints(w, job, wheel_uri, commit, reset_jobs)
         set_pause(w, job_id, configured_pause)
         say(
@@ -239,9 +330,12 @@ def rollout(
         )
         return
     live = pause_status(job.settings or JobSettings())
-    # A continuous job starts a new run, with the new settings, as soon as its run is cancelled: every
-    # stream resumes from its checkpoint on the new wheel.
-    w.jobs.cancel_all_runs(job_id=job_id)
+    # A continuous job starts a new run as soon as its run is cancelled, while the old one may still be
+    # writing; paused, it starts none until it is resumed, once the old run has stopped. The new run has the
+    # new settings, and every stream resumes from its checkpoint on the new wheel.
+    set_pause(w, job_id, PauseStatus.PAUSED)
+    stop_runs(w, job_id, stop_timeout_seconds, poll_seconds)
+    set_pause(w, job_id, live)
     say(f"streaming job {pipeline_job} ({live.value}) restarted from its checkpoints onto {wheel_uri}")
 
 
@@ -328,6 +422,19 @@ def _parser() -> argparse.ArgumentParser:
         choices=[s.value for s in PauseStatus],
         help="Configured pause status, resumed after a reset.",
     )
+    out.add_argument(
+        "--stop-timeout-seconds",
+        type=float,
+        default=STOP_TIMEOUT_SECONDS,
+        help="How long a cancelled run may take to stop before the deploy fails.",
+    )
+    stage = commands.add_parser(
+        "stage-wheel", help="Upload the wheel before the apply, if its volume exists."
+    )
+    stage.add_argument("--wheel", type=Path, required=True, help="The wheel file to upload.")
+    stage.add_argument("--wheel-uri", required=True, help="Its /Volumes/... path, which the jobs install.")
+    scope = commands.add_parser("check-scope", help="Fail unless the bootstrap secret scope exists.")
+    scope.add_argument("--scope", required=True, help="The Key Vault-backed scope's name.")
     check = commands.add_parser("smoke", help="The jobs use the new wheel; the streaming job is healthy.")
     check.add_argument("--wheel-uri", required=True)
     check.add_argument("--job", required=True, help="The streaming job's name.")
@@ -348,15 +455,26 @@ def main(argv: list[str] | None = None) -> int:
             print("true" if read_record(w, args.record, args.job, args.file) else "false")
         elif args.command == "rollout":
             pause = PauseStatus(args.pause) if args.pause else None
-            rollout(w, args.wheel, args.wheel_uri, args.job, args.commit, args.reset_jobs.split(), pause)
+            rollout(
+                w,
+                args.wheel,
+                args.wheel_uri,
+                args.job,
+                args.commit,
+                args.reset_jobs.split(),
+                pause,
+                stop_timeout_seconds=args.stop_timeout_seconds,
+            )
+        elif args.command == "stage-wheel":
+            stage_wheel(w, args.wheel, args.wheel_uri)
+        elif args.command == "check-scope":
+            say(check_scope(w, args.scope))
         elif args.command == "smoke":
             say(smoke(w, args.wheel_uri, args.job, args.maintenance_job, args.timeout_seconds))
         else:
             upload(w, args.file, args.record)
     except (DeployError, DatabricksError, ValueError, OSError) as exc:
-        prefix = "::error::" if os.environ.get("GITHUB_ACTIONS") == "true" else "error: "
-        print(f"{prefix}{args.command}: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 1
+        return report_failure(args.command, exc)
     return 0
 
 

@@ -38,6 +38,8 @@ TF_VARIABLES = {
     "alert_emails": "environment secret ALERT_EMAILS",
     "operator_ip_ranges": "environment secret OPERATOR_IP_RANGES (default [])",
     "azure_databricks_sp_object_id": "environment secret AZURE_DATABRICKS_SP_OBJECT_ID",
+    "deployer_application_id": "environment secret AZURE_CLIENT_ID (the deploy identity, which plans too)",
+    "databricks_account_id": "environment secret DATABRICKS_ACCOUNT_ID",
 }
 
 
@@ -55,6 +57,7 @@ class DeployPlan:
     pipeline_job: str
     maintenance_job: str
     container_app: str
+    secret_scope: str
     version: str
     commit: str
     wheel_file: str
@@ -116,11 +119,12 @@ def build_plan(env: str, commit: str, registry: str) -> DeployPlan:
     return DeployPlan(
         env=env,
         stack=config.stack_name,
-        resource_group=namer.name(ResourceKind.RESOURCE_GROUP, "rg"),
+        resource_group=config.resource_group_name,
         databricks_workspace=namer.name(ResourceKind.DATABRICKS_WORKSPACE, "dbw"),
         pipeline_job=namer.name(ResourceKind.DISPLAY_NAME, "pipeline"),
         maintenance_job=namer.name(ResourceKind.DISPLAY_NAME, "maintenance"),
         container_app=namer.name(ResourceKind.CONTAINER_APP, "dashboard"),
+        secret_scope=config.secret_scope_name,
         version=version,
         commit=commit,
         wheel_file=wheel,

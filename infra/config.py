@@ -22,6 +22,10 @@ DEFAULT_PIPELINE_MODE: dict[str, PipelineMode] = {
     "staging": "continuous",
     "prod": "continuous",
 }
+# What commits the jobs' Gold MERGEs and appends (`PULSE_GOLD_WRITER`): Spark, because Unity Catalog gives
+# storage credentials to Spark only (docs/pipeline.md, "Who commits Gold"). The jobs' environment sets it
+# from here, and the e2e exactness test (tests/e2e/test_gold_exactness.py) runs the pipeline with it.
+DATABRICKS_GOLD_WRITER: Literal["auto", "delta-rs", "spark"] = "spark"
 
 
 class _Frozen(BaseModel):
@@ -227,6 +231,16 @@ class EnvConfig(_Frozen):
     def artifacts(self) -> ArtifactVolume:
         """Where the deploy uploads the wheel and its record: a volume only the deployer can write."""
         return ArtifactVolume(catalog=f"{self.prefix.replace('-', '_')}_{self.env}")
+
+    @property
+    def resource_group_name(self) -> str:
+        """The environment's resource group: made at bootstrap, the deploy identity's whole scope."""
+        return self.namer.name(ResourceKind.RESOURCE_GROUP, "rg")
+
+    @property
+    def secret_scope_name(self) -> str:
+        """The Key Vault-backed Databricks secret scope: made at bootstrap by a user (docs/infra.md)."""
+        return self.namer.name(ResourceKind.DISPLAY_NAME, "kv")
 
     @property
     def namer(self) -> Namer:

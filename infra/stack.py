@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from cdktf import AzurermBackend, TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.provider import (
     AzurermProvider,
     AzurermProviderFeatures,
@@ -11,7 +12,6 @@ from cdktf_cdktf_provider_azurerm.provider import (
     AzurermProviderFeaturesResourceGroup,
     AzurermProviderFeaturesStorage,
 )
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
 from infra.components.azapi_resources import AzapiProvider
@@ -23,9 +23,22 @@ from infra.components.datalake import DataLake
 from infra.components.keyvault import SecretVault
 from infra.components.monitoring import Monitoring
 from infra.components.network import Network
+from infra.components.time_resources import TimeProvider
 from infra.config import EnvConfig
-from infra.naming import ResourceKind
 from infra.variables import StackInputs
+
+# Every Azure resource provider namespace the stack's resources belong to. The azurerm provider registers
+# none (resource_provider_registrations = "none"); the bootstrap registers these (docs/infra.md), and
+# Microsoft.App is one the provider's "legacy" default set never registered (azurerm #29525).
+REQUIRED_RESOURCE_PROVIDERS = (
+    "Microsoft.App",
+    "Microsoft.Databricks",
+    "Microsoft.Insights",
+    "Microsoft.KeyVault",
+    "Microsoft.Network",
+    "Microsoft.OperationalInsights",
+    "Microsoft.Storage",
+)
 
 OUTPUT_NAMES = (
     "dashboard_url",
@@ -59,6 +72,9 @@ class PulseStack(TerraformStack):
             "azurerm",
             # The lake has shared-key access off, so the provider's data-plane calls use Entra ID.
             storage_use_azuread=True,
+            # Registering resource providers is a subscription-wide action the deploy identity does not
+            # hold: the bootstrap registers REQUIRED_RESOURCE_PROVIDERS once per subscription instead.
+            resource_provider_registrations="none",
             features=[
                 AzurermProviderFeatures(
                     key_vault=[AzurermProviderFeaturesKeyVault(purge_soft_delete_on_destroy=False)],
@@ -72,6 +88,7 @@ class PulseStack(TerraformStack):
             ],
         )
         AzapiProvider(self, "azapi")
+        TimeProvider(self, "time")
         inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir)
         ConfluentProvider(
             self,
@@ -80,13 +97,9 @@ class PulseStack(TerraformStack):
             cloud_api_secret=inputs.confluent_cloud_api_secret,
         )
         client = DataAzurermClientConfig(self, "client")
-        resource_group = ResourceGroup(
-            self,
-            "resource-group",
-            name=config.namer.name(ResourceKind.RESOURCE_GROUP, "rg"),
-            location=config.region,
-            tags=config.all_tags,
-        )
+        # Made at bootstrap with the deploy identity's role assignments on it (docs/infra.md): the deploy
+        # identity holds no subscription-wide role, so it could not create (or delete) the group itself.
+        resource_group = DataAzurermResourceGroup(self, "resource-group", name=config.resource_group_name)
 
         monitoring = Monitoring(self, "monitoring", config=config, resource_group=resource_group)
         network = Network(self, "network", config=config, resource_group=resource_group)
@@ -121,10 +134,11 @@ class PulseStack(TerraformStack):
             config=config,
             workspace=workspace,
             lake=self.lake,
-            vault=vault,
             kafka=kafka,
             wheel_uri=inputs.pulse_wheel_uri,
             alert_emails=inputs.alert_emails,
+            deployer_application_id=inputs.deployer_application_id,
+            databricks_account_id=inputs.databricks_account_id,
         )
         dashboard = Dashboard(
             self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdktf import TerraformStack, TerraformVariable, TerraformVariableValidationConfig
 
 SENSITIVE_VARIABLES = ("confluent_cloud_api_key", "confluent_cloud_api_secret")
+GUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 class StackInputs:
@@ -18,6 +19,11 @@ class StackInputs:
         alert_emails: Who is mailed when a Databricks job fails.
         operator_ip_ranges: CIDRs allowed through the Key Vault firewall (the deployer's egress).
         azure_databricks_sp_object_id: Object id of the ``AzureDatabricks`` enterprise app in the tenant.
+        deployer_application_id: Client (application) id of the environment's deploy identity: the only
+            writer of the artifacts volume and the one allowed to run the jobs as their service principal.
+            A variable, not the identity Terraform runs as, so the plan names the identity that applies.
+        databricks_account_id: The Azure Databricks account id (account console), which names the jobs'
+            service principal's rule set.
     """
 
     def __init__(self, stack: TerraformStack, *, wheels_dir: str) -> None:
@@ -66,6 +72,28 @@ class StackInputs:
         self.azure_databricks_sp_object_id = self._plain(
             "azure_databricks_sp_object_id",
             "Object id of the AzureDatabricks service principal (reads the Key Vault-backed secret scope).",
+        ).string_value
+        self.deployer_application_id = self._guid(
+            "deployer_application_id",
+            "Client id of the environment's deploy identity (AZURE_CLIENT_ID of its GitHub environment).",
+        )
+        self.databricks_account_id = self._guid(
+            "databricks_account_id", "Azure Databricks account id (account console, top right)."
+        )
+
+    def _guid(self, name: str, description: str) -> str:
+        return TerraformVariable(
+            self._stack,
+            name,
+            type="string",
+            description=description,
+            nullable=False,
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition=f'${{can(regex("{GUID_PATTERN}", var.{name}))}}',
+                    error_message=f"{name} must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx).",
+                )
+            ],
         ).string_value
 
     def _plain(

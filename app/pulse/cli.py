@@ -266,8 +266,13 @@ def backfill_command(
     settings = _settings()
     configure_logging()
     moment = since if since is None or since.tzinfo else since.replace(tzinfo=UTC)
-    spark = get_spark("pulse-backfill", settings)
-    backfill.rebuild_from_bronze(spark, settings, moment, chunk_rows, echo=console.print)
+    from pulse.jobs.lease import LeaseHeldError
+
+    try:
+        spark = get_spark("pulse-backfill", settings)
+        backfill.rebuild_from_bronze(spark, settings, moment, chunk_rows, echo=console.print)
+    except LeaseHeldError as exc:
+        raise _fail(str(exc)) from None
 
 
 @app.command("maintenance")
@@ -324,12 +329,13 @@ def reset_checkpoints_command(
     checkpoint is left alone. The deploy runs this on Databricks when a state version changed.
     """
     from pulse.jobs import reset
+    from pulse.jobs.lease import LeaseHeldError
     from pulse.spark import get_spark
 
     settings = _settings()
     try:
         lines = reset.move_checkpoints_aside(get_spark("pulse-reset", settings), settings, commit, queries)
-    except OSError as exc:
+    except (OSError, LeaseHeldError) as exc:
         raise _fail(str(exc)) from None
     for line in lines:
         console.print(line)

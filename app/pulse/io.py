@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pulse.preflight import is_local
@@ -19,6 +19,7 @@ from pulse_core.settings import PulseSettings
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark.sql import Column, DataFrame, SparkSession
     from pyspark.sql.streaming import StreamingQuery
     from pyspark.sql.types import StructType
@@ -115,12 +116,29 @@ def read_kafka_stream(spark: SparkSession, source: KafkaSource) -> DataFrame:
     return reader.load()
 
 
-def read_delta_stream(spark: SparkSession, path: str, max_files_per_trigger: int | None = None) -> DataFrame:
-    """A Delta table as a stream of its appended rows."""
+def read_delta_stream(
+    spark: SparkSession,
+    path: str,
+    max_files_per_trigger: int | None = None,
+    starting_version: int | None = None,
+) -> DataFrame:
+    """A Delta table as a stream of its appended rows; a query without a checkpoint starts with the
+    table's snapshot, or with the changes from `starting_version` on when one is given."""
     reader = spark.readStream.format("delta")
     if max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", str(max_files_per_trigger))
+    if starting_version is not None:
+        reader = reader.option("startingVersion", str(starting_version))
     return reader.load(path)
+
+
+def has_checkpoint(spark: SparkSession, checkpoint: str) -> bool:
+    """True when a streaming query's checkpoint has planned at least one batch (a query started from it
+    resumes there, and ignores its source's starting position)."""
+    target, fs = _hadoop_path(spark, f"{checkpoint.rstrip('/')}/offsets")
+    if not fs.exists(target):  # type: ignore[attr-defined]
+        return False
+    return any(status.getPath().getName().isdigit() for status in fs.listStatus(target))  # type: ignore[attr-defined]
 
 
 # The MERGE aliases: `t` the target table, `s` the source rows. Only this module writes SQL with them.
@@ -151,6 +169,40 @@ class TimeRange:
         if self.high is not None:
             condition += f" AND {column} < {sql_timestamp(self.high)}"
         return condition
+
+    def delta_rs_sql(self) -> str:
+        """The condition as a delta-rs predicate. Its check of written rows compares without coercion, so
+        the bounds are ISO strings (delta-rs parses them as the column's UTC timestamps)."""
+        condition = f"{self.column} >= '{_iso(self.low)}'"
+        if self.high is not None:
+            condition += f" AND {self.column} < '{_iso(self.high)}'"
+        return condition
+
+    def arrow(self) -> pc.Expression:
+        """The condition as a pyarrow dataset filter (what deltalake's reads push down)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        utc = pa.timestamp("us", tz="UTC")
+        condition = pc.field(self.column) >= pa.scalar(self.low, type=utc)
+        if self.high is not None:
+            condition = condition & (pc.field(self.column) < pa.scalar(self.high, type=utc))
+        return condition
+
+    def covering(self, rows: pa.Table) -> TimeRange:
+        """This range widened, if need be, to hold every row of `rows` (by their `column`)."""
+        import pyarrow.compute as pc
+
+        if not rows.num_rows:
+            return self
+        first, last = pc.min_max(rows[self.column]).values()
+        low = min(self.low, first.as_py())
+        high = None if self.high is None else max(self.high, last.as_py() + timedelta(microseconds=1))
+        return TimeRange(self.column, low, high)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _merge_condition(keys: tuple[str, ...], prune: TimeRange) -> str:
@@ -337,6 +389,86 @@ def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> 
     return [row[0] for row in history.select("userMetadata").collect()]
 
 
+def commit_history(spark: SparkSession, path: str, limit: int | None = 100) -> list[Commit]:
+    """A table's newest commits (all when `limit` is None), newest first: version, operation, and
+    `userMetadata`; a local table's read with deltalake."""
+    from delta.tables import DeltaTable
+
+    if is_local(path):
+        from deltalake import DeltaTable as LocalTable
+
+        entries = LocalTable(path).history(limit)
+        return [Commit(int(e["version"]), str(e.get("operation")), e.get("userMetadata")) for e in entries]
+    table = DeltaTable.forPath(spark, path)
+    history = table.history(limit) if limit else table.history()
+    rows = history.select("version", "operation", "userMetadata").collect()
+    return [Commit(int(row[0]), str(row[1]), row[2]) for row in rows]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One entry of a Delta table's history."""
+
+    version: int
+    operation: str
+    user_metadata: str | None
+
+
+def kafka_high_water(
+    spark: SparkSession, path: str, partition: str, offset: str, where: tuple[str, str] | None = None
+) -> dict[int, int]:
+    """The highest Kafka offset per partition that a table holds (`where`: a column that must equal a
+    value, such as Bronze's topic). Reads two columns; a local table's with deltalake."""
+    if is_local(path):
+        import pyarrow.compute as pc
+        from deltalake import DeltaTable as LocalTable
+
+        if not local_table_exists(path):
+            return {}
+        columns = [partition, offset] + ([where[0]] if where else [])
+        table = LocalTable(path).to_pyarrow_dataset().to_table(columns=columns)
+        if where:
+            table = table.filter(pc.equal(table[where[0]], where[1]))
+        grouped = table.select([partition, offset]).group_by(partition).aggregate([(offset, "max")])
+        return dict(zip(grouped[partition].to_pylist(), grouped[f"{offset}_max"].to_pylist(), strict=True))
+    from pyspark.sql import functions as F
+
+    frame = read_delta(spark, path)
+    if where:
+        frame = frame.where(F.col(where[0]) == where[1])
+    rows = frame.groupBy(partition).agg(F.max(offset)).collect()
+    return {int(row[0]): int(row[1]) for row in rows}
+
+
+def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: str, holder: str) -> None:
+    """One commit of a lease table (`pulse.jobs.lease`): a one-row overwrite carrying the record in its
+    `userMetadata`, so the table's current snapshot stays one small file however often it is renewed.
+    Racing commits are ordered by Delta's log: each lands at a version of its own, or fails as a write
+    conflict (`is_write_conflict`) and the lease decides again on what landed."""
+    if is_local(path):
+        import pyarrow as pa
+        from deltalake import CommitProperties, write_deltalake
+
+        commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
+        write_deltalake(path, pa.table({"holder": [holder]}), mode="overwrite", commit_properties=commit)
+        return
+    assert spark is not None, "a cloud lake's lease is committed through Spark"
+    writer = spark.createDataFrame([(holder,)], "holder string").write.format("delta").mode("overwrite")
+    writer.option("userMetadata", user_metadata).save(path)
+
+
+def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str | None]:
+    """The `userMetadata` of a lease table's newest commits, newest first; [] before its first commit."""
+    if is_local(path):
+        if not local_table_exists(path):
+            return []
+    else:
+        assert spark is not None, "a cloud lake's lease is read through Spark"
+        if not is_delta_table(spark, path):
+            return []
+    return commit_metadata(spark, path, limit)  # type: ignore[arg-type]
+
+
 def replace_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
     """Replace a small table's contents once per (`app_id`, `version`): a replay is skipped."""
     (
@@ -421,32 +553,49 @@ def merge_local(
 ) -> None:
     """The Gold MERGE without Spark: delta-rs commits it from the driver in ~0.1 s instead of ~3 s.
 
-    Same semantics as `merge_upsert`/`merge_replace`: upsert `rows` by `keys` and, in the same commit,
-    delete the `stale` rows; `prune` bounds the target rows it touches. The commit carries
+    Same result as `merge_upsert`/`merge_replace`: upsert `rows` by `keys` and, in the same commit,
+    delete the `stale` rows; `prune` bounds the target rows it can match. The commit carries
     `user_metadata` as Spark's would. A lost commit race is redone (the rows are absolute values).
+
+    It is not delta-rs's MERGE: that writes its files with strings typed as Arrow string views (its scan
+    forces view types, and the Parquet files record the Arrow schema), and pyarrow cannot compare those
+    with a string, so `DeltaTable.to_pyarrow_table(filters=[("video_id", "=", ...)])` failed on every
+    Gold table. Instead the range's rows are read, those whose keys the batch sets or deletes are
+    dropped, the batch's rows are added, and one overwrite with the range as its predicate replaces the
+    range (`replaceWhere`): delta-rs writes that with the table's own types. The write is checked against
+    the version read, so a concurrent OPTIMIZE makes it fail and be redone, never lose or double a row.
     """
     import pyarrow as pa
-    from deltalake import CommitProperties, DeltaTable
+    import pyarrow.compute as pc
+    from deltalake import CommitProperties, DeltaTable, write_deltalake
 
-    source = rows.append_column("_stale", pa.array([False] * rows.num_rows))
+    if not rows.num_rows and (stale is None or not stale.num_rows):
+        return  # nothing changes (a MERGE of no rows commits nothing either)
+    changed = rows.select(list(keys))
     if stale is not None and stale.num_rows:
-        marked = stale.cast(rows.schema).append_column("_stale", pa.array([True] * stale.num_rows))
-        source = pa.concat_tables([source, marked])
-    condition = _merge_condition(keys, prune)
-    columns = {name: f"{SOURCE}.{name}" for name in rows.column_names}
+        changed = pa.concat_tables([changed, stale.select(list(keys)).cast(changed.schema)])
+    # A source row outside `prune` matches nothing in Spark's MERGE and is inserted: the replaced range
+    # must hold it too (delta-rs refuses to write a row its predicate does not cover).
+    replaced = prune.covering(rows)
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
 
-    def merge() -> None:
-        (
-            DeltaTable(path)
-            .merge(source, condition, source_alias=SOURCE, target_alias=TARGET, commit_properties=commit)
-            .when_matched_delete(predicate=f"{SOURCE}._stale")
-            .when_matched_update(updates=columns)
-            .when_not_matched_insert(updates=columns, predicate=f"NOT {SOURCE}._stale")
-            .execute()
+    def replace() -> None:
+        table = DeltaTable(path)
+        current = table.to_pyarrow_table(filters=replaced.arrow()).select(rows.column_names).cast(rows.schema)
+        # Rows outside `prune` (inside the widened range) are kept as they are: only `prune` can match.
+        matchable = current.filter(prune.arrow())
+        kept = pa.concat_tables(
+            [
+                current.filter(pc.invert(prune.arrow())),
+                matchable.join(changed, list(keys), join_type="left anti").select(rows.column_names),
+            ]
+        )
+        result = pa.concat_tables([kept, rows]).sort_by([(prune.column, "ascending")])
+        write_deltalake(
+            table, result, mode="overwrite", predicate=replaced.delta_rs_sql(), commit_properties=commit
         )
 
-    retry_on_conflict(merge, f"MERGE into {path} (delta-rs)")
+    retry_on_conflict(replace, f"MERGE into {path} (delta-rs)")
 
 
 def delete_where(spark: SparkSession, path: str, condition: str) -> None:
@@ -478,6 +627,11 @@ def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
     from delta.tables import DeltaTable
 
     DeltaTable.forPath(spark, path).vacuum(retention_hours)
+
+
+def table_exists(spark: SparkSession, path: str) -> bool:
+    """True when `path` holds a Delta table with at least one commit (a local one asked with deltalake)."""
+    return local_table_exists(path) if is_local(path) else is_delta_table(spark, path)
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:

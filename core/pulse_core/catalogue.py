@@ -94,8 +94,17 @@ class Table:
 
     @property
     def properties(self) -> dict[str, str]:
-        """The Delta table properties the table is created with."""
-        return {"delta.checkpointInterval": str(self.checkpoint_interval)}
+        """The Delta table properties the table is created with.
+
+        Deletion vectors are off, explicitly: Databricks (DBR 14+) turns them on for new tables, Spark's
+        MERGEs and DELETEs then write them, and deltalake's pyarrow reads (the dashboard's, a user's
+        `to_pyarrow_table`) refuse any table with the feature. They also made Spark's Gold MERGE slower
+        here (docs/pipeline.md, "What a micro-batch costs").
+        """
+        return {
+            "delta.checkpointInterval": str(self.checkpoint_interval),
+            "delta.enableDeletionVectors": "false",
+        }
 
     def arrow_schema(self, columns: tuple[str, ...] | None = None) -> pa.Schema:
         """The table's Arrow schema (timestamps in microseconds, UTC), or that of some of its columns."""

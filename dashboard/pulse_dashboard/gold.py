@@ -155,7 +155,7 @@ def newest_value(table: GoldTable, delta: DeltaTable | None = None) -> pd.Timest
         if actions.num_rows and stat in actions.column_names and actions[stat].null_count == 0:
             newest = pc.max(actions[stat]).as_py()
         elif actions.num_rows:
-            newest = pc.max(delta.to_pyarrow_table(columns=[column])[column]).as_py()
+            newest = pc.max(_scan(delta, table.name, [column], None, None)[column]).as_py()
         else:
             newest = None
     except Exception as exc:
@@ -174,8 +174,9 @@ def time_filter(name: str, start: datetime | None, end: datetime | None) -> pc.E
     """The pushed-down predicate for `[start, end)`.
 
     Windows are kept when they start in the range; sessions when they overlap it. Videos are not pushed
-    down: the files delta-rs writes (the live pipeline's Gold MERGEs) hold strings as Arrow string views,
-    and a pyarrow scan cannot compare those with a string filter. `read_gold` filters them after the scan.
+    down: Gold files that delta-rs's own MERGE wrote (Pulse before it replaced the MERGE, docs/pipeline.md)
+    hold strings as Arrow string views, and a pyarrow scan cannot compare those with a string filter.
+    `read_gold` filters them after the scan, which works on every file.
     """
     lower_column, upper_column = GOLD[name].time_bounds
     parts: list[pc.Expression] = []
@@ -189,6 +190,30 @@ def time_filter(name: str, start: datetime | None, end: datetime | None) -> pc.E
     for part in parts[1:]:
         combined = combined & part
     return combined
+
+
+def has_deletion_vectors(delta: DeltaTable) -> bool:
+    """True when the table has Delta's deletion vectors feature, which deltalake's pyarrow dataset refuses.
+
+    Pulse creates its tables without it, but Databricks (DBR 14+) turned it on for the Gold tables an
+    earlier Pulse created there, and Spark's MERGEs then write deletion vectors.
+    """
+    return "deletionVectors" in (delta.protocol().reader_features or [])
+
+
+def _scan(
+    delta: DeltaTable, name: str, columns: list[str], start: datetime | None, end: datetime | None
+) -> pa.Table:
+    """`[start, end)` of a table, read by deltalake's own engine, which applies deletion vectors, with the
+    same time bounds as `time_filter`; the columns typed as the catalogue says."""
+    lower_column, upper_column = GOLD[name].time_bounds
+    bounds = []
+    if start is not None:
+        bounds.append(f"{lower_column} >= '{start.astimezone(UTC).isoformat()}'")
+    if end is not None:
+        bounds.append(f"{upper_column} < '{end.astimezone(UTC).isoformat()}'")
+    read = pa.RecordBatchReader.from_stream(delta.scan(columns, " AND ".join(bounds) or None)).read_all()
+    return read.select(columns).cast(GOLD[name].arrow_schema(tuple(columns)))
 
 
 def read_gold(
@@ -218,8 +243,11 @@ def read_gold(
     wanted = list(columns) if columns is not None else list(GOLD[table.name].column_names)
     scanned = wanted if videos is None or "video_id" in wanted else [*wanted, "video_id"]
     try:
-        dataset = delta.to_pyarrow_dataset()
-        arrow = dataset.to_table(columns=scanned, filter=time_filter(table.name, start, end))
+        if has_deletion_vectors(delta):
+            arrow = _scan(delta, table.name, scanned, start, end)
+        else:
+            dataset = delta.to_pyarrow_dataset()
+            arrow = dataset.to_table(columns=scanned, filter=time_filter(table.name, start, end))
     except Exception as exc:
         raise explain(table, exc) from None
     if videos is not None:

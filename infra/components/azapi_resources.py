@@ -7,16 +7,12 @@ so a deploy from a GitHub-hosted runner never needs the vault's data plane.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from cdktf import (
-    ITerraformDependable,
-    TerraformProvider,
-    TerraformProviderGeneratorMetadata,
-    TerraformResource,
-)
+from cdktf import ITerraformDependable
 from constructs import Construct
+
+from infra.components.raw_terraform import RawProvider, RawResource
 
 PROVIDER_SOURCE = "Azure/azapi"
 # 2.5 added sensitive_body_version; sensitive_body keeps the secret value out of the plan's diff.
@@ -24,25 +20,15 @@ PROVIDER_VERSION = "~> 2.5"
 KEY_VAULT_SECRET_TYPE = "Microsoft.KeyVault/vaults/secrets@2023-07-01"  # noqa: S105 - an ARM type, no secret
 
 
-class AzapiProvider(TerraformProvider):
+class AzapiProvider(RawProvider):
     """The ``Azure/azapi`` provider; it authenticates like azurerm (``ARM_*`` variables, OIDC in CI)."""
 
-    def __init__(self, scope: Construct, id: str) -> None:
-        super().__init__(
-            scope,
-            id,
-            terraform_resource_type="azapi",
-            terraform_generator_metadata=TerraformProviderGeneratorMetadata(
-                provider_name="azapi", provider_version_constraint=PROVIDER_VERSION
-            ),
-            terraform_provider_source=PROVIDER_SOURCE,
-        )
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return {}
+    NAME = "azapi"
+    SOURCE = PROVIDER_SOURCE
+    VERSION = PROVIDER_VERSION
 
 
-class ArmKeyVaultSecret(TerraformResource):
+class ArmKeyVaultSecret(RawResource):
     """A Key Vault secret written through ARM: ``azapi_resource`` of ``Microsoft.KeyVault/vaults/secrets``.
 
     Args:
@@ -58,6 +44,8 @@ class ArmKeyVaultSecret(TerraformResource):
         depends_on: Resources to create first.
     """
 
+    TF_TYPE = "azapi_resource"
+
     def __init__(
         self,
         scope: Construct,
@@ -71,13 +59,7 @@ class ArmKeyVaultSecret(TerraformResource):
         content_type: str,
         depends_on: Sequence[ITerraformDependable] | None = None,
     ) -> None:
-        super().__init__(
-            scope,
-            id,
-            terraform_resource_type="azapi_resource",
-            depends_on=list(depends_on) if depends_on else None,
-        )
-        self._attributes = {
+        attributes = {
             "type": KEY_VAULT_SECRET_TYPE,
             "name": name,
             "parent_id": vault_id,
@@ -90,6 +72,4 @@ class ArmKeyVaultSecret(TerraformResource):
             "sensitive_body": {"properties": {"value": value}},
             "sensitive_body_version": {"properties.value": value_version},
         }
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return self._attributes
+        super().__init__(scope, id, attributes, depends_on=depends_on)

@@ -1,24 +1,15 @@
-"""A small typed layer over the raw Confluent Terraform provider, which has no prebuilt cdktf bindings.
-
-Each class subclasses ``TerraformProvider``/``TerraformResource`` and overrides ``_synthesize_attributes``
-(with the underscore: jsii calls that one; a method without it is never called and the block synthesizes
-as ``{}``).
-"""
+"""A small typed layer over the raw Confluent Terraform provider, which has no prebuilt cdktf bindings
+(the blocks are ``infra.components.raw_terraform``'s)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from cdktf import (
-    ITerraformDependable,
-    TerraformDataSource,
-    TerraformProvider,
-    TerraformProviderGeneratorMetadata,
-    TerraformResource,
-    TerraformResourceLifecycle,
-)
+from cdktf import ITerraformDependable, TerraformResourceLifecycle
 from constructs import Construct
+
+from infra.components.raw_terraform import RawDataSource, RawProvider, RawResource, TokenAttribute
 
 PROVIDER_SOURCE = "confluentinc/confluent"
 PROVIDER_VERSION = "~> 2.12"
@@ -28,7 +19,7 @@ AclResourceType = Literal["TOPIC", "GROUP", "CLUSTER", "TRANSACTIONAL_ID"]
 AclPatternType = Literal["LITERAL", "PREFIXED"]
 
 
-class ConfluentProvider(TerraformProvider):
+class ConfluentProvider(RawProvider):
     """The ``confluentinc/confluent`` provider, authenticated with a Confluent Cloud API key.
 
     Args:
@@ -38,52 +29,18 @@ class ConfluentProvider(TerraformProvider):
         cloud_api_secret: Cloud API secret (a token of a sensitive variable, never a literal).
     """
 
+    NAME = "confluent"
+    SOURCE = PROVIDER_SOURCE
+    VERSION = PROVIDER_VERSION
+
     def __init__(self, scope: Construct, id: str, *, cloud_api_key: str, cloud_api_secret: str) -> None:
-        super().__init__(
-            scope,
-            id,
-            terraform_resource_type="confluent",
-            terraform_generator_metadata=TerraformProviderGeneratorMetadata(
-                provider_name="confluent", provider_version_constraint=PROVIDER_VERSION
-            ),
-            terraform_provider_source=PROVIDER_SOURCE,
-        )
-        self._attributes = {"cloud_api_key": cloud_api_key, "cloud_api_secret": cloud_api_secret}
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return self._attributes
+        super().__init__(scope, id, {"cloud_api_key": cloud_api_key, "cloud_api_secret": cloud_api_secret})
 
 
-class ConfluentResource(TerraformResource):
+class ConfluentResource(RawResource):
     """Base of the raw Confluent resources: holds the attributes and synthesizes them verbatim."""
 
-    TF_TYPE: ClassVar[str]
-
-    def __init__(
-        self,
-        scope: Construct,
-        id: str,
-        attributes: Mapping[str, Any],
-        *,
-        depends_on: Sequence[ITerraformDependable] | None = None,
-        lifecycle: TerraformResourceLifecycle | None = None,
-    ) -> None:
-        super().__init__(
-            scope,
-            id,
-            terraform_resource_type=self.TF_TYPE,
-            depends_on=list(depends_on) if depends_on else None,
-            lifecycle=lifecycle,
-        )
-        self._attributes = dict(attributes)
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return self._attributes
-
-    @property
-    def resource_id(self) -> str:
-        """Token of the resource's Confluent id."""
-        return self.get_string_attribute("id")
+    resource_id = TokenAttribute("id", "Token of the resource's Confluent id.")
 
 
 class ConfluentObject(Protocol):
@@ -95,27 +52,13 @@ class ConfluentObject(Protocol):
     def get_string_attribute(self, terraform_attribute: str) -> str: ...
 
 
-class ConfluentDataSource(TerraformDataSource):
+class ConfluentDataSource(RawDataSource):
     """Base of the raw Confluent data sources: looks an existing object up by its attributes."""
 
-    TF_TYPE: ClassVar[str]
-
-    def __init__(self, scope: Construct, id: str, attributes: Mapping[str, Any]) -> None:
-        super().__init__(scope, id, terraform_resource_type=self.TF_TYPE)
-        self._attributes = dict(attributes)
-
-    def _synthesize_attributes(self) -> Mapping[str, Any]:
-        return self._attributes
-
-    @property
-    def resource_id(self) -> str:
-        """Token of the object's Confluent id."""
-        return self.get_string_attribute("id")
-
-    @property
-    def crn(self) -> str:
-        """Token of the object's CRN (``resource_name``), the scope of role bindings on it."""
-        return self.get_string_attribute("resource_name")
+    resource_id = TokenAttribute("id", "Token of the object's Confluent id.")
+    crn = TokenAttribute(
+        "resource_name", "Token of the object's CRN (``resource_name``), the scope of role bindings on it."
+    )
 
 
 class ExistingEnvironment(ConfluentDataSource):
@@ -163,10 +106,9 @@ class ConfluentEnvironment(ConfluentResource):
             lifecycle=TerraformResourceLifecycle(prevent_destroy=prevent_destroy),
         )
 
-    @property
-    def crn(self) -> str:
-        """Token of the environment's CRN, the scope of environment-level role bindings."""
-        return self.get_string_attribute("resource_name")
+    crn = TokenAttribute(
+        "resource_name", "Token of the environment's CRN, the scope of environment-level role bindings."
+    )
 
 
 class KafkaCluster(ConfluentResource):
@@ -201,30 +143,21 @@ class KafkaCluster(ConfluentResource):
         )
         self.environment = environment
 
-    @property
-    def bootstrap_endpoint(self) -> str:
-        """Token of ``SASL_SSL://host:9092``."""
-        return self.get_string_attribute("bootstrap_endpoint")
+    bootstrap_endpoint = TokenAttribute("bootstrap_endpoint", "Token of ``SASL_SSL://host:9092``.")
 
-    @property
-    def rest_endpoint(self) -> str:
-        """Token of the cluster's REST endpoint (used for topics and ACLs)."""
-        return self.get_string_attribute("rest_endpoint")
+    rest_endpoint = TokenAttribute(
+        "rest_endpoint", "Token of the cluster's REST endpoint (used for topics and ACLs)."
+    )
 
-    @property
-    def rbac_crn(self) -> str:
-        """Token of the cluster's CRN, the scope of cluster-level role bindings."""
-        return self.get_string_attribute("rbac_crn")
+    rbac_crn = TokenAttribute(
+        "rbac_crn", "Token of the cluster's CRN, the scope of cluster-level role bindings."
+    )
 
-    @property
-    def api_version(self) -> str:
-        """Token of the cluster's API version, needed by API keys it manages."""
-        return self.get_string_attribute("api_version")
+    api_version = TokenAttribute(
+        "api_version", "Token of the cluster's API version, needed by API keys it manages."
+    )
 
-    @property
-    def kind(self) -> str:
-        """Token of the cluster's kind, needed by API keys it manages."""
-        return self.get_string_attribute("kind")
+    kind = TokenAttribute("kind", "Token of the cluster's kind, needed by API keys it manages.")
 
 
 class ServiceAccount(ConfluentResource):
@@ -288,10 +221,9 @@ class KafkaApiKey(ConfluentResource):
             }
         super().__init__(scope, id, attributes, depends_on=depends_on)
 
-    @property
-    def secret(self) -> str:
-        """Token of the key's secret (sensitive in state; only ever passed by reference)."""
-        return self.get_string_attribute("secret")
+    secret = TokenAttribute(
+        "secret", "Token of the key's secret (sensitive in state; only ever passed by reference)."
+    )
 
     def credentials(self) -> dict[str, str]:
         """The ``credentials`` block that topic and ACL resources authenticate with."""

@@ -27,8 +27,8 @@ from cdktf_cdktf_provider_azurerm.container_app_environment import (
     ContainerAppEnvironment,
     ContainerAppEnvironmentWorkloadProfile,
 )
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from cdktf_cdktf_provider_azurerm.subnet import Subnet
 from constructs import Construct
@@ -59,7 +59,7 @@ class Dashboard(Construct):
         id: str,
         *,
         config: EnvConfig,
-        resource_group: ResourceGroup,
+        resource_group: DataAzurermResourceGroup,
         log_analytics: LogAnalyticsWorkspace,
         apps_subnet: Subnet,
         lake: DataLake,
@@ -76,6 +76,10 @@ class Dashboard(Construct):
             resource_group_name=resource_group.name,
             log_analytics_workspace_id=log_analytics.id,
             infrastructure_subnet_id=apps_subnet.id,
+            # Without a name Azure generates one, the next plan sees a difference on this force-new
+            # attribute and replaces the environment (and the dashboard's URL) on every later deploy
+            # (azurerm #27481, #31839). Azure creates this group; it must not exist beforehand.
+            infrastructure_resource_group_name=config.namer.name(ResourceKind.RESOURCE_GROUP, "apps-infra"),
             internal_load_balancer_enabled=False,
             workload_profile=[
                 ContainerAppEnvironmentWorkloadProfile(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.databricks_access_connector import (
     DatabricksAccessConnector,
     DatabricksAccessConnectorIdentity,
@@ -20,10 +21,12 @@ from cdktf_cdktf_provider_azurerm.databricks_workspace import (
     DatabricksWorkspace as AzureDatabricksWorkspace,
 )
 from cdktf_cdktf_provider_azurerm.databricks_workspace import DatabricksWorkspaceCustomParameters
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
+from cdktf_cdktf_provider_databricks.access_control_rule_set import (
+    AccessControlRuleSet,
+    AccessControlRuleSetGrantRules,
+)
 from cdktf_cdktf_provider_databricks.cluster_policy import ClusterPolicy
-from cdktf_cdktf_provider_databricks.data_databricks_current_user import DataDatabricksCurrentUser
 from cdktf_cdktf_provider_databricks.external_location import ExternalLocation
 from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
 from cdktf_cdktf_provider_databricks.job import (
@@ -44,7 +47,6 @@ from cdktf_cdktf_provider_databricks.job import (
 from cdktf_cdktf_provider_databricks.permissions import Permissions, PermissionsAccessControl
 from cdktf_cdktf_provider_databricks.provider import DatabricksProvider
 from cdktf_cdktf_provider_databricks.secret_acl import SecretAcl
-from cdktf_cdktf_provider_databricks.secret_scope import SecretScope, SecretScopeKeyvaultMetadata
 from cdktf_cdktf_provider_databricks.service_principal import ServicePrincipal
 from cdktf_cdktf_provider_databricks.storage_credential import (
     StorageCredential,
@@ -55,9 +57,9 @@ from constructs import Construct
 from infra.components.artifacts import ArtifactVolume
 from infra.components.confluent import CONSUMER_GROUP_PREFIX, TOPIC_NAME, ConfluentKafka
 from infra.components.datalake import ARTIFACTS_CONTAINER, LAYERS, DataLake
-from infra.components.keyvault import SecretVault
 from infra.components.network import Network
-from infra.config import EnvConfig
+from infra.components.time_resources import TimeSleep
+from infra.config import DATABRICKS_GOLD_WRITER, EnvConfig
 from infra.naming import ResourceKind
 
 WHEEL_PACKAGE = "pulse"
@@ -70,6 +72,13 @@ SCHEDULED_LAYERS = ("bronze", "silver")
 MAINTENANCE_PARAMETERS = ["maintenance"]
 # The jobs read and write the layers by path (abfss://), which Unity Catalog allows with these privileges.
 JOB_LOCATION_PRIVILEGES = ["READ_FILES", "WRITE_FILES"]
+# Setting a job's run_as to a service principal needs the Service Principal User role on it; its creator
+# holds Service Principal Manager only, which does not include User (Databricks "Roles for managing
+# service principals"). The rule set is authoritative, so it lists the Manager role too.
+JOB_PRINCIPAL_ROLES = ("roles/servicePrincipal.manager", "roles/servicePrincipal.user")
+# Azure role assignments reach the data plane minutes after they are created; Unity Catalog validates the
+# external locations as the access connector right after, so the first apply waits this long once.
+ROLE_PROPAGATION_WAIT = "300s"
 
 
 class DatabricksWorkspace(Construct):
@@ -82,7 +91,13 @@ class DatabricksWorkspace(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: ResourceGroup, network: Network
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        config: EnvConfig,
+        resource_group: DataAzurermResourceGroup,
+        network: Network,
     ) -> None:
         super().__init__(scope, id)
         namer = config.namer
@@ -125,7 +140,8 @@ class DatabricksPipeline(Construct):
     """What runs in the workspace: secrets, policy, lake access and the pipeline jobs.
 
     Attributes:
-        secret_scope: Key Vault-backed scope holding the Kafka credentials.
+        secret_scope_name: The Key Vault-backed scope holding the Kafka credentials (a bootstrap object).
+        job_principal_users: The job principal's rule set: the deployer may manage it and run as it.
         policy: Cluster policy every job cluster uses.
         streaming_job: Continuous job with the bronze, silver and gold tasks.
         maintenance_job: Scheduled OPTIMIZE/VACUUM job.
@@ -139,10 +155,11 @@ class DatabricksPipeline(Construct):
         config: EnvConfig,
         workspace: DatabricksWorkspace,
         lake: DataLake,
-        vault: SecretVault,
         kafka: ConfluentKafka,
         wheel_uri: str,
         alert_emails: list[str],
+        deployer_application_id: str,
+        databricks_account_id: str,
     ) -> None:
         super().__init__(scope, id)
         namer = config.namer
@@ -162,6 +179,13 @@ class DatabricksPipeline(Construct):
             principal_id=workspace.access_connector.identity.principal_id,
             description="Unity Catalog reads and writes the lake through the access connector.",
         )
+        lake_access_propagated = TimeSleep(
+            self,
+            "lake-contributor-propagation",
+            create_duration=ROLE_PROPAGATION_WAIT,
+            triggers={"role_assignment_id": lake_access.id},
+            depends_on=[lake_access],
+        )
         credential = StorageCredential(
             self,
             "storage-credential",
@@ -171,7 +195,7 @@ class DatabricksPipeline(Construct):
                 access_connector_id=workspace.access_connector.id
             ),
             comment="Access to the Pulse lake through the workspace's access connector.",
-            depends_on=[lake_access],
+            depends_on=[lake_access_propagated],
         )
         # The identity every job runs as: never a person, so jobs neither break when someone leaves nor
         # run with a person's rights. Databricks-managed, so it holds no Azure credential of its own.
@@ -183,8 +207,21 @@ class DatabricksPipeline(Construct):
             allow_cluster_create=False,
         )
         job_sp = self.job_principal.application_id
-        # Whoever applies the stack (the environment's deploy identity) is the only writer of the wheel.
-        self.deployer = DataDatabricksCurrentUser(self, "deployer", provider=provider)
+        # The environment's deploy identity, named by the deploy (not read from whoever runs the plan), is
+        # the only writer of the wheel and may run the jobs (and the reset run) as their principal.
+        self.deployer_application_id = deployer_application_id
+        self.job_principal_users = AccessControlRuleSet(
+            self,
+            "job-principal-users",
+            provider=provider,
+            name=f"accounts/{databricks_account_id}/servicePrincipals/{job_sp}/ruleSets/default",
+            grant_rules=[
+                AccessControlRuleSetGrantRules(
+                    principals=[f"servicePrincipals/{deployer_application_id}"], role=role
+                )
+                for role in JOB_PRINCIPAL_ROLES
+            ],
+        )
 
         self.locations: dict[str, ExternalLocation] = {}
         for layer in (*LAYERS, ARTIFACTS_CONTAINER):
@@ -214,19 +251,13 @@ class DatabricksPipeline(Construct):
             provider=provider,
             storage=self.locations[ARTIFACTS_CONTAINER],
             job_principal=job_sp,
-            deployer_principal=self.deployer.user_name,
+            deployer_principal=deployer_application_id,
         )
 
-        self.secret_scope = SecretScope(
-            self,
-            "secret-scope",
-            provider=provider,
-            name=namer.name(ResourceKind.DISPLAY_NAME, "kv"),
-            backend_type="AZURE_KEYVAULT",
-            keyvault_metadata=SecretScopeKeyvaultMetadata(
-                resource_id=vault.key_vault.id, dns_name=vault.key_vault.vault_uri
-            ),
-        )
+        # A Key Vault-backed scope can only be created by a user (terraform-provider-databricks#1531), so
+        # it is a bootstrap step (docs/infra.md), checked before every plan (delivery.databricks
+        # check-scope); the stack only refers to it by name.
+        self.secret_scope_name = config.secret_scope_name
         self.policy = ClusterPolicy(
             self,
             "policy",
@@ -248,14 +279,14 @@ class DatabricksPipeline(Construct):
             self,
             "scope-acl",
             provider=provider,
-            scope=self.secret_scope.name,
+            scope=self.secret_scope_name,
             principal=job_sp,
             permission="READ",
         )
         run_as = JobRunAs(service_principal_name=job_sp)
 
         key_name, secret_name = kafka.secret_names["databricks"]
-        scope_name = self.secret_scope.name
+        scope_name = self.secret_scope_name
         env_vars = {
             "PULSE_ENV": config.env,
             "PULSE_LAKE": lake.lake_url_template,
@@ -267,6 +298,8 @@ class DatabricksPipeline(Construct):
             # Databricks resolves these references at cluster start; the values never leave the scope.
             "PULSE_KAFKA_API_KEY": f"{{{{secrets/{scope_name}/{key_name}}}}}",
             "PULSE_KAFKA_API_SECRET": f"{{{{secrets/{scope_name}/{secret_name}}}}}",
+            # Named, not left to `auto`: the e2e exactness test runs this same value against the oracle.
+            "PULSE_GOLD_WRITER": DATABRICKS_GOLD_WRITER,
         }
         library = [JobTaskLibrary(whl=wheel_uri)]
         notifications = JobEmailNotifications(on_failure=alert_emails, no_alert_for_skipped_runs=True)
@@ -286,6 +319,7 @@ class DatabricksPipeline(Construct):
             email_notifications=notifications,
             run_as=run_as,
             tags=config.all_tags,
+            depends_on=[self.job_principal_users],
             **pipeline_run_settings(config, library),
         )
         self.maintenance_job = Job(
@@ -324,6 +358,7 @@ class DatabricksPipeline(Construct):
             email_notifications=notifications,
             run_as=run_as,
             tags=config.all_tags,
+            depends_on=[self.job_principal_users],
         )
 
     def _cluster(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
 from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSetting,
@@ -10,12 +11,6 @@ from cdktf_cdktf_provider_azurerm.monitor_diagnostic_setting import (
     MonitorDiagnosticSettingEnabledMetric,
 )
 from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
-from cdktf_cdktf_provider_azurerm.private_endpoint import (
-    PrivateEndpoint,
-    PrivateEndpointPrivateDnsZoneGroup,
-    PrivateEndpointPrivateServiceConnection,
-)
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.storage_account import (
     StorageAccount,
     StorageAccountBlobProperties,
@@ -36,6 +31,7 @@ from cdktf_cdktf_provider_azurerm.storage_management_policy import (
 from cdktf_cdktf_provider_azurerm.subnet import Subnet
 from constructs import Construct
 
+from infra.components.network import private_endpoint
 from infra.config import EnvConfig
 from infra.naming import ResourceKind
 
@@ -63,7 +59,7 @@ class DataLake(Construct):
         id: str,
         *,
         config: EnvConfig,
-        resource_group: ResourceGroup,
+        resource_group: DataAzurermResourceGroup,
         log_analytics: LogAnalyticsWorkspace,
         endpoints_subnet: Subnet,
         dns_zones: dict[str, PrivateDnsZone],
@@ -157,23 +153,16 @@ class DataLake(Construct):
         )
 
         for sub_resource in ("blob", "dfs"):
-            PrivateEndpoint(
+            private_endpoint(
                 self,
                 f"endpoint-{sub_resource}",
-                name=namer.name(ResourceKind.PRIVATE_ENDPOINT, f"lake-{sub_resource}"),
-                location=resource_group.location,
-                resource_group_name=resource_group.name,
-                subnet_id=endpoints_subnet.id,
-                private_service_connection=PrivateEndpointPrivateServiceConnection(
-                    name=sub_resource,
-                    private_connection_resource_id=self.account.id,
-                    subresource_names=[sub_resource],
-                    is_manual_connection=False,
-                ),
-                private_dns_zone_group=PrivateEndpointPrivateDnsZoneGroup(
-                    name=sub_resource, private_dns_zone_ids=[dns_zones[sub_resource].id]
-                ),
-                tags=config.all_tags,
+                config=config,
+                resource_group=resource_group,
+                subnet=endpoints_subnet,
+                component=f"lake-{sub_resource}",
+                target_id=self.account.id,
+                sub_resource=sub_resource,
+                dns_zone=dns_zones[sub_resource],
             )
 
         MonitorDiagnosticSetting(

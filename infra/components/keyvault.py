@@ -10,19 +10,15 @@ from __future__ import annotations
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_azurerm.data_azurerm_client_config import DataAzurermClientConfig
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.key_vault import KeyVault, KeyVaultNetworkAcls
 from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
-from cdktf_cdktf_provider_azurerm.private_endpoint import (
-    PrivateEndpoint,
-    PrivateEndpointPrivateDnsZoneGroup,
-    PrivateEndpointPrivateServiceConnection,
-)
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from cdktf_cdktf_provider_azurerm.subnet import Subnet
 from constructs import Construct
 
 from infra.components.azapi_resources import ArmKeyVaultSecret
+from infra.components.network import private_endpoint
 from infra.config import EnvConfig
 from infra.naming import ResourceKind
 
@@ -41,7 +37,7 @@ class SecretVault(Construct):
         id: str,
         *,
         config: EnvConfig,
-        resource_group: ResourceGroup,
+        resource_group: DataAzurermResourceGroup,
         client: DataAzurermClientConfig,
         endpoints_subnet: Subnet,
         vault_dns_zone: PrivateDnsZone,
@@ -72,23 +68,16 @@ class SecretVault(Construct):
             lifecycle=TerraformResourceLifecycle(prevent_destroy=config.protect_stateful),
             tags=config.all_tags,
         )
-        PrivateEndpoint(
+        private_endpoint(
             self,
             "endpoint",
-            name=namer.name(ResourceKind.PRIVATE_ENDPOINT, "kv"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
-            subnet_id=endpoints_subnet.id,
-            private_service_connection=PrivateEndpointPrivateServiceConnection(
-                name="vault",
-                private_connection_resource_id=self.key_vault.id,
-                subresource_names=["vault"],
-                is_manual_connection=False,
-            ),
-            private_dns_zone_group=PrivateEndpointPrivateDnsZoneGroup(
-                name="vault", private_dns_zone_ids=[vault_dns_zone.id]
-            ),
-            tags=config.all_tags,
+            config=config,
+            resource_group=resource_group,
+            subnet=endpoints_subnet,
+            component="kv",
+            target_id=self.key_vault.id,
+            sub_resource="vault",
+            dns_zone=vault_dns_zone,
         )
         # The Key Vault-backed Databricks secret scope reads secrets as the AzureDatabricks first-party app.
         RoleAssignment(

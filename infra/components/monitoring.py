@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.log_analytics_workspace import LogAnalyticsWorkspace
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from constructs import Construct
 
 from infra.config import EnvConfig
@@ -18,7 +18,7 @@ class Monitoring(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: ResourceGroup
+        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: DataAzurermResourceGroup
     ) -> None:
         super().__init__(scope, id)
         self.workspace = LogAnalyticsWorkspace(

@@ -6,6 +6,7 @@ container), and two /27 subnets for the Container Apps environment and for priva
 
 from __future__ import annotations
 
+from cdktf_cdktf_provider_azurerm.data_azurerm_resource_group import DataAzurermResourceGroup
 from cdktf_cdktf_provider_azurerm.nat_gateway import NatGateway
 from cdktf_cdktf_provider_azurerm.nat_gateway_public_ip_association import NatGatewayPublicIpAssociation
 from cdktf_cdktf_provider_azurerm.network_security_group import NetworkSecurityGroup
@@ -13,8 +14,12 @@ from cdktf_cdktf_provider_azurerm.private_dns_zone import PrivateDnsZone
 from cdktf_cdktf_provider_azurerm.private_dns_zone_virtual_network_link import (
     PrivateDnsZoneVirtualNetworkLink,
 )
+from cdktf_cdktf_provider_azurerm.private_endpoint import (
+    PrivateEndpoint,
+    PrivateEndpointPrivateDnsZoneGroup,
+    PrivateEndpointPrivateServiceConnection,
+)
 from cdktf_cdktf_provider_azurerm.public_ip import PublicIp
-from cdktf_cdktf_provider_azurerm.resource_group import ResourceGroup
 from cdktf_cdktf_provider_azurerm.subnet import Subnet, SubnetDelegation, SubnetDelegationServiceDelegation
 from cdktf_cdktf_provider_azurerm.subnet_nat_gateway_association import SubnetNatGatewayAssociation
 from cdktf_cdktf_provider_azurerm.subnet_network_security_group_association import (
@@ -71,7 +76,7 @@ class Network(Construct):
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: ResourceGroup
+        self, scope: Construct, id: str, *, config: EnvConfig, resource_group: DataAzurermResourceGroup
     ) -> None:
         super().__init__(scope, id)
         namer = config.namer
@@ -180,3 +185,52 @@ class Network(Construct):
                 tags=config.all_tags,
             )
             self.dns_zones[service] = zone
+
+
+def private_endpoint(
+    scope: Construct,
+    id: str,
+    *,
+    config: EnvConfig,
+    resource_group: DataAzurermResourceGroup,
+    subnet: Subnet,
+    component: str,
+    target_id: str,
+    sub_resource: str,
+    dns_zone: PrivateDnsZone,
+) -> PrivateEndpoint:
+    """A private endpoint of one sub-resource of a service, registered in its private DNS zone.
+
+    Args:
+        scope: The construct that owns the service.
+        id: Construct id of the endpoint.
+        config: The environment (names and tags).
+        resource_group: Where the endpoint lives.
+        subnet: The private-endpoint subnet.
+        component: Name component of the endpoint, e.g. ``lake-blob``.
+        target_id: Token of the service's resource id.
+        sub_resource: The service's sub-resource (``blob``, ``dfs``, ``vault``); it also names the
+            connection and the DNS zone group.
+        dns_zone: The private DNS zone of that sub-resource.
+
+    Returns:
+        The endpoint.
+    """
+    return PrivateEndpoint(
+        scope,
+        id,
+        name=config.namer.name(ResourceKind.PRIVATE_ENDPOINT, component),
+        location=resource_group.location,
+        resource_group_name=resource_group.name,
+        subnet_id=subnet.id,
+        private_service_connection=PrivateEndpointPrivateServiceConnection(
+            name=sub_resource,
+            private_connection_resource_id=target_id,
+            subresource_names=[sub_resource],
+            is_manual_connection=False,
+        ),
+        private_dns_zone_group=PrivateEndpointPrivateDnsZoneGroup(
+            name=sub_resource, private_dns_zone_ids=[dns_zone.id]
+        ),
+        tags=config.all_tags,
+    )

@@ -44,6 +44,11 @@ def test_each_table_checkpoints_on_its_own_interval() -> None:
     assert len(set(intervals)) == len(intervals)
 
 
+def test_every_table_is_created_without_deletion_vectors() -> None:
+    """Explicitly, so that Databricks' default for new tables (on, from DBR 14) does not apply."""
+    assert {t.properties["delta.enableDeletionVectors"] for t in catalogue.TABLES} == {"false"}
+
+
 def test_a_table_that_names_a_missing_column_is_refused() -> None:
     with pytest.raises(ValueError, match=r"gold\.broken names columns it does not have: \['session_end'\]"):
         Table("broken", "gold", (Column("session_start", "timestamp"),), end_column="session_end")

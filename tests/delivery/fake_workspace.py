@@ -42,6 +42,13 @@ class FakeWorkspace:
         active_runs: ``job_id ->`` runs ``runs/list?active_only=true`` answers (``expand_tasks``).
         pause_history: ``job_id ->`` every pause status its continuous block had, in order; ``RESET`` marks
             the moment a submitted run reported SUCCESS.
+        terminating_polls: How many ``runs/get`` polls a cancelled run answers ``TERMINATING`` before
+            ``TERMINATED`` (a real run ends its micro-batch and stops its cluster first).
+        timeline: What happened to the job's runs, in order: ``cancel <run_id>``, ``<run_id> <state>`` as
+            each poll saw it, and ``start`` whenever Databricks would start a new run of a continuous job
+            (cancelled while unpaused, or unpaused).
+        scopes: The workspace's secret scopes, as ``secrets/scopes/list`` answers them.
+        volumes: Full names (``catalog.schema.volume``) of the volumes that exist.
         calls: Every request, in order.
     """
 
@@ -51,13 +58,24 @@ class FakeWorkspace:
     submitted_runs: dict[int, list[tuple[str, str | None]]] = field(default_factory=dict)
     active_runs: dict[int, list[list[dict[str, Any]]]] = field(default_factory=dict)
     pause_history: dict[int, list[str]] = field(default_factory=dict)
+    terminating_polls: int = 0
+    cancelled_runs: dict[int, list[str]] = field(default_factory=dict)
+    timeline: list[str] = field(default_factory=list)
+    scopes: list[dict[str, Any]] = field(default_factory=list)
+    volumes: set[str] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
-    def add_job(self, job_id: int, settings: dict[str, Any]) -> None:
-        """Adds a job; its pause history starts with its current status."""
+    def add_job(self, job_id: int, settings: dict[str, Any], run_as: str | None = None) -> None:
+        """Adds a job (``run_as``: what ``run_as_user_name`` answers); its pause history starts with its
+        current status."""
         self.jobs[job_id] = {"job_id": job_id, "settings": copy.deepcopy(settings)}
+        if run_as:
+            self.jobs[job_id]["run_as_user_name"] = run_as
         self.pause_history[job_id] = [self._pause(job_id)]
+
+    def _continuous(self, job_id: int) -> bool:
+        return "continuous" in self.jobs[job_id]["settings"]
 
     def _pause(self, job_id: int) -> str:
         settings = self.jobs[job_id]["settings"]
@@ -93,11 +111,20 @@ class FakeWorkspace:
             return (200, copy.deepcopy(self.jobs[job_id])) if job_id in self.jobs else _not_found(job_id)
         if route == "POST /api/2.2/jobs/update":
             job_id = int(body["job_id"])
+            before = self._pause(job_id)
             self.jobs[job_id]["settings"].update(copy.deepcopy(body.get("new_settings", {})))
             self.pause_history[job_id].append(self._pause(job_id))
+            if self._continuous(job_id) and (before, self._pause(job_id)) == ("PAUSED", "UNPAUSED"):
+                self.timeline.append("start")
             return 200, {}
         if route == "POST /api/2.2/jobs/runs/cancel-all":
-            self.active_runs.pop(int(body["job_id"]), None)
+            job_id = int(body["job_id"])
+            script = self.active_runs.pop(job_id, [])
+            for run in script[0] if script else []:
+                self.timeline.append(f"cancel {run['run_id']}")
+                self.cancelled_runs[run["run_id"]] = ["TERMINATING"] * self.terminating_polls + ["TERMINATED"]
+            if self._continuous(job_id) and self._pause(job_id) == "UNPAUSED":
+                self.timeline.append("start")
             return 200, {}
         if route == "GET /api/2.2/jobs/runs/list":
             script = self.active_runs.get(int(query["job_id"]), [])
@@ -107,6 +134,17 @@ class FakeWorkspace:
             run_id = 1000 + len(self.submitted_runs)
             self.submitted_runs[run_id] = list(self.run_script)
             return 200, {"run_id": run_id}
+        if route == "GET /api/2.2/jobs/runs/get" and int(query["run_id"]) in self.cancelled_runs:
+            run_id = int(query["run_id"])
+            lives = self.cancelled_runs[run_id]
+            life = lives.pop(0) if len(lives) > 1 else lives[0]
+            self.timeline.append(f"{run_id} {life}")
+            return 200, {"run_id": run_id, "state": {"life_cycle_state": life}}
+        if route == "GET /api/2.0/secrets/scopes/list":
+            return 200, {"scopes": copy.deepcopy(self.scopes)} if self.scopes else {}
+        if call.path.startswith("/api/2.1/unity-catalog/volumes/") and call.method == "GET":
+            name = unquote(call.path.removeprefix("/api/2.1/unity-catalog/volumes/"))
+            return (200, {"full_name": name}) if name in self.volumes else _not_found(name)
         if route == "GET /api/2.2/jobs/runs/get":
             run_id = int(query["run_id"])
             states = self.submitted_runs[run_id]

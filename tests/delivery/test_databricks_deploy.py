@@ -25,17 +25,21 @@ COMMIT = "abc123"
 PIPELINE_ID, MAINTENANCE_ID = 7, 8
 
 
+def _body(synthesized_jobs: dict[str, dict[str, Any]], stack: str, kind: str) -> dict[str, Any]:
+    return next(b for k, b in synthesized_jobs.items() if k.startswith(f"{stack}/") and kind in k)
+
+
 def _job(synthesized_jobs: dict[str, dict[str, Any]], stack: str, kind: str) -> dict[str, Any]:
-    body = next(b for k, b in synthesized_jobs.items() if k.startswith(f"{stack}/") and kind in k)
-    return api_settings(body, WHEEL_URI)
+    return api_settings(_body(synthesized_jobs, stack, kind), WHEEL_URI)
 
 
 @pytest.fixture
 def workspace(synthesized_jobs) -> FakeWorkspace:
     """Prod's two jobs as terraform left them: the streaming job continuous and UNPAUSED."""
     ws = FakeWorkspace()
-    ws.add_job(PIPELINE_ID, _job(synthesized_jobs, "pulse-prod", "streaming-job"))
-    ws.add_job(MAINTENANCE_ID, _job(synthesized_jobs, "pulse-prod", "maintenance-job"))
+    for job_id, kind in ((PIPELINE_ID, "streaming-job"), (MAINTENANCE_ID, "maintenance-job")):
+        run_as = _body(synthesized_jobs, "pulse-prod", kind)["run_as"]["service_principal_name"]
+        ws.add_job(job_id, _job(synthesized_jobs, "pulse-prod", kind), run_as=run_as)
     return ws
 
 
@@ -101,7 +105,8 @@ def test_a_restart_uploads_the_wheel_then_cancels_the_run(workspace: FakeWorkspa
         routes, "POST /api/2.2/jobs/runs/cancel-all"
     )
     assert workspace.bodies("POST /api/2.2/jobs/runs/cancel-all") == [{"job_id": PIPELINE_ID}]
-    assert not workspace.bodies("POST /api/2.2/jobs/update"), "a restart never changes the job's settings"
+    # A restart changes nothing but the pause status, and puts it back as it was.
+    assert workspace.pause_history[PIPELINE_ID] == ["UNPAUSED", "PAUSED", "UNPAUSED"]
     assert not workspace.bodies("POST /api/2.2/jobs/runs/submit")
     assert f"uploaded {wheel.name} to {WHEEL_URI}" in result.stderr
     assert "restarted from its checkpoints" in result.stderr
@@ -120,11 +125,11 @@ def test_a_reset_pauses_resets_on_the_jobs_cluster_polls_then_resumes(
     routes = workspace.routes()
     upload = _index(routes, f"PUT /api/2.0/fs/files{WHEEL_URI}")
     pause = _index(routes, "POST /api/2.2/jobs/update")
+    listed = _index(routes, "GET /api/2.2/jobs/runs/list", pause)
     cancel = _index(routes, "POST /api/2.2/jobs/runs/cancel-all")
-    idle = _index(routes, "GET /api/2.2/jobs/runs/list", cancel)
     submit = _index(routes, "POST /api/2.2/jobs/runs/submit")
     resume = _index(routes, "POST /api/2.2/jobs/update", submit)
-    assert upload < pause < cancel < idle < submit < resume
+    assert upload < pause < listed < cancel < submit < resume
     # Polled until TERMINATED: every state of the script was read before the job resumed.
     assert routes[submit + 1 : resume].count("GET /api/2.2/jobs/runs/get") == 3
     assert [b["new_settings"] for b in workspace.bodies("POST /api/2.2/jobs/update")] == [
@@ -205,6 +210,120 @@ def test_an_upload_outside_a_volume_is_refused(workspace: FakeWorkspace, tmp_pat
     assert result.returncode == 1
     assert "not in a Unity Catalog volume" in result.stderr
     assert not workspace.calls
+
+
+def _running(run_id: int) -> dict[str, Any]:
+    return {"run_id": run_id, "state": {"life_cycle_state": "RUNNING"}}
+
+
+def _rollout(
+    ws: FakeWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, stop_timeout: float = 30.0
+) -> None:
+    """``rollout`` in this process (no poll interval), against the fake workspace."""
+    with serve(ws) as databricks_env:
+        for key, value in databricks_env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+        name = ws.jobs[PIPELINE_ID]["settings"]["name"]
+        dbx.rollout(
+            dbx.WorkspaceClient(), _wheel(tmp_path), WHEEL_URI, name, COMMIT, [], None,
+            stop_timeout_seconds=stop_timeout, poll_seconds=0.01,
+        )  # fmt: skip
+
+
+def test_a_restart_starts_the_new_run_only_after_the_cancelled_one_stopped(
+    workspace: FakeWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 24: a new run that starts while the cancelled one still writes is a second writer of the lake.
+    workspace.active_runs[PIPELINE_ID] = [[_running(55)]]
+    workspace.terminating_polls = 3
+    _rollout(workspace, tmp_path, monkeypatch)
+    assert workspace.timeline == [
+        "cancel 55", "55 TERMINATING", "55 TERMINATING", "55 TERMINATING", "55 TERMINATED", "start",
+    ]  # fmt: skip
+    assert workspace.pause_history[PIPELINE_ID] == ["UNPAUSED", "PAUSED", "UNPAUSED"]
+
+
+def test_a_cancelled_run_that_does_not_stop_fails_the_deploy_naming_it(
+    workspace: FakeWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace.active_runs[PIPELINE_ID] = [[_running(55)]]
+    workspace.terminating_polls = 10**6
+    with pytest.raises(dbx.DeployError, match=r"cancelled run 55 of job 7 is still TERMINATING after 0\.2 s"):
+        _rollout(workspace, tmp_path, monkeypatch, stop_timeout=0.2)
+    assert "start" not in workspace.timeline
+    assert workspace.pause_history[PIPELINE_ID][-1] == "PAUSED", "nothing restarts beside the old run"
+
+
+def test_the_stop_timeout_is_an_option_of_the_rollout(workspace: FakeWorkspace, tmp_path: Path) -> None:
+    workspace.active_runs[PIPELINE_ID] = [[_running(55)]]
+    workspace.terminating_polls = 10**6
+    name = workspace.jobs[PIPELINE_ID]["settings"]["name"]
+    result = run_cli(
+        workspace, tmp_path, *_rollout_args(_wheel(tmp_path), name, "--stop-timeout-seconds", "0")
+    )
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith("error: rollout: cancelled run 55 of job 7 is still TERMINATING after 0 s")
+
+
+def test_the_reset_runs_as_the_jobs_service_principal(workspace: FakeWorkspace, tmp_path: Path) -> None:
+    # Issue 23 defect 7: only the jobs' principal may write the layers (WRITE_FILES), checkpoints included.
+    name = workspace.jobs[PIPELINE_ID]["settings"]["name"]
+    args = _rollout_args(_wheel(tmp_path), name, "--reset-jobs", "pipeline", "--pause", "UNPAUSED")
+    result = run_cli(workspace, tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    (submitted,) = workspace.bodies("POST /api/2.2/jobs/runs/submit")
+    principal = workspace.jobs[PIPELINE_ID]["run_as_user_name"]
+    assert principal.startswith("${databricks_service_principal.")
+    assert submitted["run_as"] == {"service_principal_name": principal}
+
+
+def test_a_reset_of_a_job_that_runs_as_a_person_is_refused(workspace: FakeWorkspace, tmp_path: Path) -> None:
+    workspace.jobs[PIPELINE_ID]["run_as_user_name"] = "someone@example.com"
+    name = workspace.jobs[PIPELINE_ID]["settings"]["name"]
+    args = _rollout_args(_wheel(tmp_path), name, "--reset-jobs", "pipeline", "--pause", "UNPAUSED")
+    result = run_cli(workspace, tmp_path, *args)
+    assert result.returncode == 1
+    assert "does not run as a service principal" in result.stderr
+    assert not workspace.bodies("POST /api/2.2/jobs/runs/submit")
+
+
+@pytest.mark.parametrize("volume_exists", [True, False])
+def test_the_wheel_is_staged_before_the_apply_once_its_volume_exists(
+    workspace: FakeWorkspace, tmp_path: Path, volume_exists: bool
+) -> None:
+    # Issue 23 defect 9: the apply repoints the jobs at the wheel, so it must be there first.
+    if volume_exists:
+        workspace.volumes.add("pulse_prod.deploy.artifacts")
+    wheel = _wheel(tmp_path)
+    result = run_cli(workspace, tmp_path, "stage-wheel", "--wheel", str(wheel), "--wheel-uri", WHEEL_URI)
+    assert result.returncode == 0, result.stderr
+    assert (WHEEL_URI in workspace.files) is volume_exists
+    if not volume_exists:
+        assert "rollout uploads the wheel after the apply" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("scopes", "problem"),
+    [
+        ([], "does not exist"),
+        ([{"name": "pulse-kv-prod", "backend_type": "DATABRICKS"}], "is DATABRICKS-backed"),
+    ],
+)
+def test_a_missing_secret_scope_stops_the_plan_with_the_bootstrap_command(
+    workspace: FakeWorkspace, tmp_path: Path, scopes: list[dict[str, str]], problem: str
+) -> None:
+    # Issue 23 defect 12: only a user can create the Key Vault-backed scope; say so before anything changes.
+    workspace.scopes = scopes
+    result = run_cli(workspace, tmp_path, "check-scope", "--scope", "pulse-kv-prod")
+    assert result.returncode == 1
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert error.startswith(f"error: check-scope: secret scope pulse-kv-prod {problem}")
+    assert "databricks secrets create-scope --json" in error
+    assert '"scope": "pulse-kv-prod", "scope_backend_type": "AZURE_KEYVAULT"' in error
+    workspace.scopes = [{"name": "pulse-kv-prod", "backend_type": "AZURE_KEYVAULT"}]
+    assert run_cli(workspace, tmp_path, "check-scope", "--scope", "pulse-kv-prod").returncode == 0
 
 
 # ---------------------------------------------------------------------------------------------- record

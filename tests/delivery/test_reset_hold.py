@@ -105,7 +105,7 @@ def _rollout(
     settings = api_settings(_pipeline(stack), WHEEL_URI)
     settings["continuous"]["pause_status"] = applied
     workspace = FakeWorkspace(run_script=[("TERMINATED", reset_result)])
-    workspace.add_job(7, settings)
+    workspace.add_job(7, settings, run_as=_pipeline(stack)["run_as"]["service_principal_name"])
     wheel = tmp_path / "pulse-0.1.0-py3-none-any.whl"
     wheel.write_bytes(b"wheel")
     clean = {k: v for k, v in os.environ.items() if not k.startswith("DATABRICKS_")}

@@ -190,4 +190,4 @@ def test_the_deploy_tells_the_check_whether_the_job_exists() -> None:
     assert '--job "$PIPELINE_JOB"' in state["run"]
     assert '--job-exists "$job_exists"' in state["run"]
     assert state["env"]["PIPELINE_JOB"]
-    assert state["env"]["DATABRICKS_AUTH_TYPE"] == "azure-cli"  # the azure/login session, no secret
+    assert state["env"]["DATABRICKS_AUTH_TYPE"] == "github-oidc-azure"  # a fresh GitHub OIDC token, no secret

@@ -26,6 +26,17 @@ def run_pulse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[s
     )
 
 
+def start_live_pipeline(log: Path, *extra: str) -> subprocess.Popen:
+    """`pulse pipeline all` running continuously in its own process group, its output appended to `log`."""
+    options = list(extra) or ["--max-offsets-per-trigger", "5000"]
+    with log.open("a") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--trigger-seconds", "1", *options],
+            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+            env=os.environ.copy(), start_new_session=True,
+        )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Broker:
     """A broker started by `pulse local up` for one test."""

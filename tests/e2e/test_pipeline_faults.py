@@ -22,34 +22,10 @@ from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse_core.progress import marked_batch
 from pulse_core.settings import load_settings
-from testkit.gold_reference import differences, reference_gold
-from tests.e2e.conftest import Broker, run_pulse
+from tests.e2e.conftest import Broker, run_pulse, start_live_pipeline
+from tests.e2e.lake_checks import assert_silver_and_gold_exact, rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
-
-
-def _rows(lake: Path, layer: str, table: str, columns: list[str] | None = None) -> list[dict]:
-    return DeltaTable(str(lake / layer / table)).to_pyarrow_table(columns=columns).to_pylist()
-
-
-def _assert_silver_and_gold_exact(lake: Path, valid: int) -> None:
-    """Silver holds every valid event once, and Gold equals the reference computed from it."""
-    silver = _rows(lake, "silver", "events")
-    assert len(silver) == valid
-    assert len({r["event_id"] for r in silver}) == len(silver)
-    reference = reference_gold(silver)
-    for table, rows in reference.items():
-        assert differences(table, _rows(lake, "gold", table), rows) == [], table
-
-
-def _start_pipeline(log: Path, *extra: str) -> subprocess.Popen:
-    options = list(extra) or ["--max-offsets-per-trigger", "5000"]
-    with log.open("a") as handle:
-        return subprocess.Popen(
-            [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--trigger-seconds", "1", *options],
-            stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-            env=os.environ.copy(), start_new_session=True,
-        )  # fmt: skip
 
 
 def test_sigkilled_pipeline_resumes_exactly_once(
@@ -67,7 +43,7 @@ def test_sigkilled_pipeline_resumes_exactly_once(
     rng = random.Random(404)
     log = tmp_path / "pipeline.log"
     for attempt in range(kills):
-        process = _start_pipeline(log)
+        process = start_live_pipeline(log)
         time.sleep(rng.uniform(15, 30))
         assert process.poll() is None, log.read_text()[-3000:]
         os.killpg(process.pid, signal.SIGKILL)  # the driver and its JVM, mid-batch, no cleanup
@@ -76,10 +52,10 @@ def test_sigkilled_pipeline_resumes_exactly_once(
     drained = run_pulse("pipeline", "all", "--once", timeout=1800)
     assert drained.returncode == 0, drained.stderr[-3000:]
 
-    bronze = _rows(lake, "bronze", "events_raw", ["partition", "offset"])
+    bronze = rows(lake, "bronze", "events_raw", ["partition", "offset"])
     assert len(bronze) == summary.delivered
     assert len({(r["partition"], r["offset"]) for r in bronze}) == len(bronze), "Bronze duplicated a record"
-    _assert_silver_and_gold_exact(lake, summary.valid)
+    assert_silver_and_gold_exact(lake, summary.valid)
 
 
 def test_broker_restart_during_production_loses_and_duplicates_nothing(
@@ -121,7 +97,7 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
     )  # fmt: skip
     assert sum(bronze_values.values()) == summary["delivered"]
     assert max(bronze_values.values()) == 1, "an acknowledged event was written twice"
-    silver = _rows(lake, "silver", "events", ["event_id"])
+    silver = rows(lake, "silver", "events", ["event_id"])
     assert len(silver) == summary["delivered"]
     assert len({r["event_id"] for r in silver}) == len(silver)
 
@@ -142,7 +118,7 @@ def test_maintenance_while_the_pipeline_streams_loses_nothing(spark, broker: Bro
     )  # fmt: skip
     assert summary.failed == 0
     log = tmp_path / "pipeline.log"
-    process = _start_pipeline(log, "--max-offsets-per-trigger", "2000")
+    process = start_live_pipeline(log, "--max-offsets-per-trigger", "2000")
     try:
         deadline = time.monotonic() + 600
         while "pipeline batch 1:" not in log.read_text(errors="replace"):
@@ -160,7 +136,7 @@ def test_maintenance_while_the_pipeline_streams_loses_nothing(spark, broker: Bro
     text = log.read_text(errors="replace")
     print(f"\nGold MERGE retries after a concurrent commit: {text.count('retrying (')}")
     assert "Traceback" not in text
-    _assert_silver_and_gold_exact(lake, summary.valid)
+    assert_silver_and_gold_exact(lake, summary.valid)
 
 
 def test_ctrl_c_stops_between_micro_batches(broker: Broker, tmp_path: Path) -> None:
@@ -172,7 +148,7 @@ def test_ctrl_c_stops_between_micro_batches(broker: Broker, tmp_path: Path) -> N
         env=os.environ.copy(), start_new_session=True,
     )  # fmt: skip
     log = tmp_path / "pipeline.log"
-    process = _start_pipeline(log, "--trigger-seconds", "0")
+    process = start_live_pipeline(log, "--trigger-seconds", "0")
     try:
         deadline = time.monotonic() + 600
         while "pipeline batch 1:" not in log.read_text(errors="replace"):

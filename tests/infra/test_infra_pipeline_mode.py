@@ -12,7 +12,7 @@ import pytest
 from infra_testkit import SynthesizedStack
 from pydantic import ValidationError
 
-from infra.config import ENVIRONMENTS, DatabricksConfig
+from infra.config import DATABRICKS_GOLD_WRITER, ENVIRONMENTS, DatabricksConfig
 
 EXPECTED_MODES = [("dev", "scheduled"), ("staging", "continuous"), ("prod", "continuous")]
 
@@ -84,6 +84,16 @@ def test_both_modes_share_the_entry_point_and_cluster_settings(
     dev_env = scheduled["job_cluster"][0]["new_cluster"]["spark_env_vars"]
     prod_env = continuous["job_cluster"][0]["new_cluster"]["spark_env_vars"]
     assert sorted(dev_env) == sorted(prod_env)
+
+
+def test_jobs_run_the_gold_writer_the_exactness_test_checks(stack: SynthesizedStack) -> None:
+    """Every job names its Gold writer, from the constant tests/e2e/test_gold_exactness.py runs with."""
+    from pulse_core.settings import PulseSettings
+
+    for job in stack.resources("databricks_job").values():
+        env_vars = job["job_cluster"][0]["new_cluster"]["spark_env_vars"]
+        assert env_vars["PULSE_GOLD_WRITER"] == DATABRICKS_GOLD_WRITER
+    assert PulseSettings(gold_writer=DATABRICKS_GOLD_WRITER).gold_writer == DATABRICKS_GOLD_WRITER
 
 
 def test_mode_can_be_overridden_per_environment() -> None:

@@ -175,8 +175,7 @@ def test_wheel_lives_in_a_volume_only_the_deployer_writes(stack: SynthesizedStac
     assert catalog["name"] == artifacts.catalog
     assert (volume["name"], volume["volume_type"]) == (artifacts.volume, "MANAGED")
     assert volume["catalog_name"] == stack.ref("databricks_catalog", catalog_id, "name")
-    deployer = next(iter(stack.doc["data"]["databricks_current_user"]))
-    deployer_ref = f"${{data.databricks_current_user.{deployer}.user_name}}"
+    deployer_ref = "${var.deployer_application_id}"
     grants = _grants_on(stack, "volume", stack.ref("databricks_volume", volume_id, "id"))
     assert grants == {_job_principal(stack): ["READ_VOLUME"], deployer_ref: ["READ_VOLUME", "WRITE_VOLUME"]}
     writers = {p for g in stack.resources("databricks_grants").values() for p in _writers(g)}

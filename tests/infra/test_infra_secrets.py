@@ -77,12 +77,11 @@ def test_credential_variables_are_sensitive_without_defaults(stack: SynthesizedS
 
 
 def test_spark_env_reads_kafka_credentials_from_the_secret_scope(stack: SynthesizedStack) -> None:
+    scope = re.escape(stack.config.secret_scope_name)
     for job in stack.resources("databricks_job").values():
         env_vars = job["job_cluster"][0]["new_cluster"]["spark_env_vars"]
         for name in ("PULSE_KAFKA_API_KEY", "PULSE_KAFKA_API_SECRET"):
-            assert re.fullmatch(
-                r"\{\{secrets/\$\{databricks_secret_scope\.[\w-]+\.name\}/[\w-]+\}\}", env_vars[name]
-            )
+            assert re.fullmatch(rf"\{{\{{secrets/{scope}/[\w-]+\}}\}}", env_vars[name])
 
 
 def _job_environment(

@@ -307,12 +307,6 @@ def test_job_clusters_follow_the_cluster_policy(stack: SynthesizedStack) -> None
     assert stack.config.databricks.node_type in policy["definition"]
 
 
-def test_secret_scope_is_key_vault_backed(stack: SynthesizedStack) -> None:
-    vault_id, _ = stack.only("azurerm_key_vault")
-    _, scope = stack.only("databricks_secret_scope")
-    assert scope["keyvault_metadata"]["resource_id"] == stack.ref("azurerm_key_vault", vault_id, "id")
-
-
 def test_databricks_workspace_is_premium_vnet_injected_without_public_ips(stack: SynthesizedStack) -> None:
     assert cdktf.Testing.to_have_resource_with_properties(
         stack.text,

@@ -3,7 +3,7 @@
 For when the Gold logic, the Silver rules or the state layout change. It uses the same transforms as the
 live pipeline: Bronze rows are refined in Kafka order, chunk by chunk, by the same `MedallionWriter`
 (Silver and quarantine only), then every Gold table is recomputed from Silver in one pass and replaced.
-Stop the live pipeline first: both write Silver.
+Stop the live pipeline first: both write Silver, and the backfill refuses to start beside it (the lease).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from pulse import io
+from pulse.jobs.lease import Leases
 from pulse.jobs.medallion import USER_METADATA_CONF, MedallionWriter, ensure_tables, instant
 from pulse.tables import GOLD_TABLES
 from pulse.transforms.gold import events_by_type, sessionize, touched_windows, video_activity
@@ -48,7 +49,31 @@ def rebuild_from_bronze(
     chunk_rows: int = CHUNK_ROWS,
     echo: Callable[[str], None] = log.info,
 ) -> BackfillResult:
-    """Rebuild Silver from Bronze rows ingested at or after `since` (all when None), then all of Gold."""
+    """Rebuild Silver from Bronze rows ingested at or after `since` (all when None), then all of Gold.
+
+    It holds the lake's `refine` lease meanwhile (`pulse.jobs.lease`): a live `all` or `silver` refuses to
+    start beside it, and it refuses to start beside one.
+
+    Raises:
+        LeaseHeldError: A run still writes Silver and Gold; the message names it.
+    """
+    leases = Leases.on_lake(settings, "backfill", ("refine",), lambda: spark)
+    leases.acquire()
+    leases.start_renewing()
+    try:
+        return _rebuild(spark, settings, since, chunk_rows, echo, leases.check)
+    finally:
+        leases.release()
+
+
+def _rebuild(
+    spark: SparkSession,
+    settings: PulseSettings,
+    since: datetime | None,
+    chunk_rows: int,
+    echo: Callable[[str], None],
+    guard: Callable[[], None],
+) -> BackfillResult:
     began = time.monotonic()
     ensure_tables(spark, settings)
     bronze = io.read_delta(spark, settings.table_path("bronze", "events_raw"))
@@ -59,7 +84,7 @@ def rebuild_from_bronze(
     source = bronze.where(cut)
     ranges = source.groupBy("partition").agg(F.min("offset"), F.max("offset")).orderBy("partition").collect()
     run_id = f"backfill-{uuid.uuid4().hex[:12]}"
-    writer = MedallionWriter(spark, settings, run_id, write_bronze=False, write_gold=False)
+    writer = MedallionWriter(spark, settings, run_id, write_bronze=False, write_gold=False, guard=guard)
     total = {"rows": 0, "events": 0, "quarantined": 0, "duplicates": 0, "chunks": 0}
     planned = sum((high - low) // chunk_rows + 1 for _, low, high in ranges)
     for partition, low, high in ranges:
@@ -84,6 +109,7 @@ def rebuild_from_bronze(
                 f"{chunk_result.quarantined:,} quarantined, {chunk_result.duplicates:,} duplicates "
                 f"({chunk_result.seconds:.1f} s)"
             )
+    guard()
     rebuild_gold(spark, settings, run_id, echo)
     result = BackfillResult(
         total["rows"],

@@ -6,9 +6,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io
-from pulse.jobs import Query
+from pulse.jobs import Query, positions
 from pulse.tables import BRONZE_EVENTS_RAW
-from pulse.transforms.bronze import to_bronze
 from pulse_core import catalogue
 from pulse_core.settings import PulseSettings
 
@@ -20,13 +19,15 @@ def start_kafka_to_bronze(
     settings: PulseSettings,
     trigger: io.Trigger,
     max_offsets_per_trigger: int | None = None,
+    partitions: int | None = None,
 ) -> StreamingQuery:
-    """Start the Bronze stream; the first run reads the topic from its earliest offsets."""
+    """Start the Bronze stream: after what Bronze holds, or from the earliest offsets on a new lake
+    (`positions.kafka_records`; `partitions` is the topic's partition count)."""
     table = settings.table_path("bronze", "events_raw")
     io.ensure_delta_table(
         spark, table, BRONZE_EVENTS_RAW, partition_by=catalogue.BRONZE_EVENTS_RAW.partition_by
     )
-    records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, max_offsets_per_trigger))
-    bronze = to_bronze(records)
-    sink = io.StreamSink(QUERY, settings.checkpoint_path(QUERY), trigger)
+    checkpoint = settings.checkpoint_path(QUERY)
+    bronze = positions.kafka_records(spark, settings, checkpoint, max_offsets_per_trigger, partitions)
+    sink = io.StreamSink(QUERY, checkpoint, trigger)
     return io.write_delta_stream(bronze, table, sink, partition_by=catalogue.BRONZE_EVENTS_RAW.partition_by)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -42,6 +43,7 @@ from pulse.transforms.gold import (
 )
 from pulse.transforms.silver import (
     BRONZE_PREFIX,
+    absent_events,
     check_events,
     checked_rows,
     split_local,
@@ -97,10 +99,6 @@ class BatchResult:
 
 # The Silver columns Gold is computed from.
 GOLD_INPUT = ("event_id", "event_time", "event", "user_id", "video_id")
-
-
-def _minute(moment: datetime) -> datetime:
-    return moment.replace(second=0, microsecond=0)
 
 
 def _instant(micros: int) -> datetime:
@@ -208,6 +206,10 @@ class MedallionWriter:
             so its batch ids never collide with an earlier run's.
         write_bronze: append the rows to Bronze too (false when they come from Bronze).
         write_gold: fold the batch into Gold (false in a backfill, which rebuilds Gold once at the end).
+        guard: called before every commit; raises when the run may no longer write (`pulse.jobs.lease`).
+
+    A batch's Bronze append is its last commit, after Silver, quarantine and Gold: what Bronze holds is
+    refined, which is what lets a job without a checkpoint start after it (`pulse.jobs.positions`).
     """
 
     def __init__(
@@ -218,6 +220,7 @@ class MedallionWriter:
         write_bronze: bool,
         write_gold: bool = True,
         state: RecentState | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.spark = spark
         self.settings = settings
@@ -230,7 +233,6 @@ class MedallionWriter:
             "quarantine": settings.table_path("silver", "quarantine"),
             **{name: settings.table_path("gold", name) for name in GOLD_TABLES},
         }
-        self.recent_horizon = timedelta(minutes=settings.recent_minutes)
         if write_gold:
             # Gold MERGEs read a local Arrow table, which cannot change under them: Delta need not copy
             # it first (one Spark job less per MERGE, measured in docs/pipeline.md).
@@ -239,6 +241,10 @@ class MedallionWriter:
         self._local_gold: dict[str, bool] | None = None
         self._local_appends: bool | None = None
         self.state = state
+        # Called before every commit: raises when this run may no longer write (its lease is lost).
+        self.guard = guard or (lambda: None)
+        # The quarantine's highest Kafka offset per partition (see `_not_quarantined`); None until read.
+        self.quarantined_through: dict[int, int] | None = None
         # The newest batch id this run appended per table (see `_append`); None until read.
         self.ledger: dict[str, int] | None = None
         self.verify_appends = True
@@ -258,16 +264,14 @@ class MedallionWriter:
         pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
         pending: list[Future[None]] = []
         try:
+            self.guard()
             bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and local else ()
-            if self.write_bronze and not local:
-                pending.append(pool.submit(self._append, "bronze", rows, batch_id))
             # One Spark job brings the checked batch to the driver; all that follows works from there.
             checked = checked_rows(check_events(rows), bronze_columns).toArrow()
-            if bronze_columns:
-                pending.append(pool.submit(self._append, "bronze", bronze_local(checked), batch_id))
             valid, rejected = split_local(checked)
             rows_in, quarantined = valid.num_rows + rejected.num_rows, rejected.num_rows
-            if quarantined:
+            rejected = self._not_quarantined(rejected)
+            if rejected.num_rows:
                 quarantine = (
                     rejected
                     if local
@@ -280,10 +284,14 @@ class MedallionWriter:
                 inserted, windows, rebuilt = self._silver_and_gold(valid, batch_id, pool, pending, phases)
             for future in pending:
                 future.result()
+            if self.write_bronze and rows_in:
+                # Last: Bronze holding a record means every other table holds what it made of it.
+                self._append("bronze", bronze_local(checked) if bronze_columns else rows, batch_id)
         except BaseException:
             # The state and the ledger may now differ from the tables: read both again with the retry.
             self.state = None
             self.ledger = None
+            self.quarantined_through = None
             raise
         finally:
             pool.shutdown(wait=True)
@@ -328,6 +336,7 @@ class MedallionWriter:
         if self.ledger is None:
             self.ledger = {name: newest_mark(self.spark, self.paths[name], self.run_id) for name in APPENDED}
             self.verify_appends = True
+        self.guard()
         if batch_id <= self.ledger[table]:
             log.info(f"batch {batch_id}: {table} already holds it; not appended again")
             return
@@ -344,6 +353,30 @@ class MedallionWriter:
             txn = (self._app_id(table), batch_id) if self.verify_appends else None
             io.append(rows, self.paths[table], marker, txn)
         self.ledger[table] = batch_id
+
+    def _not_quarantined(self, rejected: pa.Table) -> pa.Table:
+        """The rejected rows the quarantine does not hold yet: above its highest offset per partition.
+
+        Records are refined in offset order within a partition, and a batch's quarantine rows land in
+        one commit, so a rejected record at or below that offset is already there: one another run
+        refined before a reset or under another job mode (docs/pipeline.md, "Resets and job modes").
+        """
+        if not rejected.num_rows:
+            return rejected
+        if self.quarantined_through is None:
+            self.quarantined_through = io.kafka_high_water(
+                self.spark, self.paths["quarantine"], "kafka_partition", "kafka_offset"
+            )
+        held = self.quarantined_through
+        partitions = rejected["kafka_partition"].to_pylist()
+        offsets = rejected["kafka_offset"].to_pylist()
+        keep = [o > held.get(p, -1) for p, o in zip(partitions, offsets, strict=True)]
+        for p, o in zip(partitions, offsets, strict=True):
+            held[p] = max(o, held.get(p, -1))
+        if all(keep):
+            return rejected
+        log.info(f"{keep.count(False):,} rejected rows the quarantine already holds; not appended again")
+        return rejected.filter(pa.array(keep, pa.bool_()))
 
     def recent(self) -> RecentState:
         """The driver-side state, loaded from the tables the first time and after a failed batch."""
@@ -364,22 +397,22 @@ class MedallionWriter:
         unique = first_per_event_id(valid)
         floor = state.floor
         if floor is None:
-            new = state.unseen(unique)
+            new, absent = state.unseen(unique), state.absent(unique)
         else:
             covered = pc.greater_equal(unique["event_time"], at(floor))
-            new = pa.concat_tables(
-                [
-                    state.unseen(unique.filter(covered)),
-                    self._unseen_in_silver(unique.filter(pc.invert(covered))),
-                ]
-            )
-        rows = new if self.local_appends() else local_frame(self.spark, new, SILVER_EVENTS)
+            late_new, late_absent = self._unseen_in_silver(unique.filter(pc.invert(covered)))
+            new = pa.concat_tables([state.unseen(unique.filter(covered)), late_new])
+            absent = pa.concat_tables([state.absent(unique.filter(covered)), late_absent])
+        # Gold takes `new`: also the events Silver holds from this very record (an earlier attempt at
+        # this batch, or a run before a reset), whose Gold commit may not have happened. Silver takes
+        # only what it does not hold, so it keeps one row per event_id whichever run reads a record.
+        rows = absent if self.local_appends() else local_frame(self.spark, absent, SILVER_EVENTS)
         silver = pool.submit(self._append, "silver", rows, batch_id)
         pending.append(silver)
-        inserted = new.num_rows
+        inserted = absent.num_rows
         phases["silver"] = time.monotonic() - began
         state.add(new)
-        if not inserted or not self.write_gold:
+        if not new.num_rows or not self.write_gold:
             state.advance()
             return inserted, False, False
         last = pc.max(new["event_time"]).as_py()
@@ -391,6 +424,7 @@ class MedallionWriter:
         # Every Gold commit of this batch carries the progress record (see `read_progress`).
         metadata = progress_metadata(self.run_id, batch_id, self.newest_event_time)
         local = self.local_gold()
+        self.guard()
         self.spark.conf.set(USER_METADATA_CONF, metadata)
         try:
             merges = [pool.submit(u.merge, self.spark, metadata, local[u.path]) for u in updates]
@@ -433,17 +467,20 @@ class MedallionWriter:
         log.warning(f"Spark MERGEs {advice}")
         return False
 
-    def _unseen_in_silver(self, unique: pa.Table) -> pa.Table:
-        """The new events among those older than the state's floor, found in Silver itself (late events)."""
+    def _unseen_in_silver(self, unique: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """For events older than the state's floor (late events), found in Silver itself: the new ones
+        (`unseen_events`), and those Silver does not hold at all (`absent_events`)."""
         if not unique.num_rows:
-            return unique
+            return unique, unique
         log.info(f"deduplicating {unique.num_rows:,} events against Delta: below the recent state's floor")
         first, last = pc.min(unique["event_time"]).as_py(), pc.max(unique["event_time"]).as_py()
         # The same event_id always carries the same event time: only Silver rows in the range can be copies.
         span = io.TimeRange("event_time", first, last + timedelta(microseconds=1))
         silver_range = io.read_delta_range(self.spark, self.paths["silver"], span)
         frame = local_frame(self.spark, unique, SILVER_EVENTS)
-        return unseen_events(frame, silver_range).toArrow().cast(unique.schema)
+        new = unseen_events(frame, silver_range).toArrow().cast(unique.schema)
+        absent = absent_events(frame, silver_range).toArrow().cast(unique.schema)
+        return new, absent
 
     def _gold_updates(self, reader: RecentReader, new: pa.Table) -> tuple[list[GoldUpdate], bool]:
         """The Gold rows the batch's new events change, computed on the driver (`pulse.jobs.gold_local`).

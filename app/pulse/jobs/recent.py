@@ -118,6 +118,14 @@ class RecentState:
         keep = [held is None or held == own for held, own in zip(known, _coordinates(unique), strict=True)]
         return unique.filter(pa.array(keep, pa.bool_()))
 
+    def absent(self, unique: pa.Table) -> pa.Table:
+        """The events whose event_id the state does not hold at all (from any Kafka record), among those
+        it covers: what a Silver append adds."""
+        held = list(map(self._coordinates.__contains__, unique["event_id"].to_pylist()))
+        if not any(held):
+            return unique
+        return unique.filter(pa.array([not h for h in held], pa.bool_()))
+
     def add(self, new: pa.Table) -> None:
         """Hold the batch's new Silver events (those the state covers and does not hold yet)."""
         if self.floor is not None:

@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 
 from pulse import io
 from pulse.jobs import Query
+from pulse.jobs.lease import CHECKPOINT_ROLES, Leases
 from pulse_core.settings import PulseSettings
 
 
@@ -26,12 +27,26 @@ def move_checkpoints_aside(
     spark: SparkSession, settings: PulseSettings, commit: str, queries: Iterable[Query]
 ) -> list[str]:
     """Moves each query's checkpoint aside. Returns one line per query; one without a checkpoint is left
-    alone."""
-    lines = []
-    for query in queries:
-        source, target = settings.checkpoint_path(query), reset_location(settings, commit, query)
-        if io.move_tree(spark, source, target):
-            lines.append(f"{query}: checkpoint moved from {source} to {target}")
-        else:
-            lines.append(f"{query}: no checkpoint at {source}, nothing to reset")
-    return lines
+    alone.
+
+    It holds the leases of the tables those queries write while it does (`pulse.jobs.lease`): a checkpoint
+    moved away under a live query would be written again beside the query's data.
+
+    Raises:
+        LeaseHeldError: A run still writes the lake; the message names it.
+    """
+    queries = list(queries)
+    roles = [role for query in queries for role in CHECKPOINT_ROLES.get(query, ())]
+    leases = Leases.on_lake(settings, "reset-checkpoints", roles, lambda: spark)
+    leases.acquire()
+    try:
+        lines = []
+        for query in queries:
+            source, target = settings.checkpoint_path(query), reset_location(settings, commit, query)
+            if io.move_tree(spark, source, target):
+                lines.append(f"{query}: checkpoint moved from {source} to {target}")
+            else:
+                lines.append(f"{query}: no checkpoint at {source}, nothing to reset")
+        return lines
+    finally:
+        leases.release()

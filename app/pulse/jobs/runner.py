@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pyspark import SparkContext
 from pyspark.errors import StreamingQueryException
@@ -17,7 +18,9 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
-from pulse.jobs import Job, Query, bronze, stream
+from pulse.jobs import Job, Query, bronze, positions, stream
+from pulse.jobs.lease import CHECKPOINT_ROLES, LEASES_FOLDER, LeaseHeldError, LeaseLostError, Leases
+from pulse.preflight import is_local
 from pulse.progress_log import ProgressLog
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings
@@ -83,25 +86,38 @@ class PipelineOptions:
         return io.Trigger(once=self.once, interval_s=self.trigger_seconds)
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What a started job shares with its query: the stop flag, the progress log, the lease check run
+    before every commit, and the topic's partition count (None for the jobs that read Bronze)."""
+
+    stop: threading.Event
+    progress_log: ProgressLog
+    guard: Callable[[], None]
+    partitions: int | None
+
+
 def start_query(
     spark: SparkSession,
     settings: PulseSettings,
     options: PipelineOptions,
     trigger: io.Trigger,
-    stop: threading.Event,
-    progress_log: ProgressLog,
+    run: RunContext,
 ) -> StreamingQuery:
     """Start the streaming query of `options.job` (`Job.query` names it)."""
-    match options.job:
+    match Job(options.job):
         case Job.all:
             return stream.start_from_kafka(
-                spark, settings, trigger, options.max_offsets_per_trigger, stop, progress_log
-            )
+                spark, settings, trigger, options.max_offsets_per_trigger, run.stop, run.progress_log,
+                run.guard, run.partitions,
+            )  # fmt: skip
         case Job.bronze:
-            return bronze.start_kafka_to_bronze(spark, settings, trigger, options.max_offsets_per_trigger)
+            return bronze.start_kafka_to_bronze(
+                spark, settings, trigger, options.max_offsets_per_trigger, run.partitions
+            )
         case Job.silver | Job.gold:
             return stream.start_from_bronze(
-                spark, settings, trigger, options.max_files_per_trigger, stop, progress_log
+                spark, settings, trigger, options.max_files_per_trigger, run.stop, run.progress_log, run.guard
             )
 
 
@@ -145,38 +161,129 @@ def run_pipeline(options: PipelineOptions, settings: PulseSettings) -> None:
     if options.job not in PIPELINE_JOBS:
         raise PipelineError(f"unknown job {options.job!r}; choose from {', '.join(PIPELINE_JOBS)}")
     job = Job(options.job)
+    # A query whose sink commits without our handler (bronze's Delta sink) is stopped when the lease is
+    # lost; the handlers' own check stops the others before their next commit.
+    started: list[StreamingQuery] = []
+
+    def stop_started(reason: str) -> None:
+        for query in started:
+            query.stop()
+
+    # A local lake's lease is taken before Spark starts, so a refusal is the last line a user sees; a
+    # cloud lake's is committed through Spark, so it waits for the session.
+    try:
+        preflight.check_lake(settings)
+    except preflight.PreflightError as exc:
+        raise PipelineError(str(exc)) from None
+    leases: Leases | None = None
+    if is_local(settings.checkpoint_path(LEASES_FOLDER)):
+        leases = _take_leases(settings, job, lambda: session.result(), stop_started)
     # The Spark session starts (the slowest step of a start) while the checks run: a broker being started
     # alongside (`kafka_wait_seconds`) then costs no extra time.
     session = _in_background(lambda: get_spark(f"pulse-{options.job}", settings))
     try:
-        preflight.check_lake(settings)
-        if job.reads_kafka:
-            preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
-    except preflight.PreflightError as exc:
+        try:
+            partitions = None
+            if job.reads_kafka:
+                topics = preflight.check_kafka(settings, wait_s=options.kafka_wait_seconds)
+                partitions = topics.get(settings.kafka_topic)
+        except preflight.PreflightError as exc:
+            raise PipelineError(str(exc)) from None
+        if leases is None:
+            leases = _take_leases(settings, job, session.result, stop_started)
+        _run_holding(session.result(), settings, options, job, partitions, leases, started)
+    finally:
+        if leases is not None:
+            leases.release()
+
+
+def _take_leases(
+    settings: PulseSettings, job: Job, spark: Callable[[], SparkSession], on_lost: Callable[[str], None]
+) -> Leases:
+    leases = Leases.on_lake(settings, f"pipeline {job.value}", CHECKPOINT_ROLES[job.query], spark)
+    try:
+        leases.acquire()
+    except LeaseHeldError as exc:
         raise PipelineError(str(exc)) from None
-    spark = session.result()
+    leases.start_renewing(on_lost)
+    return leases
+
+
+def _run_holding(
+    spark: SparkSession,
+    settings: PulseSettings,
+    options: PipelineOptions,
+    job: Job,
+    partitions: int | None,
+    leases: Leases,
+    started: list[StreamingQuery],
+) -> None:
     trigger = options.trigger
     log.info(f"lake: {settings.lake_root}; job: {job}; trigger: {trigger.describe()}")
     with ProgressLog(settings.progress_log) as progress_log:
         began = time.monotonic()
-        stop = threading.Event()
-        query = start_query(spark, settings, options, trigger, stop, progress_log)
+        run_context = RunContext(threading.Event(), progress_log, leases.check, partitions)
+        if job is Job.all:
+            _refine_what_split_jobs_landed(spark, settings, run_context)
+        query = start_query(spark, settings, options, trigger, run_context)
+        started.append(query)
         progress = ProgressLines({Query.bronze}, progress_log)
         if options.once:
-            try:
-                query.awaitTermination()
-            except StreamingQueryException as exc:
-                raise PipelineError(f"the {query.name} query failed: {exc}") from None
-            _raise_if_failed(query)
+            _await_once(query, leases)
             progress.log_new(query)
             seconds = time.monotonic() - began
             log.info(f"{options.job}: caught up in {seconds:.1f} s")
             progress_log.caught_up(options.job, seconds)
         else:
-            _run_continuously(query, progress, stop)
+            _run_continuously(query, progress, run_context.stop, leases)
 
 
-def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: threading.Event) -> None:
+def _await_once(query: StreamingQuery, leases: Leases) -> None:
+    try:
+        query.awaitTermination()
+    except StreamingQueryException as exc:
+        raise PipelineError(f"the {query.name} query failed: {exc}") from None
+    try:
+        leases.check()
+    except LeaseLostError as exc:
+        raise PipelineError(str(exc)) from None
+    _raise_if_failed(query)
+
+
+def _refine_what_split_jobs_landed(spark: SparkSession, settings: PulseSettings, run: RunContext) -> None:
+    """Before `all` starts: refine the Bronze rows `pulse pipeline bronze` landed that `silver` did not
+    refine yet, then retire the refine checkpoint, so `all` (which starts after what Bronze holds) leaves
+    nothing behind, and a later `silver` starts after `all`'s commits (docs/pipeline.md, job modes)."""
+    bronze_path = settings.table_path("bronze", "events_raw")
+    refine_checkpoint = settings.checkpoint_path(stream.FROM_BRONZE)
+    if not io.table_exists(spark, bronze_path):
+        return
+    checkpointed = io.has_checkpoint(spark, refine_checkpoint)
+    if not positions.bronze_has_unrefined_rows(spark, bronze_path, checkpointed):
+        return
+    log.info(
+        "this lake ran the split jobs: first refining what `pulse pipeline bronze` landed "
+        "(as `pulse pipeline silver --once` would)"
+    )
+    query = stream.start_from_bronze(
+        spark, settings, io.Trigger(once=True), None, run.stop, run.progress_log, run.guard
+    )
+    try:
+        query.awaitTermination()
+    except StreamingQueryException as exc:
+        raise PipelineError(f"refining the split jobs' rows failed: {exc}") from None
+    _raise_if_failed(query)
+    run.guard()
+    positions.mark_refined(spark, bronze_path)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    retired = f"{refine_checkpoint.rsplit('/', 1)[0]}/_retired/{stamp}/{stream.FROM_BRONZE}"
+    if io.move_tree(spark, refine_checkpoint, retired):
+        log.info(f"the refine checkpoint moved to {retired}; a later `silver` starts after `all`'s commits")
+
+
+def _run_continuously(
+    query: StreamingQuery, progress: ProgressLines, stop: threading.Event, leases: Leases
+) -> None:
     interrupted = threading.Event()
     if threading.current_thread() is threading.main_thread():
         # PySpark's own SIGINT handler cancels every running Spark job, which would abort a micro-batch
@@ -191,6 +298,10 @@ def _run_continuously(query: StreamingQuery, progress: ProgressLines, stop: thre
     try:
         while not interrupted.is_set():
             progress.log_new(query)
+            try:
+                leases.check()
+            except LeaseLostError as exc:
+                raise PipelineError(str(exc)) from None
             _raise_if_failed(query)
             if not query.isActive:
                 raise PipelineError(f"the {query.name} query stopped unexpectedly")

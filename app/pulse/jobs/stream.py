@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -17,10 +18,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io
+from pulse.jobs import positions
 from pulse.jobs.medallion import MedallionWriter, ensure_tables, load_recent_state, read_progress
 from pulse.jobs.recent import RecentState
 from pulse.progress_log import ProgressLog
-from pulse.transforms.bronze import to_bronze
 from pulse_core.progress import Progress
 from pulse_core.settings import PulseSettings
 
@@ -62,8 +63,10 @@ class BatchHandler:
         write_bronze: bool,
         stop: threading.Event | None = None,
         progress_log: ProgressLog | None = None,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.spark = spark
+        self.guard = guard
         self.stop = stop
         self.progress_log = progress_log or ProgressLog(None)
         self.settings = settings
@@ -95,10 +98,14 @@ class BatchHandler:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         if self.stop is not None and self.stop.is_set():
             raise StopBeforeBatchError(f"stopped before micro-batch {batch_id}, which the next start runs")
+        if self.guard is not None:
+            self.guard()
         if self.writer is None:
             state, progress = self._preloaded()
             run_id = f"{self.job}-{self._checkpoint_id()}"
-            self.writer = MedallionWriter(self.spark, self.settings, run_id, self.write_bronze, state=state)
+            self.writer = MedallionWriter(
+                self.spark, self.settings, run_id, self.write_bronze, state=state, guard=self.guard
+            )
             self.writer.newest_event_time = progress.newest_event_time if progress else None
         jobs_before = spark_job_counter(self.spark)
         result = self.writer.write(batch, batch_id)
@@ -121,17 +128,20 @@ def start_from_kafka(
     max_offsets_per_trigger: int | None = None,
     stop: threading.Event | None = None,
     progress_log: ProgressLog | None = None,
+    guard: Callable[[], None] | None = None,
+    partitions: int | None = None,
 ) -> StreamingQuery:
     """Start the real-time pipeline: each Kafka micro-batch goes through every layer. Setting `stop` ends
     the query at its next micro-batch, before that batch writes anything; each batch is recorded in
-    `progress_log`."""
+    `progress_log`; `guard` is called before every commit (the run's lease); `partitions` is the topic's
+    partition count, for where a query without a checkpoint starts."""
     ensure_tables(spark, settings)
     limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
-    records = io.read_kafka_stream(spark, io.KafkaSource.from_settings(settings, limit))
-    sink = io.StreamSink(FROM_KAFKA, settings.checkpoint_path(FROM_KAFKA), trigger)
-    return io.write_foreach_batch(
-        to_bronze(records), BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log), sink
-    )
+    checkpoint = settings.checkpoint_path(FROM_KAFKA)
+    records = positions.kafka_records(spark, settings, checkpoint, limit, partitions)
+    sink = io.StreamSink(FROM_KAFKA, checkpoint, trigger)
+    handler = BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log, guard)
+    return io.write_foreach_batch(records, handler, sink)
 
 
 def start_from_bronze(
@@ -141,11 +151,23 @@ def start_from_bronze(
     max_files_per_trigger: int | None = None,
     stop: threading.Event | None = None,
     progress_log: ProgressLog | None = None,
+    guard: Callable[[], None] | None = None,
 ) -> StreamingQuery:
-    """Start refining Bronze's appended rows into Silver and Gold (`stop`, `progress_log` as in
-    `start_from_kafka`)."""
+    """Start refining Bronze's appended rows into Silver and Gold (`stop`, `progress_log`, `guard` as in
+    `start_from_kafka`). Without a checkpoint it starts after what `all` refined
+    (`positions.refine_starting_version`)."""
     ensure_tables(spark, settings)
-    bronze = io.read_delta_stream(spark, settings.table_path("bronze", "events_raw"), max_files_per_trigger)
-    sink = io.StreamSink(FROM_BRONZE, settings.checkpoint_path(FROM_BRONZE), trigger)
-    handler = BatchHandler(spark, settings, FROM_BRONZE, False, stop, progress_log)
+    path, checkpoint = settings.table_path("bronze", "events_raw"), settings.checkpoint_path(FROM_BRONZE)
+    version = None
+    if not io.has_checkpoint(spark, checkpoint):
+        version = positions.refine_starting_version(spark, path)
+        where = (
+            f"Bronze version {version}, `all`'s newest commit"
+            if version is not None
+            else "Bronze's first row"
+        )
+        log.info(f"{FROM_BRONZE}: no checkpoint; starting at {where}")
+    bronze = io.read_delta_stream(spark, path, max_files_per_trigger, starting_version=version)
+    sink = io.StreamSink(FROM_BRONZE, checkpoint, trigger)
+    handler = BatchHandler(spark, settings, FROM_BRONZE, False, stop, progress_log, guard)
     return io.write_foreach_batch(bronze, handler, sink)

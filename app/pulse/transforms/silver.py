@@ -190,6 +190,13 @@ def unseen_events(unique: DataFrame, silver: DataFrame) -> DataFrame:
     return unique.join(earlier, same_id_elsewhere, "left_anti")
 
 
+def absent_events(unique: DataFrame, silver: DataFrame) -> DataFrame:
+    """The batch's events whose event_id Silver does not hold at all: the rows a Silver append adds, so
+    the table keeps one row per event_id whichever run reads a Kafka record (`silver` as in
+    `unseen_events`)."""
+    return unique.join(silver.select("event_id"), "event_id", "left_anti")
+
+
 def first_per_event_id(events: DataFrame) -> DataFrame:
     """One row per event_id: the first one by (Kafka partition, offset) wins, later copies are duplicates."""
     order = Window.partitionBy("event_id").orderBy("kafka_partition", "kafka_offset")
