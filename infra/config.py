@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from ipaddress import IPv4Network
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
 
@@ -246,6 +246,15 @@ class EnvConfig(_Frozen):
     def namer(self) -> Namer:
         """The naming helper bound to this environment."""
         return Namer(self.prefix, self.env, self.name_seed)
+
+    def placed(self, kind: ResourceKind, component: str, resource_group: Any) -> dict[str, Any]:
+        """A resource's name, location and resource group: the arguments every Azure resource of the stack
+        opens with (``resource_group`` is the environment's group, read at plan time)."""
+        return {
+            "name": self.namer.name(kind, component),
+            "location": resource_group.location,
+            "resource_group_name": resource_group.name,
+        }
 
     @property
     def all_tags(self) -> dict[str, str]:

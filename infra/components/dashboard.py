@@ -71,9 +71,7 @@ class Dashboard(Construct):
         self.environment = ContainerAppEnvironment(
             self,
             "environment",
-            name=namer.name(ResourceKind.CONTAINER_APP_ENVIRONMENT, "apps"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
+            **config.placed(ResourceKind.CONTAINER_APP_ENVIRONMENT, "apps", resource_group),
             log_analytics_workspace_id=log_analytics.id,
             infrastructure_subnet_id=apps_subnet.id,
             # Without a name Azure generates one, the next plan sees a difference on this force-new

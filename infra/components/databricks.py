@@ -104,9 +104,7 @@ class DatabricksWorkspace(Construct):
         self.access_connector = DatabricksAccessConnector(
             self,
             "access-connector",
-            name=namer.name(ResourceKind.DATABRICKS_ACCESS_CONNECTOR, "lake-access"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
+            **config.placed(ResourceKind.DATABRICKS_ACCESS_CONNECTOR, "lake-access", resource_group),
             identity=DatabricksAccessConnectorIdentity(type="SystemAssigned"),
             tags=config.all_tags,
         )
@@ -114,9 +112,7 @@ class DatabricksWorkspace(Construct):
         self.workspace = AzureDatabricksWorkspace(
             self,
             "workspace",
-            name=namer.name(ResourceKind.DATABRICKS_WORKSPACE, "dbw"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
+            **config.placed(ResourceKind.DATABRICKS_WORKSPACE, "dbw", resource_group),
             managed_resource_group_name=namer.name(ResourceKind.RESOURCE_GROUP, "dbw-managed"),
             sku="premium",
             infrastructure_encryption_enabled=True,

@@ -66,13 +66,10 @@ class DataLake(Construct):
         trusted_resource_ids: list[str],
     ) -> None:
         super().__init__(scope, id)
-        namer = config.namer
         self.account = StorageAccount(
             self,
             "account",
-            name=namer.name(ResourceKind.STORAGE_ACCOUNT, "lake"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
+            **config.placed(ResourceKind.STORAGE_ACCOUNT, "lake", resource_group),
             account_tier="Standard",
             account_kind="StorageV2",
             account_replication_type=config.storage_replication,

@@ -46,13 +46,10 @@ class SecretVault(Construct):
     ) -> None:
         super().__init__(scope, id)
         self._config = config
-        namer = config.namer
         self.key_vault = KeyVault(
             self,
             "vault",
-            name=namer.name(ResourceKind.KEY_VAULT, "kv"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
+            **config.placed(ResourceKind.KEY_VAULT, "kv", resource_group),
             tenant_id=client.tenant_id,
             sku_name="standard",
             rbac_authorization_enabled=True,

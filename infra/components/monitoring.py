@@ -24,9 +24,7 @@ class Monitoring(Construct):
         self.workspace = LogAnalyticsWorkspace(
             self,
             "workspace",
-            name=config.namer.name(ResourceKind.LOG_ANALYTICS, "logs"),
-            location=resource_group.location,
-            resource_group_name=resource_group.name,
+            **config.placed(ResourceKind.LOG_ANALYTICS, "logs", resource_group),
             sku="PerGB2018",
             retention_in_days=config.log_retention_days,
             tags=config.all_tags,

@@ -219,9 +219,7 @@ def private_endpoint(
     return PrivateEndpoint(
         scope,
         id,
-        name=config.namer.name(ResourceKind.PRIVATE_ENDPOINT, component),
-        location=resource_group.location,
-        resource_group_name=resource_group.name,
+        **config.placed(ResourceKind.PRIVATE_ENDPOINT, component, resource_group),
         subnet_id=subnet.id,
         private_service_connection=PrivateEndpointPrivateServiceConnection(
             name=sub_resource,
