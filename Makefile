@@ -78,7 +78,7 @@ test: setup ## Run the whole test suite (unit and e2e, real services)
 
 # tests/conftest.py decides what --unit leaves out (e2e: a broker, Spark or a browser; artifact: wheel
 # builds, clean installs, checkov) and fails a test of this run that starts one of those unmarked.
-test-unit: $(VENV)/.installed node_modules/.installed ## The fast loop: every test that needs no broker, Spark session, browser or artifact build (~75 s of CPU)
+test-unit: setup ## The fast loop: every test that needs no broker, Spark session, browser or artifact build (~75 s of CPU)
 	@$(BIN)/pytest --unit $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed ## Lint: ruff (style, format), import-linter (the layering contracts in pyproject.toml), mypy

@@ -440,21 +440,46 @@ def kafka_high_water(
     return {int(row[0]): int(row[1]) for row in rows}
 
 
-def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: str, holder: str) -> None:
-    """One commit of a lease table (`pulse.jobs.lease`): a one-row overwrite carrying the record in its
-    `userMetadata`, so the table's current snapshot stays one small file however often it is renewed.
-    Racing commits are ordered by Delta's log: each lands at a version of its own, or fails as a write
-    conflict (`is_write_conflict`) and the lease decides again on what landed."""
+# A lease table is only a log (`commit_lease_record`): a day of it is far more than a lease replays.
+# (Spark requires the log's retention to be at least the removed files', and the lease writes no file.)
+LEASE_TABLE_PROPERTIES = {
+    "delta.logRetentionDuration": "interval 1 days",
+    "delta.deletedFileRetentionDuration": "interval 1 days",
+    "delta.checkpointInterval": "100",
+}
+_LEASE_TABLES: set[str] = set()  # lease tables this process made sure exist
+
+
+def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: str) -> None:
+    """One commit of a lease table (`pulse.jobs.lease`), its record in the commit's `userMetadata`.
+
+    delta-rs commits it as an empty append: no data file, so a local lease table is nothing but its log,
+    which expires after a day (`LEASE_TABLE_PROPERTIES`); appends never conflict, so racing commits each
+    land at a version of their own. Spark does not commit an empty append, so a cloud lake's is a one-row
+    overwrite: the snapshot stays one file, `pulse maintenance` vacuums the replaced ones, and of two
+    racing overwrites one fails as a write conflict (`is_write_conflict`) and the lease decides again.
+    """
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    schema = StructType([StructField("holder", StringType())])
+    if path not in _LEASE_TABLES:
+        try:
+            ensure_delta_table(spark, path, schema, properties=LEASE_TABLE_PROPERTIES)  # type: ignore[arg-type]
+        except Exception:
+            if not (local_table_exists(path) if is_local(path) else is_delta_table(spark, path)):  # type: ignore[arg-type]
+                raise  # not another process creating it at the same instant
+        _LEASE_TABLES.add(path)
     if is_local(path):
         import pyarrow as pa
         from deltalake import CommitProperties, write_deltalake
 
         commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
-        write_deltalake(path, pa.table({"holder": [holder]}), mode="overwrite", commit_properties=commit)
+        write_deltalake(path, pa.table({"holder": pa.array([], pa.string())}), mode="append",
+                        commit_properties=commit)  # fmt: skip
         return
     assert spark is not None, "a cloud lake's lease is committed through Spark"
-    writer = spark.createDataFrame([(holder,)], "holder string").write.format("delta").mode("overwrite")
-    writer.option("userMetadata", user_metadata).save(path)
+    row = spark.createDataFrame([("lease",)], schema)
+    row.write.format("delta").mode("overwrite").option("userMetadata", user_metadata).save(path)
 
 
 def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str | None]:

@@ -49,6 +49,11 @@ LEASES_FOLDER = "_leases"
 CHECKPOINT_ROLES = {"pipeline": ("bronze", "refine"), "bronze": ("bronze",), "refine": ("refine",)}
 
 
+def lease_path(settings: PulseSettings, role: str) -> str:
+    """Where the lake's lease of `role` lives: `<checkpoints>/_leases/<role>`."""
+    return f"{settings.checkpoint_path(LEASES_FOLDER)}/{role}"
+
+
 class LeaseHeldError(RuntimeError):
     """Another live run holds the lease. The message names it and says how to stop it."""
 
@@ -145,7 +150,7 @@ class DeltaLeaseStore:
         from pulse import io
 
         try:
-            io.commit_lease_record(self.spark, self.path, record.to_json(), record.holder)
+            io.commit_lease_record(self.spark, self.path, record.to_json())
         except Exception as exc:
             if io.is_write_conflict(exc):
                 raise LeaseCommitConflictError(str(exc)) from exc
@@ -355,7 +360,7 @@ class Leases:
         from pulse.preflight import is_local
 
         def lease(role: str) -> WriterLease:
-            path = f"{settings.checkpoint_path(LEASES_FOLDER)}/{role}"
+            path = lease_path(settings, role)
             return WriterLease(DeltaLeaseStore(path, None if is_local(path) else spark()), role, command)
 
         return cls([lease(role) for role in sorted(set(roles))])

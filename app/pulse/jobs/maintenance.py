@@ -9,12 +9,15 @@ from functools import partial
 from pyspark.sql import SparkSession
 
 from pulse import io
+from pulse.jobs.lease import ROLES, lease_path
 from pulse_core.catalogue import TABLES
 from pulse_core.settings import PulseSettings
 
 log = logging.getLogger("pulse.maintenance")
 # Streams read recent versions: never vacuum below a week, so a stopped stream can still resume.
 MIN_RETENTION_HOURS = 168.0
+# What a lease table keeps of replaced files (its `delta.deletedFileRetentionDuration`, io).
+LEASE_RETENTION_HOURS = 24.0
 
 
 def optimize_and_vacuum(
@@ -38,4 +41,11 @@ def optimize_and_vacuum(
         after = io.file_count(spark, path)
         lines.append(f"{name}: {before} → {after} files ({time.monotonic() - began:.1f} s)")
         log.info(lines[-1])
+    for role in ROLES:
+        # A cloud lake's lease replaces its one row at every renewal (`io.commit_lease_record`); nothing
+        # reads the replaced files, which its table keeps for a day.
+        path = lease_path(settings, role)
+        if io.is_delta_table(spark, path):
+            io.vacuum(spark, path, LEASE_RETENTION_HOURS)
+            lines.append(f"lease {role}: vacuumed")
     return lines
