@@ -136,15 +136,7 @@ def workspace(name: str, keep: bool = False) -> Iterator[Workspace]:
 
 def pulse(ws: Workspace, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real `pulse` CLI in a child process and return what it printed."""
-    return subprocess.run(
-        [sys.executable, "-m", "pulse.cli", *args],
-        cwd=REPO,
-        env=ws.env(**env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return python_module("pulse.cli", args, ws.env(**env), timeout)
 
 
 def produce_as_fast_as_possible(
@@ -259,21 +251,23 @@ def wait_for_line(path: Path, needle: str, process: subprocess.Popen[bytes], tim
     raise RuntimeError(f"no {needle!r} in {path} after {timeout:.0f} s")
 
 
+def python_module(
+    module: str, args: Sequence[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from the repository root, its output captured as text."""
+    command = [sys.executable, "-m", module, *args]
+    return subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def run_json_child(module: str, args: Sequence[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Run `python -m module args` and parse the JSON object it prints last on stdout.
 
     Spark and deltalake work runs in such children: each gets a clean JVM or Rust runtime, and
     nothing forks a process that has already used deltalake.
     """
-    done = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    done = python_module(module, args, env, timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{module} failed ({done.returncode}):\n{done.stderr[-4000:]}")
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]

@@ -82,6 +82,12 @@ def ratio(candidate: float | None, baseline: float | None) -> float | None:
     return candidate / baseline
 
 
+def compared(label: str, baseline: float | None, candidate: float | None, unit: str) -> dict[str, Any]:
+    """A table row: a figure beside its baseline, with candidate ÷ baseline."""
+    figures = {"baseline": baseline, "candidate": candidate, "unit": unit}
+    return {"label": label, **figures, "ratio": ratio(candidate, baseline)}
+
+
 def failed_result(name: str, quick: bool, error: str) -> Result:
     """The record of a benchmark that could not finish: no figures, the error kept."""
     return Result(

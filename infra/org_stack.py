@@ -60,17 +60,12 @@ class ConfluentOrgStack(TerraformStack):
                 self, f"env-{config.env}", config=config, organization=organization
             )
             self.access[config.env] = access
-            TerraformOutput(
-                self,
-                f"{config.env}_deployer_api_key",
-                value=access.deployer_key.resource_id,
-                sensitive=True,
-                description=f"CONFLUENT_CLOUD_API_KEY of the GitHub environment {config.env}.",
-            )
-            TerraformOutput(
-                self,
-                f"{config.env}_deployer_api_secret",
-                value=access.deployer_key.secret,
-                sensitive=True,
-                description=f"CONFLUENT_CLOUD_API_SECRET of the GitHub environment {config.env}.",
-            )
+            key = access.deployer_key
+            for output, value in (("api_key", key.resource_id), ("api_secret", key.secret)):
+                TerraformOutput(
+                    self,
+                    f"{config.env}_deployer_{output}",
+                    value=value,
+                    sensitive=True,
+                    description=f"CONFLUENT_CLOUD_{output.upper()} of the GitHub environment {config.env}.",
+                )

@@ -21,6 +21,10 @@ from ruamel.yaml import YAML
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 ACTIONS_DIR = REPO_ROOT / ".github" / "actions"
+DEPLOY = WORKFLOWS_DIR / "deploy.yml"
+CI = WORKFLOWS_DIR / "ci.yml"
+DEPLOY_ACTION = ACTIONS_DIR / "deploy-env" / "action.yml"
+PLAN_ACTION = ACTIONS_DIR / "plan-env" / "action.yml"
 WORKFLOW_FILES = sorted(WORKFLOWS_DIR.glob("*.yml"))
 ACTION_FILES = sorted(ACTIONS_DIR.glob("*/action.yml"))
 VENV_BIN = Path(sys.executable).parent

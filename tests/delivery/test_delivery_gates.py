@@ -10,15 +10,13 @@ from typing import Any
 import pytest
 
 from tests.delivery.delivery_testkit import (
-    REPO_ROOT,
+    CI,
+    DEPLOY,
     ci_gate_violations,
     digest_violations,
     load_yaml,
     reviewed_plan_violations,
 )
-
-DEPLOY = REPO_ROOT / ".github" / "workflows" / "deploy.yml"
-CI = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import copy
 import re
 from typing import Any
 
-from tests.delivery.delivery_testkit import REPO_ROOT, load_yaml
+from tests.delivery.delivery_testkit import DEPLOY, DEPLOY_ACTION, PLAN_ACTION, load_yaml
 
-DEPLOY_ACTION = REPO_ROOT / ".github" / "actions" / "deploy-env" / "action.yml"
-PLAN_ACTION = REPO_ROOT / ".github" / "actions" / "plan-env" / "action.yml"
-DEPLOY_WORKFLOW = REPO_ROOT / ".github" / "workflows" / "deploy.yml"
+DEPLOY_WORKFLOW = DEPLOY
 TERRAFORM = re.compile(r"terraform -chdir=\S+ (plan|apply)\b")
 
 

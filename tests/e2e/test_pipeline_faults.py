@@ -22,7 +22,7 @@ from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse.producer.run import ProduceOptions, produce
 from pulse_core.progress import marked_batch
 from pulse_core.settings import load_settings
-from tests.e2e.conftest import Broker, run_pulse, start_live_pipeline
+from tests.e2e.conftest import Broker, run_pulse, start_live_pipeline, wait_for_log_line
 from tests.e2e.lake_checks import assert_silver_and_gold_exact, rows
 
 pytestmark = [pytest.mark.e2e, pytest.mark.fault]
@@ -120,11 +120,7 @@ def test_maintenance_while_the_pipeline_streams_loses_nothing(spark, broker: Bro
     log = tmp_path / "pipeline.log"
     process = start_live_pipeline(log, "--max-offsets-per-trigger", "2000")
     try:
-        deadline = time.monotonic() + 600
-        while "pipeline batch 1:" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no second micro-batch within 600 s"
-            time.sleep(1)
+        wait_for_log_line(log, "pipeline batch 1:", process, poll_s=1)
         maintained = run_pulse("maintenance", timeout=900)
         assert maintained.returncode == 0, maintained.stderr[-3000:]
         assert process.poll() is None, "the live query died during maintenance:\n" + log.read_text()[-3000:]
@@ -150,11 +146,7 @@ def test_ctrl_c_stops_between_micro_batches(broker: Broker, tmp_path: Path) -> N
     log = tmp_path / "pipeline.log"
     process = start_live_pipeline(log, "--trigger-seconds", "0")
     try:
-        deadline = time.monotonic() + 600
-        while "pipeline batch 1:" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no second micro-batch within 600 s"
-            time.sleep(0.2)
+        wait_for_log_line(log, "pipeline batch 1:", process, poll_s=0.2)
         asked = time.monotonic()
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(timeout=180) == 0, log.read_text()[-3000:]
