@@ -494,17 +494,6 @@ def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str
     return commit_metadata(spark, path, limit)  # type: ignore[arg-type]
 
 
-def replace_idempotent(frame: DataFrame, path: str, app_id: str, version: int) -> None:
-    """Replace a small table's contents once per (`app_id`, `version`): a replay is skipped."""
-    (
-        frame.write.format("delta")
-        .mode("overwrite")
-        .option("txnAppId", app_id)
-        .option("txnVersion", version)
-        .save(path)
-    )
-
-
 def merge_upsert(
     spark: SparkSession, path: str, source: DataFrame, keys: tuple[str, ...], prune: TimeRange
 ) -> None:
