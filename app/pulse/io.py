@@ -450,12 +450,21 @@ LEASE_TABLE_PROPERTIES = {
 _LEASE_TABLES: set[str] = set()  # lease tables this process made sure exist
 
 
+def deltalake_installed() -> bool:
+    """True where the `deltalake` package is installed (not in the wheel's base install, as on a job
+    cluster, where Spark does all Delta I/O)."""
+    import importlib.util
+
+    return importlib.util.find_spec("deltalake") is not None
+
+
 def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: str) -> None:
-    """One commit of a lease table (`pulse.jobs.lease`), its record in the commit's `userMetadata`.
+    """One commit of a lease table (`pulse.jobs.lease`), its record in the commit's `userMetadata`:
+    through delta-rs when `spark` is None (a local lake), else through Spark.
 
     delta-rs commits it as an empty append: no data file, so a local lease table is nothing but its log,
     which expires after a day (`LEASE_TABLE_PROPERTIES`); appends never conflict, so racing commits each
-    land at a version of their own. Spark does not commit an empty append, so a cloud lake's is a one-row
+    land at a version of their own. Spark does not commit an empty append, so its commit is a one-row
     overwrite: the snapshot stays one file, `pulse maintenance` vacuums the replaced ones, and of two
     racing overwrites one fails as a write conflict (`is_write_conflict`) and the lease decides again.
     """
@@ -464,12 +473,15 @@ def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: st
     schema = StructType([StructField("holder", StringType())])
     if path not in _LEASE_TABLES:
         try:
-            ensure_delta_table(spark, path, schema, properties=LEASE_TABLE_PROPERTIES)  # type: ignore[arg-type]
+            if spark is None:
+                _create_local_table(path, schema, (), LEASE_TABLE_PROPERTIES)
+            else:
+                _create_with_spark(spark, path, schema, LEASE_TABLE_PROPERTIES)
         except Exception:
-            if not (local_table_exists(path) if is_local(path) else is_delta_table(spark, path)):  # type: ignore[arg-type]
+            if not _lease_table_exists(spark, path):
                 raise  # not another process creating it at the same instant
         _LEASE_TABLES.add(path)
-    if is_local(path):
+    if spark is None:
         import pyarrow as pa
         from deltalake import CommitProperties, write_deltalake
 
@@ -477,21 +489,37 @@ def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: st
         write_deltalake(path, pa.table({"holder": pa.array([], pa.string())}), mode="append",
                         commit_properties=commit)  # fmt: skip
         return
-    assert spark is not None, "a cloud lake's lease is committed through Spark"
     row = spark.createDataFrame([("lease",)], schema)
     row.write.format("delta").mode("overwrite").option("userMetadata", user_metadata).save(path)
 
 
+def _create_with_spark(
+    spark: SparkSession, path: str, schema: StructType, properties: dict[str, str]
+) -> None:
+    from delta.tables import DeltaTable
+
+    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
+    for key, value in properties.items():
+        builder = builder.property(key, value)
+    builder.execute()
+
+
+def _lease_table_exists(spark: SparkSession | None, path: str) -> bool:
+    return local_table_exists(path) if spark is None else is_delta_table(spark, path)
+
+
 def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str | None]:
-    """The `userMetadata` of a lease table's newest commits, newest first; [] before its first commit."""
-    if is_local(path):
-        if not local_table_exists(path):
-            return []
-    else:
-        assert spark is not None, "a cloud lake's lease is read through Spark"
-        if not is_delta_table(spark, path):
-            return []
-    return commit_metadata(spark, path, limit)  # type: ignore[arg-type]
+    """The `userMetadata` of a lease table's newest commits, newest first; [] before its first commit.
+    Read with deltalake when `spark` is None, else with Spark."""
+    if not _lease_table_exists(spark, path):
+        return []
+    if spark is None:
+        from deltalake import DeltaTable as LocalTable
+
+        return [entry.get("userMetadata") for entry in LocalTable(path).history(limit)]
+    from delta.tables import DeltaTable
+
+    return [row[0] for row in DeltaTable.forPath(spark, path).history(limit).select("userMetadata").collect()]
 
 
 def merge_upsert(

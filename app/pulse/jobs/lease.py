@@ -49,6 +49,15 @@ LEASES_FOLDER = "_leases"
 CHECKPOINT_ROLES = {"pipeline": ("bronze", "refine"), "bronze": ("bronze",), "refine": ("refine",)}
 
 
+def committed_by_deltalake(path: str) -> bool:
+    """True when a lease table at `path` is committed by delta-rs from this process: a local lake where
+    `deltalake` is installed. Otherwise Spark commits it (a cloud lake, or a job cluster's base install)."""
+    from pulse import io
+    from pulse.preflight import is_local
+
+    return is_local(path) and io.deltalake_installed()
+
+
 def lease_path(settings: PulseSettings, role: str) -> str:
     """Where the lake's lease of `role` lives: `<checkpoints>/_leases/<role>`."""
     return f"{settings.checkpoint_path(LEASES_FOLDER)}/{role}"
@@ -139,8 +148,8 @@ class LeaseStore(Protocol):
 
 
 class DeltaLeaseStore:
-    """The records as commits of a Delta table (`pulse.io` does the I/O: delta-rs for a local lake,
-    Spark for a cloud one)."""
+    """The records as commits of a Delta table (`pulse.io` does the I/O: delta-rs without `spark`, as for
+    a local lake, else Spark)."""
 
     def __init__(self, path: str, spark: SparkSession | None = None) -> None:
         self.path = path
@@ -357,11 +366,11 @@ class Leases:
     ) -> Leases:
         """`command`'s leases on the lake of `settings`: Delta tables under `<checkpoints>/_leases/<role>`,
         committed by delta-rs on a local lake and by Spark on a cloud one (`spark` is called only then)."""
-        from pulse.preflight import is_local
 
         def lease(role: str) -> WriterLease:
             path = lease_path(settings, role)
-            return WriterLease(DeltaLeaseStore(path, None if is_local(path) else spark()), role, command)
+            return WriterLease(DeltaLeaseStore(path, None if committed_by_deltalake(path) else spark()), role,
+                               command)  # fmt: skip
 
         return cls([lease(role) for role in sorted(set(roles))])
 

@@ -19,8 +19,14 @@ from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io, preflight
 from pulse.jobs import Job, Query, bronze, positions, stream
-from pulse.jobs.lease import CHECKPOINT_ROLES, LEASES_FOLDER, LeaseHeldError, LeaseLostError, Leases
-from pulse.preflight import is_local
+from pulse.jobs.lease import (
+    CHECKPOINT_ROLES,
+    LEASES_FOLDER,
+    LeaseHeldError,
+    LeaseLostError,
+    Leases,
+    committed_by_deltalake,
+)
 from pulse.progress_log import ProgressLog
 from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings
@@ -176,7 +182,7 @@ def run_pipeline(options: PipelineOptions, settings: PulseSettings) -> None:
     except preflight.PreflightError as exc:
         raise PipelineError(str(exc)) from None
     leases: Leases | None = None
-    if is_local(settings.checkpoint_path(LEASES_FOLDER)):
+    if committed_by_deltalake(settings.checkpoint_path(LEASES_FOLDER)):
         leases = _take_leases(settings, job, lambda: session.result(), stop_started)
     # The Spark session starts (the slowest step of a start) while the checks run: a broker being started
     # alongside (`kafka_wait_seconds`) then costs no extra time.
