@@ -78,6 +78,15 @@ class PulseSettings(BaseSettings):
             "Unity Catalog gives storage credentials to Spark only."
         ),
     )
+    kafka_records_per_task: int = Field(
+        default=10_000,
+        ge=1_000,
+        description=(
+            "Most Kafka records one Spark task reads: a larger offset range, such as a catch-up batch or a "
+            "partition one popular video fills, is split over several tasks so that every task slot gets "
+            "work (docs/scale.md). Live batches are smaller and stay one task per partition."
+        ),
+    )
     kafka_group_prefix: str | None = Field(
         default=None, description="Consumer-group prefix for Spark's Kafka source (Confluent ACLs allow one)."
     )

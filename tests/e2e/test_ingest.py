@@ -121,3 +121,35 @@ def _past():
     from datetime import UTC, datetime
 
     return datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_a_hot_partition_is_read_by_several_tasks_and_every_record_once(spark, broker: Broker) -> None:
+    """One video's events share one Kafka partition (the key is the video). Spark still spreads a long
+    offset range over several tasks (`PULSE_KAFKA_RECORDS_PER_TASK`), so one popular video does not leave
+    every other task slot idle, and the split neither loses nor repeats a record."""
+    from pulse import io
+
+    produced = run_pulse("produce", "--events", "5000", "--rate", "0", "--videos", "1", "--seed", "7")
+    assert produced.returncode == 0, produced.stdout + produced.stderr
+    settings = load_settings().model_copy(update={"kafka_records_per_task": 1_000})
+    source = io.KafkaSource.from_settings(settings)
+    seen: list[tuple[int, list[tuple[int, int]]]] = []
+
+    def collect(batch, batch_id: int) -> None:
+        rows = batch.select("partition", "offset").collect()
+        seen.append((batch.rdd.getNumPartitions(), [(row[0], row[1]) for row in rows]))
+
+    query = (
+        io.read_kafka_stream(spark, source)
+        .writeStream.foreachBatch(collect)
+        .trigger(availableNow=True)
+        .option("checkpointLocation", str(broker.home / "split-checkpoint"))
+        .start()
+    )
+    query.awaitTermination(300)
+    records = [record for _, batch in seen for record in batch]
+    assert len(records) == len(set(records)) == 5000
+    hot = Counter(partition for partition, _ in records).most_common(1)[0][1]
+    assert hot == 5000, "one video's events all share a partition"
+    tasks = sum(count for count, _ in seen)
+    assert tasks >= 5, f"5,000 records of one partition at most 1,000 a task were read by {tasks} tasks"
