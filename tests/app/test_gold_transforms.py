@@ -1,4 +1,5 @@
-"""Gold transforms on small frames: the edge cases of windows, presence and sessions, checked two ways.
+"""Gold over whole tables in Spark tasks (`pulse.transforms.gold_tables`) on small frames: the edge cases
+of windows, presence and sessions, checked two ways.
 
 Each case has hand-computed expectations, and the Spark result must also equal the plain-Python
 reference implementation.
@@ -10,7 +11,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from pulse.transforms.gold import events_by_type, sessionize, touched_windows, video_activity
+from pulse.transforms import gold_tables
+from pulse.transforms.gold_tables import events_by_type, sessionize, video_activity
 from testkit.gold_reference import (
     differences,
     reference_events_by_type,
@@ -47,7 +49,7 @@ def _sessions(spark, rows) -> list[dict]:
 
 def _activity(spark, rows) -> dict[datetime, dict]:
     frame, plain = _frame(spark, rows)
-    got = [r.asDict() for r in video_activity(frame, touched_windows(frame)).collect()]
+    got = [r.asDict() for r in video_activity(frame).collect()]
     assert differences("video_activity", got, reference_video_activity(plain)) == []
     return {r["window_start"]: r for r in got}
 
@@ -171,10 +173,22 @@ def test_random_audiences_match_the_reference(spark, seed: int) -> None:
                        reference_events_by_type(plain)) == []  # fmt: skip
     assert differences("user_sessions", [r.asDict() for r in sessionize(frame).collect()],
                        reference_user_sessions(plain)) == []  # fmt: skip
-    activity = video_activity(frame, touched_windows(frame))
+    activity = video_activity(frame)
     assert (
         differences(
             "video_activity", [r.asDict() for r in activity.collect()], reference_video_activity(plain)
         )
         == []
     )
+
+
+def test_presence_reaches_across_the_task_groups_event_time_is_cut_into(spark) -> None:
+    # Windows are computed per (video, 10-minute chunk) of event time (`gold_tables.CHUNK_MINUTES`). A
+    # viewer whose last event is in a chunk's last minute is still present at the next chunk's first
+    # window end: 12:09:30 >= 12:11:00 - 120 s.
+    assert T0.minute % gold_tables.CHUNK_MINUTES == 0
+    rows = [(9 * 60 + 30, "heartbeat", "before"), (10 * 60 + 10, "join", "after")]
+    activity = _activity(spark, rows)
+    assert activity[at(600)]["concurrent_viewers"] == 2
+    assert activity[at(600)]["active_viewers"] == 1
+    assert activity[at(540)]["concurrent_viewers"] == 1

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from pulse.jobs.gold_local import SESSIONS_SCHEMA
 from pulse.jobs.recent import EVENT_COLUMNS, RecentState, first_per_event_id
 from pulse.tables import GOLD_USER_SESSIONS
+from pulse.transforms.gold import SESSIONS_SCHEMA
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")

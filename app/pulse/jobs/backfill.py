@@ -22,7 +22,7 @@ from pulse import io
 from pulse.jobs.lease import Leases
 from pulse.jobs.medallion import USER_METADATA_CONF, MedallionWriter, ensure_tables, instant
 from pulse.tables import GOLD_TABLES
-from pulse.transforms.gold import events_by_type, sessionize, touched_windows, video_activity
+from pulse.transforms.gold_tables import events_by_type, sessionize, video_activity
 from pulse_core.progress import progress_metadata
 from pulse_core.settings import PulseSettings
 
@@ -138,7 +138,7 @@ def rebuild_gold(
     newest_time = instant(newest[0]) if newest and newest[0] else None
     frames = {
         "events_by_type": events_by_type(silver),
-        "video_activity": video_activity(silver, touched_windows(silver)),
+        "video_activity": video_activity(silver),
         "user_sessions": sessionize(silver),
     }
     spark.conf.set(USER_METADATA_CONF, progress_metadata(run_id, 0, newest_time))

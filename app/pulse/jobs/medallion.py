@@ -12,7 +12,7 @@ harmless.
 
 The work between reading Kafka and writing is done on the driver, from Arrow tables: the batch is
 checked by one Spark job, deduplicated against the recent Silver events the driver holds
-(`pulse.jobs.recent`), and folded into Gold by `pulse.jobs.gold_local`. Spark's part is the reading and the
+(`pulse.jobs.recent`), and folded into Gold by `pulse.transforms.gold`. Spark's part is the reading and the
 writing, where a query costs about a second however few rows it moves.
 """
 
@@ -34,13 +34,10 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from pulse import io
-from pulse.jobs import gold_local
 from pulse.jobs.recent import RecentState, at, first_per_event_id, local_frame
 from pulse.preflight import is_local
 from pulse.tables import BRONZE_EVENTS_RAW, GOLD_TABLES, SILVER_EVENTS, spark_schema
-from pulse.transforms.gold import (
-    SESSION_GAP_S,
-)
+from pulse.transforms import gold
 from pulse.transforms.silver import (
     BRONZE_PREFIX,
     absent_events,
@@ -58,6 +55,7 @@ from pulse_core.progress import (
     progress_from_history,
     progress_metadata,
 )
+from pulse_core.semantics import SESSION_GAP_S
 from pulse_core.settings import PulseSettings
 
 log = logging.getLogger("pulse.pipeline")
@@ -483,11 +481,11 @@ class MedallionWriter:
         return new, absent
 
     def _gold_updates(self, reader: RecentReader, new: pa.Table) -> tuple[list[GoldUpdate], bool]:
-        """The Gold rows the batch's new events change, computed on the driver (`pulse.jobs.gold_local`).
+        """The Gold rows the batch's new events change, computed on the driver (`pulse.transforms.gold`).
         Returns the updates (sessions last), and whether some viewers' sessions were rebuilt."""
-        batch = gold_local.events_frame(new)
-        low, high = (_instant(bound) for bound in gold_local.context_span(batch))
-        windows = gold_local.window_rows(batch, gold_local.events_frame(reader.silver(low, high)))
+        batch = gold.events_frame(new)
+        low, high = (_instant(bound) for bound in gold.context_span(batch))
+        windows = gold.window_rows(batch, gold.events_frame(reader.silver(low, high)))
         prune = io.TimeRange("window_start", low, high)
         updates = [
             GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, rows) for name, rows in windows.items()
@@ -503,15 +501,15 @@ class MedallionWriter:
         self, reader: RecentReader, batch: pd.DataFrame, first: datetime
     ) -> tuple[pa.Table, pa.Table | None]:
         """The `gold.user_sessions` rows the new events change, and the rows that no longer exist."""
-        recent = gold_local.sessions_frame(reader.sessions(first - timedelta(seconds=SESSION_GAP_S)))
+        recent = gold.sessions_frame(reader.sessions(first - timedelta(seconds=SESSION_GAP_S)))
 
         def history(since: int) -> pd.DataFrame:
-            return gold_local.events_frame(reader.silver(_instant(since)))
+            return gold.events_frame(reader.silver(_instant(since)))
 
-        sessions, stale = gold_local.update_sessions(batch, recent, history)
+        sessions, stale = gold.update_sessions(batch, recent, history)
         return (
-            gold_local.sessions_table(sessions),
-            gold_local.sessions_table(stale) if stale is not None else None,
+            gold.sessions_table(sessions),
+            gold.sessions_table(stale) if stale is not None else None,
         )
 
 

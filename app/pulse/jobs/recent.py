@@ -27,8 +27,8 @@ from pyspark.sql.types import StructType
 
 from pulse import io
 from pulse.preflight import is_local
-from pulse.transforms.gold import SESSION_GAP_S
 from pulse_core import catalogue
+from pulse_core.semantics import SESSION_GAP_S
 
 log = logging.getLogger("pulse.pipeline")
 EVENT_COLUMNS = ("event_id", "event_time", "event", "user_id", "video_id", "kafka_partition", "kafka_offset")

@@ -1,4 +1,4 @@
-"""The live path's driver-side Gold (`pulse.jobs.gold_local`) equals the reference, whole and per batch.
+"""Gold on the driver (`pulse.transforms.gold`, the live path) equals the reference, whole and per batch.
 
 The batch-by-batch case replays the pipeline's own update rule on plain tables: windows recomputed over
 their context, sessions extended from the previous sessions or rebuilt from history for a late event,
@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pulse.jobs import gold_local
+from pulse.transforms import gold
 from testkit.gold_reference import differences, reference_gold
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -51,7 +51,7 @@ def random_events(seed: int, n: int = 1500) -> list[dict]:
     return rows
 
 
-SESSIONS = gold_local.SESSIONS_SCHEMA
+SESSIONS = gold.SESSIONS_SCHEMA
 SESSION_KEY = ("user_id", "video_id", "session_start")
 
 
@@ -61,28 +61,26 @@ def table(rows: list[dict]) -> pa.Table:
 
 def test_whole_tables_equal_the_reference() -> None:
     rows = random_events(1)
-    frame = gold_local.events_frame(table(rows))
-    windows = gold_local.touched_windows(frame)
-    sessions = gold_local.sessionize(gold_local.as_segments(frame))
+    frame = gold.events_frame(table(rows))
+    windows = gold.touched_windows(frame)
+    sessions = gold.sessionize(gold.as_segments(frame))
     reference = reference_gold(rows)
     assert (
         differences(
-            "events_by_type", gold_local.events_by_type(frame, frame).to_pylist(), reference["events_by_type"]
+            "events_by_type", gold.events_by_type(frame, frame).to_pylist(), reference["events_by_type"]
         )
         == []
     )
     assert (
         differences(
             "video_activity",
-            gold_local.video_activity(frame, windows).to_pylist(),
+            gold.video_activity(frame, windows).to_pylist(),
             reference["video_activity"],
         )
         == []
     )
     assert (
-        differences(
-            "user_sessions", gold_local.sessions_table(sessions).to_pylist(), reference["user_sessions"]
-        )
+        differences("user_sessions", gold.sessions_table(sessions).to_pylist(), reference["user_sessions"])
         == []
     )
 
@@ -97,7 +95,7 @@ def upsert(current: dict, rows: list[dict], keys: tuple[str, ...], stale: list[d
 @pytest.mark.parametrize("seed", [2, 3])
 def test_batch_by_batch_equals_the_reference(seed: int) -> None:
     rows = random_events(seed)
-    gold: dict[str, dict] = {"events_by_type": {}, "video_activity": {}, "user_sessions": {}}
+    tables: dict[str, dict] = {"events_by_type": {}, "video_activity": {}, "user_sessions": {}}
     seen: list[dict] = []
     rebuilds = 0
     rng = random.Random(seed)
@@ -106,21 +104,21 @@ def test_batch_by_batch_equals_the_reference(seed: int) -> None:
         size = rng.randint(1, 120)
         new_rows, start = rows[start : start + size], start + size
         seen += new_rows
-        batch = gold_local.events_frame(table(new_rows))
-        history = gold_local.events_frame(table(seen))
-        windows = gold_local.touched_windows(batch)
+        batch = gold.events_frame(table(new_rows))
+        history = gold.events_frame(table(seen))
+        windows = gold.touched_windows(batch)
         upsert(
-            gold["video_activity"],
-            gold_local.video_activity(history, windows).to_pylist(),
+            tables["video_activity"],
+            gold.video_activity(history, windows).to_pylist(),
             ("window_start", "video_id"),
         )
         upsert(
-            gold["events_by_type"],
-            gold_local.events_by_type(history, batch).to_pylist(),
+            tables["events_by_type"],
+            gold.events_by_type(history, batch).to_pylist(),
             ("window_start", "video_id", "event"),
         )
-        recent = gold_local.sessions_frame(
-            pa.Table.from_pylist(list(gold["user_sessions"].values()), schema=SESSIONS)
+        recent = gold.sessions_frame(
+            pa.Table.from_pylist(list(tables["user_sessions"].values()), schema=SESSIONS)
         )
         asked: list[int] = []
 
@@ -128,15 +126,13 @@ def test_batch_by_batch_equals_the_reference(seed: int) -> None:
             asked.append(instant)
             return history[history["t"] >= instant]
 
-        sessions, stale = gold_local.update_sessions(batch, recent, since)
+        sessions, stale = gold.update_sessions(batch, recent, since)
         rebuilds += bool(asked)
-        stale_rows = gold_local.sessions_table(stale).to_pylist() if stale is not None else []
-        upsert(
-            gold["user_sessions"], gold_local.sessions_table(sessions).to_pylist(), SESSION_KEY, stale_rows
-        )
+        stale_rows = gold.sessions_table(stale).to_pylist() if stale is not None else []
+        upsert(tables["user_sessions"], gold.sessions_table(sessions).to_pylist(), SESSION_KEY, stale_rows)
     assert rebuilds, "late events should have made some viewers rebuild"
     reference = reference_gold(rows)
-    for name, current in gold.items():
+    for name, current in tables.items():
         assert differences(name, list(current.values()), reference[name]) == [], name
 
 
@@ -159,19 +155,19 @@ def test_in_order_events_extend_existing_sessions_without_history(seed: int) -> 
     cut = {f"u{i}": T0 + timedelta(seconds=rng.uniform(200, 1400)) for i in range(8)}
     old = [e for e in rows if e["event_time"] < cut[e["user_id"]]]
     new = [e for e in rows if e["event_time"] >= cut[e["user_id"]]]
-    gold = gold_local.sessionize(gold_local.as_segments(gold_local.events_frame(table(old))))
-    batch = gold_local.events_frame(table(new))
-    plan = gold_local.session_update_plan(batch, gold)
+    existing_sessions = gold.sessionize(gold.as_segments(gold.events_frame(table(old))))
+    batch = gold.events_frame(table(new))
+    plan = gold.session_update_plan(batch, existing_sessions)
     assert len(plan)
     assert plan["extends"].all(), "every new event comes after its viewer's sessions"
 
     def no_history(_: int) -> pd.DataFrame:
         raise AssertionError("in-order events must not need history")
 
-    sessions, stale = gold_local.update_sessions(batch, gold, no_history)
+    sessions, stale = gold.update_sessions(batch, existing_sessions, no_history)
     assert stale is None
-    kept = {(r["user_id"], r["session_start"]): r for r in gold_local.sessions_table(gold).to_pylist()}
-    rebuilt = {(r["user_id"], r["session_start"]): r for r in gold_local.sessions_table(sessions).to_pylist()}
+    kept = {(r["user_id"], r["session_start"]): r for r in gold.sessions_table(existing_sessions).to_pylist()}
+    rebuilt = {(r["user_id"], r["session_start"]): r for r in gold.sessions_table(sessions).to_pylist()}
     merged = list({**kept, **rebuilt}.values())
     assert differences("user_sessions", merged, reference_gold(rows)["user_sessions"]) == []
 
@@ -182,9 +178,9 @@ def test_a_late_event_among_existing_ones_asks_for_a_rebuild() -> None:
                 "user_id": "a", "video_id": "v1"}  # fmt: skip
 
     existing = [event(0, 0, "join"), event(1, 100, "heartbeat"), event(2, 200, "heartbeat")]
-    gold = gold_local.sessionize(gold_local.as_segments(gold_local.events_frame(table(existing))))
-    late = gold_local.events_frame(table([event(3, 50, "leave")]))
-    (plan,) = gold_local.session_update_plan(late, gold).to_dict("records")
+    existing_sessions = gold.sessionize(gold.as_segments(gold.events_frame(table(existing))))
+    late = gold.events_frame(table([event(3, 50, "leave")]))
+    (plan,) = gold.session_update_plan(late, existing_sessions).to_dict("records")
     assert not plan["extends"]
     assert plan["rebuild_from"] == int(T0.timestamp() * 1_000_000)
 
@@ -192,15 +188,15 @@ def test_a_late_event_among_existing_ones_asks_for_a_rebuild() -> None:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_session_order_matches_a_full_sort_by_ids_within_each_viewer(seed: int) -> None:
     # Whole seconds make many same-instant events per viewer; existing sessions (tie_id "") join them.
-    batch = gold_local.events_frame(table(random_events(seed, 3000)))
+    batch = gold.events_frame(table(random_events(seed, 3000)))
     batch = batch.assign(t=(batch["t"] // 1_000_000) * 1_000_000)
-    sessions = gold_local.sessionize(gold_local.as_segments(batch.iloc[::7]))
+    sessions = gold.sessionize(gold.as_segments(batch.iloc[::7]))
     segments = pd.concat(
-        [gold_local.sessions_as_segments(sessions), gold_local.as_segments(batch)], ignore_index=True
+        [gold.sessions_as_segments(sessions), gold.as_segments(batch)], ignore_index=True
     ).sample(frac=1, random_state=seed)  # input order must not decide ties
     keys = ["user_id", "video_id", "start", "tie_leave", "tie_id"]
     expected = segments.sort_values(keys, kind="stable")
-    ordered = segments.iloc[gold_local.session_order(segments)]
+    ordered = segments.iloc[gold.session_order(segments)]
     assert len(ordered) == len(segments)
     for pair, rows in expected.groupby(["user_id", "video_id"], sort=False):
         mine = ordered[(ordered["user_id"] == pair[0]) & (ordered["video_id"] == pair[1])]
