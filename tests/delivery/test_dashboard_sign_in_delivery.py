@@ -66,7 +66,7 @@ def refusal_check_violations(deploy_action: dict[str, Any]) -> list[str]:
     if step.get("if") != "steps.plan.outputs.dashboard_sign_in == 'true'":
         problems.append("deploy-env: the sign-in check does not follow the config")
     # The `case` pattern the check accepts: a redirect to the sign-in or a 401, never a 200.
-    accepted = next((line.split(")")[0] for line in step["run"].splitlines() if 'echo "refused' in line), "")
+    accepted = step["run"].split("case", 1)[-1].split(")", 1)[0]
     if "302" not in accepted or "/.auth/login/aad" not in accepted or "200" in accepted:
         problems.append("deploy-env: the sign-in check does not require a redirect to sign in or a 401")
     if "exit 1" not in step["run"]:

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from infra.components.dashboard import HEALTH_PATH
 from infra.config import ENVIRONMENTS, DashboardConfig, EnvConfig
+from infra.variables import SIGN_IN_VARIABLES
 
 # What an unauthenticated request may get: a redirect to the sign-in page, or a 401. Never the page.
 REFUSALS = {"RedirectToLoginPage", "Return401"}
@@ -196,6 +197,10 @@ SIGN_IN_BREAKS: dict[str, Callable[[dict[str, Any]], None]] = {
 def test_every_internet_facing_stack_requires_entra_sign_in_in_the_tenant(stack: SynthesizedStack) -> None:
     assert _public_apps(stack), "the dashboard is expected to be internet-facing"
     assert sign_in_violations(stack) == []
+    declared = set(SIGN_IN_VARIABLES) & set(stack.doc["variable"])
+    assert ("dashboard_viewer_group_id" in declared) == stack.config.dashboard.viewer_group
+    assert {"dashboard_auth_client_id", "dashboard_auth_client_secret"} <= declared
+    assert stack.doc["variable"]["dashboard_auth_client_secret"]["sensitive"] is True
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
@@ -225,7 +230,7 @@ def test_a_dev_that_opts_out_serves_the_dashboard_without_sign_in_and_warns(
     assert public_dev.config.dashboard.public
     assert _public_apps(public_dev)
     assert not public_dev.arm_resources(AUTH_CONFIG)
-    assert not {name for name in public_dev.doc["variable"] if name.startswith("dashboard_auth")}
+    assert not set(SIGN_IN_VARIABLES) & set(public_dev.doc["variable"])
     assert "secret" not in _app_in(public_dev.doc)
 
 
