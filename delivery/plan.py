@@ -41,6 +41,12 @@ TF_VARIABLES = {
     "deployer_application_id": "environment secret AZURE_CLIENT_ID (the deploy identity, which plans too)",
     "databricks_account_id": "environment secret DATABRICKS_ACCOUNT_ID",
 }
+# Only where the dashboard signs users in; the viewer group only where the config names one.
+SIGN_IN_TF_VARIABLES = {
+    "dashboard_auth_client_id": "environment secret DASHBOARD_AUTH_CLIENT_ID (bootstrap, docs/infra.md)",
+    "dashboard_auth_client_secret": "environment secret DASHBOARD_AUTH_CLIENT_SECRET (bootstrap)",
+}
+VIEWER_GROUP_TF_VARIABLE = {"dashboard_viewer_group_id": "environment secret DASHBOARD_VIEWER_GROUP_ID"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,8 @@ class DeployPlan:
     pipeline_job: str
     maintenance_job: str
     container_app: str
+    dashboard_sign_in: bool
+    dashboard_viewer_group: bool
     secret_scope: str
     version: str
     commit: str
@@ -124,6 +132,8 @@ def build_plan(env: str, commit: str, registry: str) -> DeployPlan:
         pipeline_job=namer.name(ResourceKind.DISPLAY_NAME, "pipeline"),
         maintenance_job=namer.name(ResourceKind.DISPLAY_NAME, "maintenance"),
         container_app=namer.name(ResourceKind.CONTAINER_APP, "dashboard"),
+        dashboard_sign_in=config.dashboard.sign_in,
+        dashboard_viewer_group=config.dashboard.viewer_group,
         secret_scope=config.secret_scope_name,
         version=version,
         commit=commit,
@@ -170,7 +180,12 @@ def render(plan: DeployPlan, decision: states.Decision, jobs: list[dict[str, obj
         f"  dashboard image:    {plan.image}",
         "Terraform variables (TF_VAR_*)",
     ]
-    lines += [f"  {name:<30} {source}" for name, source in TF_VARIABLES.items()]
+    variables = dict(TF_VARIABLES)
+    if plan.dashboard_sign_in:
+        variables |= SIGN_IN_TF_VARIABLES
+    if plan.dashboard_viewer_group:
+        variables |= VIEWER_GROUP_TF_VARIABLE
+    lines += [f"  {name:<30} {source}" for name, source in variables.items()]
     lines += [
         "Databricks",
         f"  workspace:          {plan.databricks_workspace}",
@@ -188,12 +203,34 @@ def render(plan: DeployPlan, decision: states.Decision, jobs: list[dict[str, obj
     lines += [
         "Dashboard",
         f"  container app:      {plan.container_app} (rolled onto {plan.image})",
+        f"  who may open it:    {dashboard_access(plan)}",
         f"  smoke test:         <dashboard_url>{HEALTH_PATH} answers 'ok'",
+    ]
+    if plan.dashboard_sign_in:
+        lines.append(
+            "  sign-in test:       <dashboard_url>/ redirects a request that did not sign in (or 401)"
+        )
+    lines += [
         "State versions",
         f"  recorded at:        {plan.deploy_record} (in the environment's workspace)",
         f"  check:              {decision.action}: {decision.message}",
     ]
     return "\n".join(lines)
+
+
+def dashboard_access(plan: DeployPlan) -> str:
+    """Who may open the hosted dashboard (docs/infra.md, "Who can open the dashboard")."""
+    if not plan.dashboard_sign_in:
+        return (
+            "WARNING: anyone who has its URL, with no sign-in (dashboard.public in infra/config.py): "
+            f"{plan.env}'s Gold, viewers' ids included, is open to the internet"
+        )
+    who = (
+        "the viewer group's members (DASHBOARD_VIEWER_GROUP_ID)"
+        if plan.dashboard_viewer_group
+        else "any user"
+    )
+    return f"{who} of the organisation's Entra ID tenant, once signed in ({HEALTH_PATH} needs no sign-in)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -231,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.github_output is not None:
         with args.github_output.open("a") as out:
             for key, value in asdict(plan).items():
-                out.write(f"{key}={value}\n")
+                # Booleans as the workflow's shell compares them: true / false.
+                out.write(f"{key}={str(value).lower() if isinstance(value, bool) else value}\n")
     if args.json:
         print(json.dumps({**asdict(plan), "state_check": decision.action.value}, indent=2))
     else:

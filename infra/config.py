@@ -100,25 +100,39 @@ class DatabricksConfig(_Frozen):
 
 
 class DashboardConfig(_Frozen):
-    """Container App sizing.
+    """Container App sizing, and who may open the hosted dashboard (docs/infra.md, "Who can open the
+    dashboard").
 
     Attributes:
         cpu: vCPU per replica (Container Apps allows 0.25 steps).
         memory: Memory per replica, ``2 x cpu`` Gi as Container Apps requires.
         min_replicas: Replicas kept warm.
         max_replicas: Scale-out ceiling.
+        viewer_group: Admit only the members of one Entra ID group (the deploy names it in
+            ``dashboard_viewer_group_id``) instead of every user of the organisation's tenant.
+        public: Serve the dashboard to anyone who has its URL, with no sign-in. Only dev may, and only by
+            saying so here (``EnvConfig`` refuses it elsewhere); the Terraform plan then warns.
     """
 
     cpu: float = Field(gt=0, le=4)
     memory: str
     min_replicas: int = Field(ge=0, le=300)
     max_replicas: int = Field(ge=1, le=300)
+    viewer_group: bool = False
+    public: bool = False
 
     @model_validator(mode="after")
     def _bounds(self) -> DashboardConfig:
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas must not exceed max_replicas")
+        if self.public and self.viewer_group:
+            raise ValueError("a public dashboard has no sign-in, so it cannot admit only a viewer group")
         return self
+
+    @property
+    def sign_in(self) -> bool:
+        """Whether the hosted dashboard admits only users who signed in with Entra ID."""
+        return not self.public
 
 
 class ArtifactVolume(_Frozen):
@@ -186,7 +200,7 @@ class EnvConfig(_Frozen):
         secret_expiry: Expiry written on the Kafka credentials in Key Vault; rotate the keys before it.
         kafka: Confluent sizing.
         databricks: Databricks sizing and schedules.
-        dashboard: Container App sizing.
+        dashboard: Container App sizing and who may open the dashboard.
         state: Terraform state backend.
         protect_stateful: Whether Terraform refuses to destroy the stateful resources (Kafka cluster, lake,
             Key Vault) via ``lifecycle.prevent_destroy``: their loss is unrecoverable (events, Bronze
@@ -214,6 +228,12 @@ class EnvConfig(_Frozen):
     def _consistent(self) -> EnvConfig:
         if self.vnet_cidr.prefixlen > 20:
             raise ValueError("vnet_cidr must be /20 or larger to hold the Databricks subnets")
+        if self.dashboard.public and self.env != "dev":
+            raise ValueError(
+                f"dashboard.public is refused for {self.env}: only dev may serve the dashboard without "
+                "sign-in; staging and prod admit only the organisation's Entra ID users (docs/infra.md, "
+                '"Who can open the dashboard")'
+            )
         Namer(self.prefix, self.env, self.name_seed)  # fails early on a prefix outside the naming bounds
         return self
 
@@ -353,7 +373,8 @@ ENVIRONMENTS: dict[str, EnvConfig] = {
             maintenance_paused=False,
             pipeline_paused=False,
         ),
-        dashboard=DashboardConfig(cpu=1.0, memory="2Gi", min_replicas=2, max_replicas=5),
+        # Prod shows the real viewers' numbers: only the members of its viewer group may open it.
+        dashboard=DashboardConfig(cpu=1.0, memory="2Gi", min_replicas=2, max_replicas=5, viewer_group=True),
         state=_state("prod"),
         protect_stateful=True,
     ),

@@ -89,7 +89,7 @@ class PulseStack(TerraformStack):
         )
         AzapiProvider(self, "azapi")
         TimeProvider(self, "time")
-        inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir)
+        inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir, dashboard=config.dashboard)
         ConfluentProvider(
             self,
             "confluent",
@@ -149,10 +149,14 @@ class PulseStack(TerraformStack):
             apps_subnet=network.subnets["apps"],
             lake=self.lake,
             image=inputs.dashboard_image,
+            # The tenant the deploy signs in to is the organisation's: its users are the ones admitted.
+            tenant_id=client.tenant_id,
+            sign_in=inputs.dashboard_sign_in,
         )
 
+        dashboard_access = "public, no sign-in" if config.dashboard.public else "behind Entra ID sign-in"
         outputs = {
-            "dashboard_url": (dashboard.url, "Public HTTPS URL of the dashboard."),
+            "dashboard_url": (dashboard.url, f"HTTPS URL of the dashboard ({dashboard_access})."),
             "storage_account_name": (self.lake.account.name, "The lake's ADLS Gen2 storage account."),
             "databricks_workspace_url": (workspace.url, "URL of the Databricks workspace."),
             "kafka_bootstrap_endpoint": (kafka.bootstrap_servers, "Confluent Kafka bootstrap servers."),

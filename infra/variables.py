@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cdktf import TerraformStack, TerraformVariable, TerraformVariableValidationConfig
 
+from infra.config import DashboardConfig
+
 SENSITIVE_VARIABLES = ("confluent_cloud_api_key", "confluent_cloud_api_secret")
+# Declared only where the dashboard signs users in (and the secret is then sensitive like the above).
+SIGN_IN_VARIABLES = ("dashboard_auth_client_id", "dashboard_auth_client_secret", "dashboard_viewer_group_id")
 GUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
+@dataclass(frozen=True)
+class SignInInputs:
+    """What the dashboard's Entra ID sign-in needs from the bootstrap (docs/infra.md, "Who can open the
+    dashboard"): the app registration, its client secret, and the viewer group where one is configured.
+
+    Attributes:
+        client_id: Token of the app registration's client (application) id.
+        client_secret: Token of its client secret (a sensitive variable, never a literal).
+        viewer_group_id: Token of the viewer group's object id, or None where the whole tenant is admitted.
+    """
+
+    client_id: str
+    client_secret: str
+    viewer_group_id: str | None
 
 
 class StackInputs:
@@ -24,14 +46,16 @@ class StackInputs:
             A variable, not the identity Terraform runs as, so the plan names the identity that applies.
         databricks_account_id: The Azure Databricks account id (account console), which names the jobs'
             service principal's rule set.
+        dashboard_sign_in: The dashboard's sign-in inputs, or None where the config serves it publicly.
     """
 
-    def __init__(self, stack: TerraformStack, *, wheels_dir: str) -> None:
+    def __init__(self, stack: TerraformStack, *, wheels_dir: str, dashboard: DashboardConfig) -> None:
         """Declares the variables.
 
         Args:
             stack: The environment's stack.
             wheels_dir: The only folder a wheel may be installed from (the deployer-only artifacts volume).
+            dashboard: The dashboard's config: whether it signs users in, and whether a group restricts them.
         """
         self._stack = stack
         self.confluent_cloud_api_key = self._sensitive(
@@ -80,6 +104,21 @@ class StackInputs:
         self.databricks_account_id = self._guid(
             "databricks_account_id", "Azure Databricks account id (account console, top right)."
         )
+        self.dashboard_sign_in = self._sign_in(dashboard) if dashboard.sign_in else None
+
+    def _sign_in(self, dashboard: DashboardConfig) -> SignInInputs:
+        app_registration = "the dashboard's sign-in app registration (bootstrap, docs/infra.md)"
+        group = "Object id of the Entra ID group whose members may open the dashboard."
+        return SignInInputs(
+            client_id=self._guid("dashboard_auth_client_id", f"Client id of {app_registration}."),
+            # An empty GitHub secret would give a dashboard nobody can sign in to: refuse it at plan time.
+            client_secret=self._sensitive(
+                "dashboard_auth_client_secret", f"Client secret of {app_registration}.", non_empty=True
+            ),
+            viewer_group_id=self._guid("dashboard_viewer_group_id", group)
+            if dashboard.viewer_group
+            else None,
+        )
 
     def _guid(self, name: str, description: str) -> str:
         return TerraformVariable(
@@ -103,7 +142,19 @@ class StackInputs:
             self._stack, name, type=type, description=description, default=default, nullable=False
         )
 
-    def _sensitive(self, name: str, description: str) -> str:
+    def _sensitive(self, name: str, description: str, *, non_empty: bool = False) -> str:
+        validation = [
+            TerraformVariableValidationConfig(
+                condition=f"${{length(var.{name}) > 0}}",
+                error_message=f"{name} is empty: set it in the environment's secrets.",
+            )
+        ]
         return TerraformVariable(
-            self._stack, name, type="string", sensitive=True, nullable=False, description=description
+            self._stack,
+            name,
+            type="string",
+            sensitive=True,
+            nullable=False,
+            description=description,
+            validation=validation if non_empty else None,
         ).string_value

@@ -8,15 +8,22 @@ Access model: the app's system-assigned identity holds
 
 A user-delegation SAS can never grant more than its signer holds, so every SAS the app mints is limited to
 reading gold, whatever permissions it asks for; the account's SAS policy caps its lifetime at one hour.
+
+Who may open it: the app's ingress is external, so Container Apps' built-in authentication stands in front
+of it and admits only users who sign in with the organisation's Entra ID tenant (only the members of the
+viewer group, where the config names one). Streamlit's health path stays open, for the probes and the
+deploy's smoke test. Only dev may opt out (``DashboardConfig.public``), and its Terraform plan then warns.
 """
 
 from __future__ import annotations
 
+from cdktf import Op, TerraformStack
 from cdktf_cdktf_provider_azurerm.container_app import (
     ContainerApp,
     ContainerAppIdentity,
     ContainerAppIngress,
     ContainerAppIngressTrafficWeight,
+    ContainerAppSecret,
     ContainerAppTemplate,
     ContainerAppTemplateContainer,
     ContainerAppTemplateContainerEnv,
@@ -33,13 +40,17 @@ from cdktf_cdktf_provider_azurerm.role_assignment import RoleAssignment
 from cdktf_cdktf_provider_azurerm.subnet import Subnet
 from constructs import Construct
 
+from infra.components.azapi_resources import ContainerAppEntraSignIn
 from infra.components.datalake import DataLake
 from infra.config import EnvConfig
 from infra.naming import ResourceKind
+from infra.variables import SignInInputs
 
 STREAMLIT_PORT = 8501
 HEALTH_PATH = "/_stcore/health"
 WORKLOAD_PROFILE = "Consumption"
+# The Container App secret holding the sign-in registration's client secret (the portal's own name for it).
+SIGN_IN_SECRET = "microsoft-provider-authentication-secret"  # noqa: S105 - a secret's name, not its value
 
 
 class Dashboard(Construct):
@@ -49,6 +60,7 @@ class Dashboard(Construct):
         environment: The Container Apps environment (VNet-integrated, logs to Log Analytics).
         app: The dashboard container app.
         url: ``https://<app fqdn>``.
+        sign_in: The app's Entra ID sign-in, or None where the config serves the dashboard publicly.
         gold_reader: Role assignment of ``Storage Blob Data Reader`` scoped to the gold container.
         delegator: Role assignment of ``Storage Blob Delegator`` scoped to the storage account.
     """
@@ -64,8 +76,26 @@ class Dashboard(Construct):
         apps_subnet: Subnet,
         lake: DataLake,
         image: str,
+        tenant_id: str,
+        sign_in: SignInInputs | None,
     ) -> None:
+        """Creates the environment, the app, its sign-in and its role assignments.
+
+        Args:
+            scope: Parent construct.
+            id: Construct id.
+            config: The environment (``config.dashboard`` says who may open the dashboard).
+            resource_group: The environment's resource group.
+            log_analytics: Where the environment sends its logs.
+            apps_subnet: The subnet the environment is integrated into.
+            lake: The lake whose gold container the app reads.
+            image: Token of the dashboard image.
+            tenant_id: Token of the organisation's Entra ID tenant (the one the deploy signs in to).
+            sign_in: The sign-in inputs; None exactly where ``config.dashboard.public``.
+        """
         super().__init__(scope, id)
+        if (sign_in is None) != config.dashboard.public:
+            raise ValueError("sign-in inputs are needed exactly where the dashboard is not public")
         namer = config.namer
         sizing = config.dashboard
         self.environment = ContainerAppEnvironment(
@@ -95,6 +125,9 @@ class Dashboard(Construct):
             revision_mode="Single",
             workload_profile_name=WORKLOAD_PROFILE,
             identity=ContainerAppIdentity(type="SystemAssigned"),
+            secret=[ContainerAppSecret(name=SIGN_IN_SECRET, value=sign_in.client_secret)]
+            if sign_in
+            else None,
             ingress=ContainerAppIngress(
                 external_enabled=True,
                 target_port=STREAMLIT_PORT,
@@ -135,6 +168,9 @@ class Dashboard(Construct):
             tags=config.all_tags,
         )
         self.url = f"https://{self.app.ingress.fqdn}"
+        self.sign_in = self._require_sign_in(tenant_id, sign_in) if sign_in else None
+        if sign_in is None:
+            self._warn_in_the_plan(config.env)
         principal = self.app.identity.principal_id
         self.gold_reader = RoleAssignment(
             self,
@@ -153,4 +189,32 @@ class Dashboard(Construct):
             principal_id=principal,
             principal_type="ServicePrincipal",
             description="Lets the dashboard get a user-delegation key; grants no data access by itself.",
+        )
+
+    def _require_sign_in(self, tenant_id: str, sign_in: SignInInputs) -> ContainerAppEntraSignIn:
+        return ContainerAppEntraSignIn(
+            self,
+            "sign-in",
+            app_id=self.app.id,
+            tenant_id=tenant_id,
+            client_id=sign_in.client_id,
+            client_secret_setting=SIGN_IN_SECRET,
+            # Whether or not a probe passes the auth sidecar, it and the deploy's smoke test need no token.
+            excluded_paths=[HEALTH_PATH],
+            viewer_group_id=sign_in.viewer_group_id,
+        )
+
+    def _warn_in_the_plan(self, env: str) -> None:
+        # A check that fails is a warning in `terraform plan`, which the plan job puts in the run summary.
+        TerraformStack.of(self).add_override(
+            "check.dashboard_sign_in",
+            {
+                "assert": {
+                    "condition": Op.not_(self.app.ingress.external_enabled),
+                    "error_message": (
+                        f"The {env} dashboard is served to the internet without sign-in (dashboard.public in "
+                        f"infra/config.py): anyone who has its URL sees {env}'s Gold, viewers' ids included."
+                    ),
+                }
+            },
         )

@@ -41,6 +41,7 @@ SECRET_INPUTS = {
     "azure-subscription-id",
     "confluent-cloud-api-key",
     "confluent-cloud-api-secret",
+    "dashboard-auth-client-secret",
 }
 
 

@@ -9,18 +9,22 @@ import json
 from pathlib import Path
 
 import pytest
-from infra_testkit import ENV_NAMES, SynthesizedStack
+from infra_testkit import ENV_NAMES, SynthesizedStack, public_dev_config
 
 from infra.config import ENVIRONMENTS, ORG_STACK_NAME, EnvConfig
 
 
 @pytest.fixture(scope="session")
 def synth_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Synthesizes the whole app (every environment and the organization bootstrap) once."""
+    """Synthesizes the whole app (every environment and the organization bootstrap) once, with a dev that
+    opts out of sign-in beside it (``public_dev``)."""
     from infra.main import build_app
+    from infra.stack import PulseStack
 
     outdir = tmp_path_factory.mktemp("cdktf-out")
-    build_app(outdir=outdir).synth()
+    app = build_app(outdir=outdir)
+    PulseStack(app, public_dev_config())
+    app.synth()
     return outdir
 
 
@@ -40,6 +44,13 @@ def synthesized(synth_outdir: Path) -> dict[str, SynthesizedStack]:
 def org_stack(synth_outdir: Path) -> SynthesizedStack:
     """The Confluent organization bootstrap stack (``pulse-confluent-org``); it has no ``config``."""
     return _load(synth_outdir, ORG_STACK_NAME, None)
+
+
+@pytest.fixture(scope="session")
+def public_dev(synth_outdir: Path) -> SynthesizedStack:
+    """A dev stack whose config serves the dashboard without sign-in (``dashboard.public``)."""
+    config = public_dev_config()
+    return _load(synth_outdir, config.stack_name, config)
 
 
 @pytest.fixture(params=ENV_NAMES)

@@ -18,6 +18,18 @@ if str(REPO_ROOT) not in sys.path:
 from infra.config import ENVIRONMENTS, EnvConfig  # noqa: E402
 
 ENV_NAMES = tuple(ENVIRONMENTS)
+KEY_VAULT_SECRET = "Microsoft.KeyVault/vaults/secrets"  # noqa: S105 - an ARM type, no secret
+AUTH_CONFIG = "Microsoft.App/containerApps/authConfigs"
+
+
+def public_dev_config() -> EnvConfig:
+    """Dev as it would be if its config opted out of sign-in (``dashboard.public``), under its own prefix so
+    that its stack synthesizes next to the real ones."""
+    dev = ENVIRONMENTS["dev"]
+    return EnvConfig.model_validate(
+        dev.model_dump()
+        | {"prefix": "pulse-open", "dashboard": dev.dashboard.model_dump() | {"public": True}}
+    )
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,14 @@ class SynthesizedStack:
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
         """Resources of one type, by logical id (empty when there are none)."""
         return self.doc.get("resource", {}).get(resource_type, {})
+
+    def arm_resources(self, arm_type: str) -> dict[str, dict[str, Any]]:
+        """``azapi_resource`` blocks of one ARM type (any API version), by logical id."""
+        return {
+            lid: body
+            for lid, body in self.resources("azapi_resource").items()
+            if body["type"].split("@")[0] == arm_type
+        }
 
     def only(self, resource_type: str) -> tuple[str, dict[str, Any]]:
         """The single resource of a type, as ``(logical id, body)``; fails when there is not exactly one."""

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from infra_testkit import SynthesizedStack
+from infra_testkit import KEY_VAULT_SECRET, SynthesizedStack
 
 from infra.variables import SENSITIVE_VARIABLES
 
@@ -62,7 +62,8 @@ def test_secret_attributes_hold_references_only(stack: SynthesizedStack) -> None
 
 
 def test_key_vault_secret_values_are_references(stack: SynthesizedStack) -> None:
-    values = [s["sensitive_body"]["properties"]["value"] for s in stack.resources("azapi_resource").values()]
+    secrets = stack.arm_resources(KEY_VAULT_SECRET).values()
+    values = [secret["sensitive_body"]["properties"]["value"] for secret in secrets]
     assert len(values) == 4
     assert all(REFERENCE.match(value) for value in values)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import cdktf
 import pytest
-from infra_testkit import SynthesizedStack
+from infra_testkit import KEY_VAULT_SECRET, SynthesizedStack
 
 from infra.components.confluent import CONSUMER_GROUP_PREFIX, TOPIC_NAME
 from infra.config import ENVIRONMENTS
@@ -172,7 +172,7 @@ def test_workload_service_accounts_and_keys(stack: SynthesizedStack) -> None:
 
 def test_kafka_keys_are_written_to_key_vault(stack: SynthesizedStack) -> None:
     vault_id, _ = stack.only("azurerm_key_vault")
-    secrets = {s["name"]: s for s in stack.resources("azapi_resource").values()}
+    secrets = {s["name"]: s for s in stack.arm_resources(KEY_VAULT_SECRET).values()}
     assert sorted(secrets) == [
         "kafka-databricks-api-key",
         "kafka-databricks-api-secret",
