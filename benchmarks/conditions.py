@@ -166,11 +166,13 @@ class Start:
     others: list[dict[str, Any]] = field(default_factory=list)
 
 
-def settle(probes: Probes, first: bool) -> Start:
+def settle(probes: Probes, first: bool, say: Callable[[str], None] = lambda _: None) -> Start:
     """Wait up to `SETTLE_S` for the 1-minute load average to fall to `BUSY_LOAD`, and say whether the
     machine is busy (see the module docstring for the rule before the first benchmark and a later one)."""
     began = probes.clock()
     first_load = load = probes.load()
+    if load[0] > BUSY_LOAD:
+        say(f"the 1-minute load average is {load[0]:.2f}: waiting up to {SETTLE_S:.0f} s for {BUSY_LOAD:g}")
     while load[0] > BUSY_LOAD and probes.clock() - began < SETTLE_S:
         probes.sleep(POLL_S)
         load = probes.load()
@@ -231,9 +233,9 @@ class Watch:
             "seconds": round(seconds, 1),
             "load_1m": {
                 "samples": len(one_minute),
-                "min": min(one_minute),
+                "min": round(min(one_minute), 2),
                 "median": round(statistics.median(one_minute), 2),
-                "max": max(one_minute),
+                "max": round(max(one_minute), 2),
             },
             "other_processes": cpu_percent(self._first, list(self._seen.values()), seconds, self._since),
         }

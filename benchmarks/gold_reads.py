@@ -1,82 +1,74 @@
 """Gold fixture and read timings for the dashboard benchmark, each in its own process.
 
 `python -m benchmarks.gold_reads fixture --lake L` writes the 24 h x 20 videos fixture;
-`python -m benchmarks.gold_reads deltalake|spark --lake L --start ISO` times reading the last 24 h of
-each Gold table into pandas: deltalake through the dashboard's own `read_gold`, or a Spark batch read
-(`get_spark`, same filter, `toPandas`). One untimed warm-up read, then the median of `--repeats`.
+`python -m benchmarks.gold_reads alternate --lake L --start ISO --rounds N` times reading the last 24 h of
+each Gold table into pandas, deltalake through the dashboard's own `read_gold` and a Spark batch read
+(`get_spark`, same filter, `toPandas`) in turn: one untimed warm-up read each, then N rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
-from typing import TYPE_CHECKING
+from typing import Any
 
 from pulse_core.catalogue import GOLD
 
-if TYPE_CHECKING:
-    from pulse_dashboard.gold import GoldTable
 
+def alternating_reads(lake: str, start: datetime, rounds: int) -> dict[str, Any]:
+    """Each Gold table's last 24 h, read with deltalake then with Spark, round after round (A B A B …).
 
-def _rows(table: GoldTable, start: datetime) -> int:
-    from pulse_dashboard.gold import read_gold
-
-    return len(read_gold(table, start=start))
-
-
-def _timed(read: Callable[[], int], repeats: int) -> dict[str, float | int]:
-    rows = read()
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        rows = read()
-        times.append(time.perf_counter() - began)
-    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4), "rows": rows}
-
-
-def deltalake_reads(lake: str, start: datetime, repeats: int) -> dict[str, object]:
-    from pulse_dashboard.gold import GoldTable
-
-    out: dict[str, object] = {}
-    for name in GOLD:
-        table = GoldTable(name, f"{lake}/gold/{name}", {})
-        out[name] = _timed(partial(_rows, table, start), repeats)
-    return out
-
-
-def spark_reads(lake: str, start: datetime, repeats: int) -> dict[str, object]:
+    The Spark session starts first (timed apart), so nothing forks after deltalake has been used; one
+    untimed read each warms both up.
+    """
     from pyspark.sql import functions as F
 
     from pulse.spark import get_spark
     from pulse_core.settings import load_settings
+    from pulse_dashboard.gold import GoldTable, read_gold
 
     began = time.perf_counter()
     spark = get_spark("pulse-bench-dashboard-read", load_settings())
-    out: dict[str, object] = {"session_s": round(time.perf_counter() - began, 2)}
+    session_s = round(time.perf_counter() - began, 2)
     literal = F.lit(start.replace(tzinfo=None)).cast("timestamp")  # the session time zone is UTC
-    for name in GOLD:
-        path = f"{lake}/gold/{name}"
 
-        def read(path: str = path, name: str = name) -> int:
-            frame = spark.read.format("delta").load(path).where(F.col(GOLD[name].time_bounds[0]) >= literal)
-            return len(frame.toPandas())
+    def with_deltalake(name: str) -> int:
+        return len(read_gold(GoldTable(name, f"{lake}/gold/{name}", {}), start=start))
 
-        out[name] = _timed(read, repeats)
+    def with_spark(name: str) -> int:
+        frame = spark.read.format("delta").load(f"{lake}/gold/{name}")
+        return len(frame.where(F.col(GOLD[name].time_bounds[0]) >= literal).toPandas())
+
+    readers: dict[str, Callable[[str], int]] = {"deltalake": with_deltalake, "spark": with_spark}
+    out: dict[str, Any] = {reader: {name: {"rounds_s": []} for name in GOLD} for reader in readers}
+    for reader, read in readers.items():
+        for name in GOLD:
+            out[reader][name]["rows"] = read(name)
+    for _ in range(rounds):
+        for reader, read in readers.items():
+            for name in GOLD:
+                began = time.perf_counter()
+                read(name)
+                out[reader][name]["rounds_s"].append(round(time.perf_counter() - began, 4))
     spark.stop()
-    return out
+    out["totals_s"] = {
+        reader: [
+            round(sum(times), 4) for times in zip(*(out[reader][n]["rounds_s"] for n in GOLD), strict=True)
+        ]
+        for reader in readers
+    }
+    return out | {"session_s": session_s}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["fixture", "deltalake", "spark"])
+    parser.add_argument("mode", choices=["fixture", "alternate"])
     parser.add_argument("--lake", required=True)
     parser.add_argument("--start", help="ISO-8601 lower bound of the read (UTC)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.mode == "fixture":
         from testkit.gold_fixture import write_gold_fixture
@@ -94,9 +86,7 @@ def main() -> None:
             )
         )
         return
-    start = datetime.fromisoformat(args.start)
-    reads = deltalake_reads if args.mode == "deltalake" else spark_reads
-    print(json.dumps(reads(args.lake, start, args.repeats)))
+    print(json.dumps(alternating_reads(args.lake, datetime.fromisoformat(args.start), args.rounds)))
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None, probes: conditions.Probes | None = N
     results: list[Result] = []
     status = 0
     for index, (name, module_name) in enumerate((n, m) for n, m in BENCHMARKS.items() if n in wanted):
-        start = conditions.settle(probes, first=index == 0)
+        start = conditions.settle(probes, first=index == 0, say=log)
         if start.busy and not args.allow_busy:
             log(
                 f"refused to start {name}: the machine is busy: {start.busy}. Nothing more is measured. "

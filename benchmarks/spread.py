@@ -9,6 +9,7 @@ better (seconds), the candidate's upper quartile against the baseline's lower qu
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,13 @@ def spread(values: Sequence[float]) -> dict[str, Any]:
 
 def _round(value: float) -> float:
     return round(value, 4) if abs(value) < 100 else round(value, 1)
+
+
+def consecutive(values: Sequence[float], parts: int = MIN_ROUNDS) -> list[list[float]]:
+    """`values` (in the order they were measured) cut into `parts` consecutive rounds of near-equal size:
+    the rounds of one long measurement, where a benchmark compares with a fixed limit, not a baseline."""
+    bounds = [round(i * len(values) / parts) for i in range(parts + 1)]
+    return [list(values[low:high]) for low, high in itertools.pairwise(bounds) if high > low]
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ def compare(
 def against_limit(values: Sequence[float], limit: float, better: str) -> dict[str, Any]:
     """One side's rounds against a fixed limit (a target in seconds, say): met when the candidate's worse
     quartile is within it."""
-    sides = {"baseline": None, "candidate": spread(values)}
+    sides: dict[str, Any] = {"baseline": None, "candidate": spread(values)}
     mine, _ = _quartiles(better)
     return {"limit": limit} | _verdict(
         sides,
@@ -86,6 +94,13 @@ def against_limit(values: Sequence[float], limit: float, better: str) -> dict[st
         Target(1.0, better),
         len(values),
     )
+
+
+def all_met(verdicts: Sequence[bool | None]) -> bool | None:
+    """Several targets together: missed if one is missed, else undecided if one is, else met."""
+    if False in verdicts:
+        return False
+    return None if None in verdicts else True
 
 
 def _ratio(candidate: float | None, baseline: float | None) -> float | None:
