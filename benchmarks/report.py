@@ -34,19 +34,21 @@ def _ratio(value: float | None, at_quartiles: float | None = None) -> str:
     return f"{value:.2f}x" + ("" if at_quartiles is None else f" (at the quartiles {at_quartiles:.2f}x)")
 
 
-def _verdict(passed: bool | None, error: str | None, busy: bool = False) -> str:
+def _verdict(passed: bool | None, error: str | None, busy: bool = False, checked: bool = True) -> str:
+    """met / NOT MET / info; a busy result has no verdict, one from before the conditions were recorded
+    (issue 26) says it is unchecked."""
     if error:
         return "ERROR"
     if busy:
         return "busy: no verdict"
-    return {True: "met", False: "NOT MET", None: "info"}[passed]
+    return {True: "met", False: "NOT MET", None: "info"}[passed] + ("" if checked else " (unchecked)")
 
 
 def conditions_text(result: dict[str, Any]) -> str:
     """The machine beside the figures: the load before and during, other processes, busy or not."""
     conditions = result.get("conditions")
     if not conditions:
-        return "not recorded"
+        return "not recorded (before issue 26: no rounds, no conditions)"
     before, during = conditions["load_before"], conditions["load_during"]
     waited = f", waited {before['waited_s']:.0f} s" if before["waited_s"] else ""
     text = (
@@ -76,7 +78,7 @@ def rows_of(result: dict[str, Any]) -> list[list[str]]:
             ),
             _ratio(result["ratio"], result.get("ratio_at_quartiles")),
             result["target"],
-            _verdict(result["pass"], None, busy),
+            _verdict(result["pass"], None, busy, checked="conditions" in result),
             conditions_text(result),
         ]
     ]
@@ -93,7 +95,9 @@ def rows_of(result: dict[str, Any]) -> list[list[str]]:
                 _figure(extra.get("candidate"), extra_unit, spreads.get("candidate")),
                 _ratio(extra.get("ratio"), extra.get("ratio_at_quartiles")),
                 extra.get("target", ""),
-                _verdict(extra["pass"], None, busy) if "pass" in extra else "",
+                _verdict(extra["pass"], None, busy, checked="conditions" in result)
+                if "pass" in extra
+                else "",
                 "",
             ]
         )

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks.report import rows_of
 from benchmarks.result import Result, compared_rounds
-from benchmarks.spread import MIN_ROUNDS, Target, against_limit, compare, spread
+from benchmarks.spread import MIN_ROUNDS, Target, against_limit, all_met, compare, consecutive, spread
 
 AT_LEAST_1X = Target(1.0, "higher")
 AT_MOST_1X = Target(1.0, "lower")
@@ -82,3 +82,15 @@ def test_the_table_shows_the_spread_and_the_ratio_at_the_quartiles() -> None:
     assert headline[6] == "NOT MET"
     assert row[6] == "NOT MET"
     assert row[3] == "92.00 events/s [IQR 91.00-93.00, 5 rounds]"
+
+
+def test_one_long_measurement_cuts_into_consecutive_rounds_in_order() -> None:
+    assert consecutive(list(range(10))) == [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]]
+    assert [len(part) for part in consecutive(list(range(12)))] == [2, 3, 2, 3, 2]
+    assert consecutive([1.0, 2.0]) == [[1.0], [2.0]]
+
+
+def test_several_targets_are_missed_if_one_is_and_undecided_if_one_is() -> None:
+    assert all_met([True, True]) is True
+    assert all_met([True, None]) is None
+    assert all_met([None, False]) is False
