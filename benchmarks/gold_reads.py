@@ -1,9 +1,9 @@
 """Gold fixture and read timings for the dashboard benchmark, each in its own process.
 
 `python -m benchmarks.gold_reads fixture --lake L` writes the 24 h x 20 videos fixture;
-`python -m benchmarks.gold_reads alternate --lake L --start ISO --rounds N` times reading the last 24 h of
-each Gold table into pandas, deltalake through the dashboard's own `read_gold` and a Spark batch read
-(`get_spark`, same filter, `toPandas`) in turn: one untimed warm-up read each, then N rounds.
+`python -m benchmarks.gold_reads deltalake|spark --lake L --start ISO` is one round: it times reading the
+last 24 h of each Gold table into pandas, deltalake through the dashboard's own `read_gold`, or a Spark
+batch read (`get_spark`, same filter, `toPandas`), after one untimed warm-up read.
 """
 
 from __future__ import annotations
@@ -18,57 +18,50 @@ from typing import Any
 from pulse_core.catalogue import GOLD
 
 
-def alternating_reads(lake: str, start: datetime, rounds: int) -> dict[str, Any]:
-    """Each Gold table's last 24 h, read with deltalake then with Spark, round after round (A B A B …).
+def one_round(reader: str, lake: str, start: datetime) -> dict[str, Any]:
+    """One round of a reader in a fresh process: each Gold table read once untimed, then once timed.
 
-    The Spark session starts first (timed apart), so nothing forks after deltalake has been used; one
-    untimed read each warms both up.
+    A round is a process of its own so that neither reader runs beside the other's runtime (a Spark JVM
+    idling in the same process would take CPU from deltalake's reads); Spark's session start is timed
+    apart.
     """
-    from pyspark.sql import functions as F
-
-    from pulse.spark import get_spark
     from pulse_core.settings import load_settings
-    from pulse_dashboard.gold import GoldTable, read_gold
 
-    began = time.perf_counter()
-    spark = get_spark("pulse-bench-dashboard-read", load_settings())
-    session_s = round(time.perf_counter() - began, 2)
-    literal = F.lit(start.replace(tzinfo=None)).cast("timestamp")  # the session time zone is UTC
+    read: Callable[[str], int]
+    out: dict[str, Any] = {}
+    if reader == "deltalake":
+        from pulse_dashboard.gold import GoldTable, read_gold
 
-    def with_deltalake(name: str) -> int:
-        return len(read_gold(GoldTable(name, f"{lake}/gold/{name}", {}), start=start))
+        def read(name: str) -> int:
+            return len(read_gold(GoldTable(name, f"{lake}/gold/{name}", {}), start=start))
 
-    def with_spark(name: str) -> int:
-        frame = spark.read.format("delta").load(f"{lake}/gold/{name}")
-        return len(frame.where(F.col(GOLD[name].time_bounds[0]) >= literal).toPandas())
+    else:
+        from pyspark.sql import functions as F
 
-    readers: dict[str, Callable[[str], int]] = {"deltalake": with_deltalake, "spark": with_spark}
-    out: dict[str, Any] = {reader: {name: {"rounds_s": []} for name in GOLD} for reader in readers}
-    for reader, read in readers.items():
-        for name in GOLD:
-            out[reader][name]["rows"] = read(name)
-    for _ in range(rounds):
-        for reader, read in readers.items():
-            for name in GOLD:
-                began = time.perf_counter()
-                read(name)
-                out[reader][name]["rounds_s"].append(round(time.perf_counter() - began, 4))
-    spark.stop()
-    out["totals_s"] = {
-        reader: [
-            round(sum(times), 4) for times in zip(*(out[reader][n]["rounds_s"] for n in GOLD), strict=True)
-        ]
-        for reader in readers
-    }
-    return out | {"session_s": session_s}
+        from pulse.spark import get_spark
+
+        began = time.perf_counter()
+        spark = get_spark("pulse-bench-dashboard-read", load_settings())
+        out["session_s"] = round(time.perf_counter() - began, 2)
+        literal = F.lit(start.replace(tzinfo=None)).cast("timestamp")  # the session time zone is UTC
+
+        def read(name: str) -> int:
+            frame = spark.read.format("delta").load(f"{lake}/gold/{name}")
+            return len(frame.where(F.col(GOLD[name].time_bounds[0]) >= literal).toPandas())
+
+    for name in GOLD:
+        rows = read(name)
+        began = time.perf_counter()
+        read(name)
+        out[name] = {"seconds": round(time.perf_counter() - began, 4), "rows": rows}
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["fixture", "alternate"])
+    parser.add_argument("mode", choices=["fixture", "deltalake", "spark"])
     parser.add_argument("--lake", required=True)
     parser.add_argument("--start", help="ISO-8601 lower bound of the read (UTC)")
-    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if args.mode == "fixture":
         from testkit.gold_fixture import write_gold_fixture
@@ -86,7 +79,7 @@ def main() -> None:
             )
         )
         return
-    print(json.dumps(alternating_reads(args.lake, datetime.fromisoformat(args.start), args.rounds)))
+    print(json.dumps(one_round(args.mode, args.lake, datetime.fromisoformat(args.start))))
 
 
 if __name__ == "__main__":
