@@ -28,7 +28,7 @@ from benchmarks.harness import (
     stop_process,
     workspace,
 )
-from benchmarks.result import Result, compared, compared_rounds
+from benchmarks.result import Result, compared, compared_rounds, headline
 from benchmarks.spread import Target, compare
 
 NAME = "dashboard"
@@ -145,20 +145,11 @@ def run(quick: bool) -> Result:
         metric="Gold read, 24 h, 3 tables",
         unit="s",
         better="lower",
-        baseline={
-            "label": "Spark batch read",
-            "value": verdict["baseline"]["median"],
-            "spread": verdict["baseline"],
-            "reads": reads["spark"],
-        },
-        candidate={
-            "label": "deltalake read_gold",
-            "value": verdict["candidate"]["median"],
-            "spread": verdict["candidate"],
-            "reads": reads["deltalake"],
-        },
-        ratio=verdict["ratio"],
-        ratio_at_quartiles=verdict["ratio_at_quartiles"],
+        **headline(
+            verdict,
+            {"label": "Spark batch read", "reads": reads["spark"]},
+            {"label": "deltalake read_gold", "reads": reads["deltalake"]},
+        ),
         target=f"{READ_TARGET} at the quartiles (no slower than Spark)",
         passed=verdict["met"],
         details={"browser_pulse": pulse_page, "browser_baseline": baseline, "fixture": fixture},

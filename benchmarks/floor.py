@@ -35,7 +35,7 @@ from benchmarks.harness import (
     stop_process,
     workspace,
 )
-from benchmarks.result import Result, compared_rounds
+from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.spread import compare
 from benchmarks.stats import summary_stats
 
@@ -157,7 +157,6 @@ def run(quick: bool) -> Result:
          "candidate": f"{s['p50']} / {s['p95']}", "unit": "s"}
         for mode, s in pooled.items()
     ]  # fmt: skip
-    headline = verdicts["stateful"]
     return Result(
         name=NAME,
         quick=quick,
@@ -166,21 +165,15 @@ def run(quick: bool) -> Result:
         metric="stateful micro-batch p50 ÷ stateless p50",
         unit="s",
         better="lower",
-        baseline={
-            "label": "stateless batch p50",
-            "value": headline["baseline"]["median"],
-            "spread": headline["baseline"],
-            "all_batches": pooled["stateless"],
-        },
-        candidate={
-            "label": "transformWithStateInPandas batch p50",
-            "value": headline["candidate"]["median"],
-            "spread": headline["candidate"],
-            "all_batches": pooled["stateful"],
-            "stateful_rows": pooled["stateful-rows"],
-        },
-        ratio=headline["ratio"],
-        ratio_at_quartiles=headline["ratio_at_quartiles"],
+        **headline(
+            verdicts["stateful"],
+            {"label": "stateless batch p50", "all_batches": pooled["stateless"]},
+            {
+                "label": "transformWithStateInPandas batch p50",
+                "all_batches": pooled["stateful"],
+                "stateful_rows": pooled["stateful-rows"],
+            },
+        ),
         target="report (issue 22: measure the floor first)",
         passed=None,
         rows=rows,

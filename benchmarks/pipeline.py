@@ -30,7 +30,7 @@ from benchmarks.harness import (
     workspace,
 )
 from benchmarks.pipeline_progress import baseline_records, batch_stats, caught_up
-from benchmarks.result import Result, compared_rounds
+from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.spread import Target, compare
 from pulse.progress_log import read_progress_log
 
@@ -202,20 +202,11 @@ def run(quick: bool) -> Result:
         metric="events/s",
         unit="events/s",
         better="higher",
-        baseline={
-            "label": "plain Spark Kafka→Delta copy",
-            "value": verdict["baseline"]["median"],
-            "spread": verdict["baseline"],
-            "rounds": ceilings,
-        },
-        candidate={
-            "label": "bronze→silver→gold",
-            "value": verdict["candidate"]["median"],
-            "spread": verdict["candidate"],
-            "rounds": medallions,
-        },
-        ratio=verdict["ratio"],
-        ratio_at_quartiles=verdict["ratio_at_quartiles"],
+        **headline(
+            verdict,
+            {"label": "plain Spark Kafka→Delta copy", "rounds": ceilings},
+            {"label": "bronze→silver→gold", "rounds": medallions},
+        ),
         target=f"{TARGET} of the ceiling, at the quartiles",
         passed=passed,
         details=details,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from benchmarks.harness import KAFKA_CLASSPATH, REPO, Workspace, broker, create_topic, log, workspace
-from benchmarks.result import Result, compared_rounds, ratio
+from benchmarks.result import Result, compared_rounds, headline, ratio
 from benchmarks.rss import RssSampler
 from benchmarks.spread import Target, all_met, compare
 from pulse.local.java import find_java
@@ -177,7 +177,6 @@ def run(quick: bool) -> Result:
             "baseline": peak(shape, "java"), "candidate": peak(shape, "pulse"), "unit": "GiB",
             "ratio": ratio(peak(shape, "pulse"), peak(shape, "java")),
         })  # fmt: skip
-    headline = verdicts[next(iter(shapes))]
     met = [verdict["met"] for verdict in verdicts.values()]
     return Result(
         name=NAME,
@@ -197,18 +196,11 @@ def run(quick: bool) -> Result:
         metric="events/s",
         unit="events/s",
         better="higher",
-        baseline={
-            "label": "Java ProducerPerformance",
-            "value": headline["baseline"]["median"],
-            "spread": headline["baseline"],
-        },
-        candidate={
-            "label": "pulse produce --rate 0",
-            "value": headline["candidate"]["median"],
-            "spread": headline["candidate"],
-        },
-        ratio=headline["ratio"],
-        ratio_at_quartiles=headline["ratio_at_quartiles"],
+        **headline(
+            verdicts[next(iter(shapes))],
+            {"label": "Java ProducerPerformance"},
+            {"label": "pulse produce --rate 0"},
+        ),
         target=f"{TARGET} at the quartiles (both record sizes)",
         passed=all_met(met),
         rows=rows,

@@ -101,6 +101,25 @@ def compared(label: str, baseline: float | None, candidate: float | None, unit: 
     return {"label": label, **figures, "ratio": ratio(candidate, baseline)}
 
 
+def headline(
+    comparison: dict[str, Any],
+    baseline: dict[str, Any],
+    candidate: dict[str, Any],
+) -> dict[str, Any]:
+    """A `Result`'s headline from `benchmarks.spread.compare`: each side (its label and raw figures, as
+    given) with its median as the `value` and its spread, and both ratios."""
+    return {
+        "baseline": {**baseline, "value": comparison["baseline"]["median"], "spread": comparison["baseline"]},
+        "candidate": {
+            **candidate,
+            "value": comparison["candidate"]["median"],
+            "spread": comparison["candidate"],
+        },
+        "ratio": comparison["ratio"],
+        "ratio_at_quartiles": comparison["ratio_at_quartiles"],
+    }
+
+
 def compared_rounds(label: str, comparison: dict[str, Any], unit: str) -> dict[str, Any]:
     """A table row from `benchmarks.spread`: each side's median with its spread, the ratio of the medians,
     the ratio at the quartiles, and the target's verdict when there is a target."""

@@ -25,7 +25,7 @@ import psutil
 
 from benchmarks.harness import REPO, Workspace, broker, checked, create_topic, log, pulse, workspace
 from benchmarks.pipeline_progress import caught_up
-from benchmarks.result import Result, compared_rounds
+from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.spread import Target, all_met, compare
 from pulse.progress_log import read_progress_log
 
@@ -134,7 +134,6 @@ def run(quick: bool) -> Result:
          "candidate": max(figures(topic, master, "driver_peak_rss_mib")), "unit": "MiB"}
         for topic in TOPICS for master in MASTERS
     ]  # fmt: skip
-    even = verdicts["scaleout-even"]
     met = [verdict["met"] for verdict in verdicts.values()]
     return Result(
         name=NAME,
@@ -143,10 +142,7 @@ def run(quick: bool) -> Result:
         metric="events/s with local[2] ÷ local[1]",
         unit="events/s",
         better="higher",
-        baseline={"label": "local[1]", "value": even["baseline"]["median"], "spread": even["baseline"]},
-        candidate={"label": "local[2]", "value": even["candidate"]["median"], "spread": even["candidate"]},
-        ratio=even["ratio"],
-        ratio_at_quartiles=even["ratio_at_quartiles"],
+        **headline(verdicts["scaleout-even"], {"label": "local[1]"}, {"label": "local[2]"}),
         target=f"{TARGET} at the quartiles (one video at 90%: {TARGET_SKEWED})",
         passed=all_met(met),
         rows=rows,
