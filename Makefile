@@ -94,7 +94,7 @@ fmt: $(VENV)/.installed ## Format and auto-fix (ruff)
 synth: $(VENV)/.installed ## Synthesize the cdktf stacks (dev, staging, prod) into cdktf.out/
 	@JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 CHECKPOINT_DISABLE=1 $(BIN)/python infra/main.py
 
-bench: setup ## Run the benchmarks (BENCH_ARGS=--quick for a smoke run); writes benchmarks/results/*.json
+bench: setup ## Run the benchmarks on a quiet machine (BENCH_ARGS="--quick", "--only NAME", "--allow-busy"); writes benchmarks/results/*.json
 	@$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 bench-faults: setup ## The fault tests at benchmark size (pytest --long -m fault)

@@ -39,9 +39,10 @@ from benchmarks.harness import (
     workspace,
 )
 from benchmarks.pipeline_progress import baseline_records, batch_stats, committed_within
-from benchmarks.result import Result, ratio
+from benchmarks.result import Result, compared_rounds, ratio
 from benchmarks.rss import RssSampler, tree_rss
-from benchmarks.stats import summary_stats
+from benchmarks.spread import against_limit, all_met, consecutive
+from benchmarks.stats import percentile, summary_stats
 from pulse.io import Trigger
 from pulse.progress_log import read_progress_log
 
@@ -185,12 +186,15 @@ def one_setting(
         batches = committed_within(read_progress_log(logs / PROGRESS_LOG), *window)
     latencies = probe.pop("latencies_s")
     stats = summary_stats(latencies)
+    # The probes in send order, in fifths: each fifth's p95 is a round (benchmarks.spread).
+    round_p95s = [percentile(part, 95) for part in consecutive(latencies)]
     log(f"  trigger {trigger_s:g} s: {stats} ({probe['missing']} missing)")
     return {
         "code": baseline or "this commit",
         "trigger_s": trigger_s,
         "background_rate": rate,
         "latency_s": stats,
+        "round_p95_s": [round(p95, 3) for p95 in round_p95s if p95 is not None],
         "probe": probe,
         "stage_batches": batch_stats(batches),
         "pipeline_errors": [line for line in measured.splitlines() if "error" in line.lower()][:5],
@@ -219,32 +223,42 @@ def run(quick: bool) -> list[Result]:
     return [_freshness_result(quick, size, settings), _memory_result(quick, size, sampler, idle)]
 
 
-def _within_target(setting: dict[str, Any]) -> bool:
-    p95 = setting["latency_s"]["p95"]
-    return (
-        p95 is not None and p95 <= target_p95(setting["background_rate"]) and setting["probe"]["missing"] == 0
-    )
+def _rounds(setting: dict[str, Any]) -> dict[str, Any]:
+    """The p95 of each fifth of the probes against the setting's target."""
+    return against_limit(setting["round_p95_s"], target_p95(setting["background_rate"]), "lower")
+
+
+def _within_target(setting: dict[str, Any]) -> bool | None:
+    """Missed if a probe never showed; else met at the quartiles of the rounds' p95s (None with too few)."""
+    if setting["probe"]["missing"]:
+        return False
+    return _rounds(setting)["met"]
 
 
 def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str, Any]]) -> Result:
     ours = [s for s in settings if s["code"] == "this commit"]
-    best = min(ours, key=lambda s: s["latency_s"]["p95"] if s["latency_s"]["p95"] is not None else 1e9)
-    p95 = best["latency_s"]["p95"]
+    first = ours[0]  # the issue's target load, 200 events/s, for which the 5 s target stands
+    headline = _rounds(first)
     rows = []
     for s in settings:
         lat = s["latency_s"]
         rows.append(
             {
                 "label": f"{s['code']}: {s['background_rate']:g} ev/s, trigger {s['trigger_s']:g} s: "
-                "p50 / p95 / p99 (s)",
+                "p50 / p95 / p99 (s), all probes; ratio p95 ÷ trigger",
                 "baseline": s["trigger_s"],
                 "candidate": f"{lat['p50']} / {lat['p95']} / {lat['p99']}",
                 "unit": "s",
                 "ratio": ratio(lat["p95"], s["trigger_s"]),
-                "target": f"p95 <= {target_p95(s['background_rate']):g} s",
-                "pass": _within_target(s),
             }
         )
+        limit = target_p95(s["background_rate"])
+        rounds = compared_rounds(f"  p95 of each fifth of the probes ÷ {limit:g} s", _rounds(s), "s")
+        if s["code"] == "this commit":
+            rounds["pass"] = _within_target(s)
+        else:  # the baseline commit's figures are for comparison, not held to the target
+            del rounds["target"], rounds["pass"]
+        rows.append(rounds)
         for stage in ("pipeline",):
             if stage not in s["stage_batches"]:
                 continue
@@ -270,7 +284,8 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
         same = next(s for s in ours if s["background_rate"] == before[0]["background_rate"])
         rows.append(
             {
-                "label": f"p95 after ÷ before ({before[0]['code']}), {same['background_rate']:g} ev/s",
+                "label": f"p95 after ÷ before ({before[0]['code']}), {same['background_rate']:g} ev/s "
+                "(one pipeline run each, not alternated: indicative)",
                 "baseline": before[0]["latency_s"]["p95"],
                 "candidate": same["latency_s"]["p95"],
                 "unit": "s",
@@ -286,18 +301,24 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
         better="lower",
         baseline={"label": "target", "value": TARGET_P95_S},
         candidate={
-            "label": f"{best['background_rate']:g} ev/s, trigger {best['trigger_s']:g} s",
-            "value": p95,
+            "label": f"{first['background_rate']:g} ev/s, trigger {first['trigger_s']:g} s: median of the "
+            "fifths' p95",
+            "value": headline["candidate"]["median"],
+            "spread": headline["candidate"],
         },
-        ratio=ratio(p95, TARGET_P95_S),
-        target=f"p95 <= {TARGET_P95_S:g} s",
-        # Every setting of this commit within its own target.
-        passed=all(_within_target(s) for s in ours),
+        ratio=headline["ratio"],
+        ratio_at_quartiles=headline["ratio_at_quartiles"],
+        target=f"p95 <= {TARGET_P95_S:g} s at the quartiles (2,000 ev/s: <= {target_p95(2000.0):g} s)",
+        # Every setting of this commit within its own target; None when one has too few rounds.
+        passed=all_met([_within_target(s) for s in ours]),
         details={"settings": settings},
         notes=[
             "Latency = first deltalake poll (every 0.25 s) showing the probe in both gold.user_sessions and "
             "gold.events_by_type, minus its send time.",
             "Per-row ratio = p95 / trigger interval (the micro-batch floor).",
+            "Rounds: the measured probes in send order, cut in fifths; a target holds when the fifths' p95s "
+            "are within it at their upper quartile. The settings run one after the other, each its own "
+            "pipeline: the after ÷ before row is one run each, not alternated.",
             "Load meanwhile: pulse produce at the background rate, a Chromium viewer on the dashboard "
             "(auto-refresh every 5 s), the deltalake poller: all on the same 2 cores.",
         ],

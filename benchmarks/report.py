@@ -10,55 +10,95 @@ from typing import Any
 from benchmarks.result import RESULTS, Result
 
 
-def _figure(value: Any, unit: str) -> str:
+def _number(value: Any) -> str:
+    if isinstance(value, float) and value < 100:
+        return f"{value:,.2f}"
+    if isinstance(value, int | float):
+        return f"{value:,.0f}"
+    return f"{value}"
+
+
+def _figure(value: Any, unit: str, spread: dict[str, Any] | None = None) -> str:
+    """`52,159 events/s`, with `[IQR q1-q3, n rounds]` when the figure is a median over rounds."""
     if value is None:
         return "—"
-    if isinstance(value, float) and value < 100:
-        return f"{value:,.2f} {unit}".strip()
-    if isinstance(value, int | float):
-        return f"{value:,.0f} {unit}".strip()
-    return f"{value} {unit}".strip()
+    text = f"{_number(value)} {unit}".strip()
+    if spread and spread.get("rounds", 0) > 1 and spread.get("q1") is not None:
+        text += f" [IQR {_number(spread['q1'])}-{_number(spread['q3'])}, {spread['rounds']} rounds]"
+    return text
 
 
-def _ratio(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}x"
+def _ratio(value: float | None, at_quartiles: float | None = None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.2f}x" + ("" if at_quartiles is None else f" (at the quartiles {at_quartiles:.2f}x)")
 
 
-def _verdict(passed: bool | None, error: str | None) -> str:
+def _verdict(passed: bool | None, error: str | None, busy: bool = False, checked: bool = True) -> str:
+    """met / NOT MET / info; a busy result has no verdict, one from before the conditions were recorded
+    (issue 26) says it is unchecked."""
     if error:
         return "ERROR"
-    return {True: "pass", False: "FAIL", None: "info"}[passed]
+    if busy:
+        return "busy: no verdict"
+    return {True: "met", False: "NOT MET", None: "info"}[passed] + ("" if checked else " (unchecked)")
+
+
+def conditions_text(result: dict[str, Any]) -> str:
+    """The machine beside the figures: the load before and during, other processes, busy or not."""
+    conditions = result.get("conditions")
+    if not conditions:
+        return "not recorded (before issue 26: no rounds, no conditions)"
+    before, during = conditions["load_before"], conditions["load_during"]
+    waited = f", waited {before['waited_s']:.0f} s" if before["waited_s"] else ""
+    text = (
+        f"load {before['at_start'][0]:.2f} at the start{waited}; "
+        f"during {during['median']:.2f} median, {during['max']:.2f} max"
+    )
+    if conditions["busy"]:
+        return "BUSY, " + text + "; " + "; ".join(conditions["busy_reasons"])
+    return text + "; no other process above 10% of a core"
 
 
 def rows_of(result: dict[str, Any]) -> list[list[str]]:
     """Table lines for one result record (the JSON form)."""
     if result.get("error"):
         return [
-            [result["name"], "error", "—", "—", "—", "", "ERROR: " + result["error"].splitlines()[0][:80]]
+            [result["name"], "error", "—", "—", "—", "", "ERROR: " + result["error"].splitlines()[0][:80], ""]
         ]
-    unit = result["unit"]
+    unit, busy = result["unit"], bool(result.get("busy"))
+    sides = result["baseline"], result["candidate"]
     lines = [
         [
             result["name"],
             result["metric"],
-            f"{_figure(result['baseline'].get('value'), unit)} ({result['baseline'].get('label', '')})",
-            f"{_figure(result['candidate'].get('value'), unit)} ({result['candidate'].get('label', '')})",
-            _ratio(result["ratio"]),
+            *(
+                f"{_figure(side.get('value'), unit, side.get('spread'))} ({side.get('label', '')})"
+                for side in sides
+            ),
+            _ratio(result["ratio"], result.get("ratio_at_quartiles")),
             result["target"],
-            _verdict(result["pass"], None),
+            _verdict(result["pass"], None, busy, checked="conditions" in result),
+            conditions_text(result),
         ]
     ]
     for extra in result.get("rows", []):
         extra_unit = extra.get("unit", unit)
+        spreads = extra.get("spread", {})
         lines.append(
             [
                 "",
                 extra["label"],
-                _figure(extra.get("baseline"), extra_unit) if "baseline" in extra else "",
-                _figure(extra.get("candidate"), extra_unit),
-                _ratio(extra.get("ratio")),
+                _figure(extra.get("baseline"), extra_unit, spreads.get("baseline"))
+                if "baseline" in extra
+                else "",
+                _figure(extra.get("candidate"), extra_unit, spreads.get("candidate")),
+                _ratio(extra.get("ratio"), extra.get("ratio_at_quartiles")),
                 extra.get("target", ""),
-                _verdict(extra["pass"], None) if "pass" in extra else "",
+                _verdict(extra["pass"], None, busy, checked="conditions" in result)
+                if "pass" in extra
+                else "",
+                "",
             ]
         )
     return lines
@@ -74,6 +114,7 @@ def markdown(lines: Sequence[Sequence[str]]) -> str:
         "ratio",
         "target",
         "result",
+        "conditions",
     ]
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |" for line in lines]
@@ -86,7 +127,10 @@ def table(results: Iterable[Result], machine: dict[str, Any]) -> str:
     for result in results:
         lines += rows_of(json.loads(result.to_json(machine)))
     cores, memory = machine["nproc"], machine["total_memory_gib"]
-    head = f"\nPulse benchmarks on {cores} cores, {memory} GiB (ratio = candidate / baseline)\n"
+    head = (
+        f"\nPulse benchmarks on {cores} cores, {memory} GiB (ratio = candidate / baseline, of the medians "
+        "over rounds; a target is met only at the quartiles, on a machine that was not busy)\n"
+    )
     return head + markdown(lines)
 
 

@@ -30,7 +30,9 @@ def machine_info() -> dict[str, Any]:
 class Result:
     """One benchmark's record, written to `benchmarks/results/<name>.json`.
 
-    `ratio` is candidate / baseline for the headline metric; `better` says which direction is good.
+    `ratio` is candidate / baseline for the headline metric (of the medians, where there are rounds);
+    `better` says which direction is good. `conditions` is what the machine was like (benchmarks.conditions):
+    a busy result keeps its figures but never says "met": its `pass`, and every row's, is null.
     """
 
     name: str
@@ -50,6 +52,12 @@ class Result:
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     wall_seconds: float = 0.0
     error: str | None = None
+    ratio_at_quartiles: float | None = None  # benchmarks.spread: the ratio the target is decided on
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.conditions.get("busy"))
 
     def to_json(self, machine: dict[str, Any]) -> str:
         body = {
@@ -64,9 +72,14 @@ class Result:
             "baseline": self.baseline,
             "candidate": self.candidate,
             "ratio": None if self.ratio is None else round(self.ratio, 3),
+            "ratio_at_quartiles": None
+            if self.ratio_at_quartiles is None
+            else round(self.ratio_at_quartiles, 3),
             "target": self.target,
-            "pass": self.passed,
-            "rows": self.rows,
+            "busy": self.busy,
+            "pass": None if self.busy else self.passed,
+            "conditions": self.conditions,
+            "rows": [row | {"pass": None} if self.busy and "pass" in row else row for row in self.rows],
             "details": self.details,
             "notes": self.notes,
             "wall_seconds": round(self.wall_seconds, 1),
@@ -86,6 +99,43 @@ def compared(label: str, baseline: float | None, candidate: float | None, unit: 
     """A table row: a figure beside its baseline, with candidate ÷ baseline."""
     figures = {"baseline": baseline, "candidate": candidate, "unit": unit}
     return {"label": label, **figures, "ratio": ratio(candidate, baseline)}
+
+
+def headline(
+    comparison: dict[str, Any],
+    baseline: dict[str, Any],
+    candidate: dict[str, Any],
+) -> dict[str, Any]:
+    """A `Result`'s headline from `benchmarks.spread.compare`: each side (its label and raw figures, as
+    given) with its median as the `value` and its spread, and both ratios."""
+    return {
+        "baseline": {**baseline, "value": comparison["baseline"]["median"], "spread": comparison["baseline"]},
+        "candidate": {
+            **candidate,
+            "value": comparison["candidate"]["median"],
+            "spread": comparison["candidate"],
+        },
+        "ratio": comparison["ratio"],
+        "ratio_at_quartiles": comparison["ratio_at_quartiles"],
+    }
+
+
+def compared_rounds(label: str, comparison: dict[str, Any], unit: str) -> dict[str, Any]:
+    """A table row from `benchmarks.spread`: each side's median with its spread, the ratio of the medians,
+    the ratio at the quartiles, and the target's verdict when there is a target."""
+    baseline = comparison["baseline"]
+    row = {
+        "label": label,
+        "baseline": comparison.get("limit") if baseline is None else baseline["median"],
+        "candidate": comparison["candidate"]["median"],
+        "unit": unit,
+        "ratio": comparison["ratio"],
+        "ratio_at_quartiles": comparison["ratio_at_quartiles"],
+        "spread": {side: comparison[side] for side in ("baseline", "candidate") if comparison[side]},
+    }
+    if comparison["target"] is not None:
+        row |= {"target": comparison["target"], "pass": comparison["met"]}
+    return row
 
 
 def failed_result(name: str, quick: bool, error: str) -> Result:

@@ -27,8 +27,9 @@ from benchmarks.harness import (
     workspace,
 )
 from benchmarks.pipeline_progress import baseline_records, batch_stats
-from benchmarks.result import Result, ratio
+from benchmarks.result import Result, compared_rounds, ratio
 from benchmarks.rss import RssSampler
+from benchmarks.spread import against_limit, consecutive
 from benchmarks.stats import summary_stats
 from pulse.progress_log import read_progress_log
 
@@ -109,6 +110,8 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
         "caught_up_before_measuring": warm["caught_up"],
         "lag_s": summary_stats(lags),
         "max_lag_s": max(lags) if lags else None,
+        # The window in fifths, each one's worst lag: the spread of the worst case over the run.
+        "round_max_lag_s": [max(part) for part in consecutive(lags)],
         "mean_lag_first_third_s": None if first is None else round(first, 2),
         "mean_lag_last_third_s": None if last is None else round(last, 2),
         "growing": first is None or last is None or last - first > GROWTH_TOLERANCE_S,
@@ -148,6 +151,13 @@ def run(quick: bool) -> list[Result]:
         for r in runs
     ]
     for r in runs:
+        rounds = compared_rounds(
+            f"  {r['code']}: worst lag of each fifth of the window ÷ {TARGET_MAX_LAG_S:g} s",
+            against_limit(r["round_max_lag_s"], TARGET_MAX_LAG_S, "lower"),
+            "s",
+        )
+        del rounds["target"], rounds["pass"]  # the target is on the worst of all: the row above
+        rows.append(rounds)
         b = r["pipeline_batches"].get("batch_seconds", {})
         rows.append(
             {
@@ -160,7 +170,8 @@ def run(quick: bool) -> list[Result]:
     if before and before["max_lag_s"] and ours["max_lag_s"] is not None:
         rows.append(
             {
-                "label": f"max lag after ÷ before ({before['code']})",
+                "label": f"max lag after ÷ before ({before['code']}; one run each, not alternated: "
+                "indicative)",
                 "baseline": before["max_lag_s"],
                 "candidate": ours["max_lag_s"],
                 "unit": "s",
@@ -192,6 +203,9 @@ def run(quick: bool) -> list[Result]:
                 f"+ {GROWTH_TOLERANCE_S:g} s.",
                 "Load: pulse produce at the rate, the pipeline with its defaults (trigger 1 s), "
                 "no dashboard.",
+                "The target is on the worst sample of the whole window, so the quartile rule of the other "
+                "benchmarks adds nothing here; the fifths' worst lags show the spread. The baseline commit "
+                "runs after this commit's run, not alternated with it (two more 10-minute runs a round).",
             ],
             rows=rows,
         )
