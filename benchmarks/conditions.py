@@ -68,7 +68,7 @@ class ProcessTable:
             if info["cpu_times"] is None or info["create_time"] is None:
                 continue
             key = info["pid"], info["create_time"]
-            ours = _descends(info["pid"], me, parents) or self._carries(process, key, run_id)
+            ours = self._ours(process, key, me, parents, run_id)
             readings.append(
                 CpuReading(
                     pid=info["pid"],
@@ -81,15 +81,33 @@ class ProcessTable:
             )
         return readings
 
-    def _carries(self, process: psutil.Process, key: tuple[int, float], run_id: str | None) -> bool:
+    def _ours(
+        self,
+        process: psutil.Process,
+        key: tuple[int, float],
+        me: int,
+        parents: dict[int, int],
+        run_id: str | None,
+    ) -> bool:
+        """Whether a process is this run's. Once seen as ours it stays ours: a child's JVM that outlives
+        its parent for a moment is reparented, and then (a zombie) shows neither its parent nor its
+        environment, yet its CPU time is still this run's work."""
+        if self._marked.get(key):
+            return True
+        if _descends(key[0], me, parents):
+            self._marked[key] = True
+        elif key not in self._marked:
+            self._marked[key] = self._carries(process, run_id)
+        return self._marked[key]
+
+    @staticmethod
+    def _carries(process: psutil.Process, run_id: str | None) -> bool:
         if run_id is None:
             return False
-        if key not in self._marked:
-            try:
-                self._marked[key] = process.environ().get(RUN_ENV) == run_id
-            except (psutil.Error, OSError):
-                self._marked[key] = False
-        return self._marked[key]
+        try:
+            return process.environ().get(RUN_ENV) == run_id
+        except (psutil.Error, OSError):
+            return False
 
 
 def _descends(pid: int, ancestor: int, parents: dict[int, int]) -> bool:

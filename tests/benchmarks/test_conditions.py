@@ -205,3 +205,22 @@ def test_the_process_table_knows_the_runs_own_processes(monkeypatch: pytest.Monk
     assert readings[child.pid].command.startswith(sys.executable)
     if 1 in readings:
         assert not readings[1].ours
+
+
+def test_a_process_of_ours_stays_ours_after_its_parent_exits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A benchmark's child can leave a process behind for a moment (a JVM whose Python parent exited).
+    Reparented, it no longer descends from the run, yet its CPU time is the run's work, not a neighbour's."""
+    import signal
+
+    monkeypatch.delenv(conditions.RUN_ENV, raising=False)
+    shell = subprocess.Popen(["sh", "-c", "sleep 30 & echo $!; sleep 1"], stdout=subprocess.PIPE, text=True)
+    assert shell.stdout is not None
+    left_behind = int(shell.stdout.readline())
+    try:
+        table = ProcessTable()
+        assert next(r for r in table() if r.pid == left_behind).ours
+        shell.wait(timeout=10)
+        assert next(r for r in table() if r.pid == left_behind).ours
+        assert not next(r for r in ProcessTable()() if r.pid == left_behind).ours, "a fresh table cannot tell"
+    finally:
+        os.kill(left_behind, signal.SIGKILL)
