@@ -26,7 +26,6 @@ from pulse_core.semantics import WINDOW_S
 
 CHUNK_MINUTES = 10  # event time per window group: a hot video's hour is six tasks
 SESSION_BUCKETS = 64  # hash buckets of (user, video) for sessions
-MIN_TASKS = 16  # partitions a grouping is spread over at least
 _CHUNK_US = CHUNK_MINUTES * WINDOW_S * 1_000_000
 _EVENTS = ("event_id", "event_time", "event", "user_id", "video_id")
 
@@ -34,14 +33,6 @@ _EVENTS = ("event_id", "event_time", "event", "user_id", "video_id")
 def window_start(event_time: Column) -> Column:
     """The start of the 1-minute window an instant falls in."""
     return F.date_trunc("minute", event_time)
-
-
-def _spread(frame: DataFrame, *keys: str) -> DataFrame:
-    """`frame` hash-partitioned by `keys` into at least `MIN_TASKS` partitions, so that the groups spread
-    over every task slot: adaptive execution would coalesce a grouping's small shuffle into one task."""
-    configured = frame.sparkSession.conf.get("spark.sql.shuffle.partitions") or ""
-    tasks = max(MIN_TASKS, int(configured) if configured.isdigit() else 0)
-    return frame.repartition(tasks, *keys)
 
 
 def _chunk(micros: Column) -> Column:
@@ -68,8 +59,7 @@ def events_by_type(events: DataFrame) -> DataFrame:
         return gold.events_by_type(frame, frame)
 
     chunked = events.select(*_EVENTS, _chunk(F.unix_micros(F.col("event_time"))).alias("_chunk"))
-    spread = _spread(chunked, "video_id", "_chunk")
-    return spread.groupBy("video_id", "_chunk").applyInArrow(per_group, GOLD_TABLES["events_by_type"][0])
+    return chunked.groupBy("video_id", "_chunk").applyInArrow(per_group, GOLD_TABLES["events_by_type"][0])
 
 
 def video_activity(events: DataFrame) -> DataFrame:
@@ -83,8 +73,7 @@ def video_activity(events: DataFrame) -> DataFrame:
         return gold.video_activity(context, windows)
 
     schema = GOLD_TABLES["video_activity"][0]
-    spread = _spread(_chunked(events), "video_id", "_chunk")
-    return spread.groupBy("video_id", "_chunk").applyInArrow(per_group, schema)
+    return _chunked(events).groupBy("video_id", "_chunk").applyInArrow(per_group, schema)
 
 
 def sessionize(events: DataFrame) -> DataFrame:
@@ -97,7 +86,7 @@ def sessionize(events: DataFrame) -> DataFrame:
 
     bucket = F.pmod(F.xxhash64("user_id", "video_id"), F.lit(SESSION_BUCKETS)).alias("_bucket")
     return (
-        _spread(events.select(*_EVENTS, bucket), "_bucket")
+        events.select(*_EVENTS, bucket)
         .groupBy("_bucket")
         .applyInArrow(per_group, GOLD_TABLES["user_sessions"][0])
     )
