@@ -30,11 +30,6 @@ _CHUNK_US = CHUNK_MINUTES * WINDOW_S * 1_000_000
 _EVENTS = ("event_id", "event_time", "event", "user_id", "video_id")
 
 
-def window_start(event_time: Column) -> Column:
-    """The start of the 1-minute window an instant falls in."""
-    return F.date_trunc("minute", event_time)
-
-
 def _chunk(micros: Column) -> Column:
     return F.floor(micros / F.lit(_CHUNK_US)).cast("long")
 
