@@ -43,6 +43,7 @@ from benchmarks.result import Result, compared_rounds, ratio
 from benchmarks.rss import RssSampler, tree_rss
 from benchmarks.spread import against_limit, all_met, consecutive
 from benchmarks.stats import percentile, summary_stats
+from infra.config import DATABRICKS_GOLD_WRITER
 from pulse.io import Trigger
 from pulse.progress_log import read_progress_log
 
@@ -53,17 +54,18 @@ TARGET_P95_S = 5.0
 TARGET_P95_BY_RATE = {200.0: TARGET_P95_S, 2000.0: 15.0}
 
 
-def target_p95(rate: float) -> float:
-    """The p95 target under a background load of `rate` events/s."""
-    return TARGET_P95_BY_RATE.get(rate, TARGET_P95_S)
-
-
 # `pulse pipeline all` with its default trigger (1 s), under a 200 events/s background audience (the
-# issue's target load), and 2,000 events/s in the full run.
+# issue's target load), and 2,000 events/s in the full run; then 200 events/s again with the writer a
+# Databricks job gets (`infra.config.DATABRICKS_GOLD_WRITER`): the path the cloud runs, measured here; and
+# with Spark's commits (`spark`, what a cloud lake without a delta-rs credential gets), reported only.
 DEFAULT_TRIGGER_S = Trigger.interval_s
+DEFAULT_WRITER = "auto"
+# The Databricks writer's target at 200 events/s (issue 22).
+TARGET_P95_CLOUD_WRITER_S = 8.0
 FULL: dict[str, Any] = {
-    "triggers_s": [DEFAULT_TRIGGER_S, DEFAULT_TRIGGER_S],
-    "background_rates": [200.0, 2000.0],
+    "triggers_s": [DEFAULT_TRIGGER_S] * 4,
+    "background_rates": [200.0, 2000.0, 200.0, 200.0],
+    "writers": [DEFAULT_WRITER, DEFAULT_WRITER, DATABRICKS_GOLD_WRITER, "spark"],
     "probes": 300,
     "probe_rate": 2.0,
     "warmup_timeout_s": 420,
@@ -74,6 +76,7 @@ FULL: dict[str, Any] = {
 QUICK: dict[str, Any] = {
     "triggers_s": [DEFAULT_TRIGGER_S],
     "background_rates": [200.0],
+    "writers": [DEFAULT_WRITER],
     "probes": 60,
     "probe_rate": 1.0,
     "warmup_timeout_s": 300,
@@ -82,6 +85,20 @@ QUICK: dict[str, Any] = {
     "drain_timeout_s": 180,
 }
 GIB = 2**30
+
+
+def report_only(setting: dict[str, Any]) -> bool:
+    """True for a setting measured for comparison, not held to a target: a baseline commit's, and Spark's
+    commits when the Databricks jobs do not run them."""
+    spark_fallback = setting.get("gold_writer") == "spark" and DATABRICKS_GOLD_WRITER != "spark"
+    return setting["code"] != "this commit" or spark_fallback
+
+
+def target_p95(rate: float, writer: str = DEFAULT_WRITER) -> float:
+    """The p95 target under a background load of `rate` events/s, with Gold committed by `writer`."""
+    if writer != DEFAULT_WRITER:
+        return TARGET_P95_CLOUD_WRITER_S
+    return TARGET_P95_BY_RATE.get(rate, TARGET_P95_S)
 
 
 def _in_window(log_text: str, began: float, ended: float) -> str:
@@ -99,16 +116,27 @@ def one_setting(
     sampler: RssSampler,
     idle: dict,
     baseline: str | None = None,
+    writer: str = DEFAULT_WRITER,
 ) -> dict:
     """One setting: start load, pipeline, dashboard and viewer; run the probes; stop all.
 
     With `baseline` (a git ref), the pipeline runs that commit's code; everything else is today's.
+    `writer` is the pipeline's `PULSE_GOLD_WRITER`.
     """
-    tag = f"t{trigger_s:g}-r{rate:g}".replace(".", "_") + (f"-{baseline}" if baseline else "")
+    tag = (
+        f"t{trigger_s:g}-r{rate:g}".replace(".", "_")
+        + (f"-{writer}" if writer != DEFAULT_WRITER else "")
+        + (f"-{baseline}" if baseline else "")
+    )
     topic = f"fresh-{tag}"
     create_topic(ws.bootstrap, topic)
     lake = ws.home / f"lake-{tag}"
-    env = ws.env(PULSE_KAFKA_TOPIC=topic, PULSE_LAKE=str(lake), PULSE_DASHBOARD_REFRESH_SECONDS="5")
+    env = ws.env(
+        PULSE_KAFKA_TOPIC=topic,
+        PULSE_LAKE=str(lake),
+        PULSE_DASHBOARD_REFRESH_SECONDS="5",
+        PULSE_GOLD_WRITER=writer,
+    )
     logs = ws.home / tag
     logs.mkdir()
     processes = []
@@ -193,6 +221,7 @@ def one_setting(
         "code": baseline or "this commit",
         "trigger_s": trigger_s,
         "background_rate": rate,
+        "gold_writer": writer,
         "latency_s": stats,
         "round_p95_s": [round(p95, 3) for p95 in round_p95s if p95 is not None],
         "probe": probe,
@@ -211,8 +240,10 @@ def run(quick: bool) -> list[Result]:
         idle["broker"] = tree_rss(broker_pid)
         sampler = RssSampler({"broker": broker_pid}).start()
         try:
-            for trigger_s, rate in zip(size["triggers_s"], size["background_rates"], strict=True):
-                settings.append(one_setting(ws, trigger_s, rate, size, sampler, idle))
+            for trigger_s, rate, writer in zip(
+                size["triggers_s"], size["background_rates"], size["writers"], strict=True
+            ):
+                settings.append(one_setting(ws, trigger_s, rate, size, sampler, idle, writer=writer))
             baseline = baseline_ref()
             if baseline:
                 log(f"freshness: baseline, the pipeline of {baseline}, same load")
@@ -225,7 +256,8 @@ def run(quick: bool) -> list[Result]:
 
 def _rounds(setting: dict[str, Any]) -> dict[str, Any]:
     """The p95 of each fifth of the probes against the setting's target."""
-    return against_limit(setting["round_p95_s"], target_p95(setting["background_rate"]), "lower")
+    limit = target_p95(setting["background_rate"], setting.get("gold_writer", DEFAULT_WRITER))
+    return against_limit(setting["round_p95_s"], limit, "lower")
 
 
 def _within_target(setting: dict[str, Any]) -> bool | None:
@@ -244,7 +276,8 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
         lat = s["latency_s"]
         rows.append(
             {
-                "label": f"{s['code']}: {s['background_rate']:g} ev/s, trigger {s['trigger_s']:g} s: "
+                "label": f"{s['code']}: {s['background_rate']:g} ev/s, trigger {s['trigger_s']:g} s, "
+                f"PULSE_GOLD_WRITER={s.get('gold_writer', DEFAULT_WRITER)}: "
                 "p50 / p95 / p99 (s), all probes; ratio p95 ÷ trigger",
                 "baseline": s["trigger_s"],
                 "candidate": f"{lat['p50']} / {lat['p95']} / {lat['p99']}",
@@ -252,11 +285,11 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
                 "ratio": ratio(lat["p95"], s["trigger_s"]),
             }
         )
-        limit = target_p95(s["background_rate"])
+        limit = target_p95(s["background_rate"], s.get("gold_writer", DEFAULT_WRITER))
         rounds = compared_rounds(f"  p95 of each fifth of the probes ÷ {limit:g} s", _rounds(s), "s")
-        if s["code"] == "this commit":
+        if not report_only(s):
             rounds["pass"] = _within_target(s)
-        else:  # the baseline commit's figures are for comparison, not held to the target
+        else:  # a baseline's or the Spark fallback's figures are for comparison, not held to the target
             del rounds["target"], rounds["pass"]
         rows.append(rounds)
         for stage in ("pipeline",):
@@ -281,7 +314,12 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
             )
     before = [s for s in settings if s["code"] != "this commit"]
     if before and before[0]["latency_s"]["p95"] is not None:
-        same = next(s for s in ours if s["background_rate"] == before[0]["background_rate"])
+        same = next(
+            s
+            for s in ours
+            if s["background_rate"] == before[0]["background_rate"]
+            and s.get("gold_writer", DEFAULT_WRITER) == DEFAULT_WRITER
+        )
         rows.append(
             {
                 "label": f"p95 after ÷ before ({before[0]['code']}), {same['background_rate']:g} ev/s "
@@ -308,9 +346,10 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
         },
         ratio=headline["ratio"],
         ratio_at_quartiles=headline["ratio_at_quartiles"],
-        target=f"p95 <= {TARGET_P95_S:g} s at the quartiles (2,000 ev/s: <= {target_p95(2000.0):g} s)",
+        target=f"p95 <= {TARGET_P95_S:g} s at the quartiles (2,000 ev/s: <= {target_p95(2000.0):g} s; the "
+        f"Databricks jobs' writer ({DATABRICKS_GOLD_WRITER}), 200 ev/s: <= {TARGET_P95_CLOUD_WRITER_S:g} s)",
         # Every setting of this commit within its own target; None when one has too few rounds.
-        passed=all_met([_within_target(s) for s in ours]),
+        passed=all_met([_within_target(s) for s in ours if not report_only(s)]),
         details={"settings": settings},
         notes=[
             "Latency = first deltalake poll (every 0.25 s) showing the probe in both gold.user_sessions and "

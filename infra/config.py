@@ -22,10 +22,11 @@ DEFAULT_PIPELINE_MODE: dict[str, PipelineMode] = {
     "staging": "continuous",
     "prod": "continuous",
 }
-# What commits the jobs' Gold MERGEs and appends (`PULSE_GOLD_WRITER`): Spark, because Unity Catalog gives
-# storage credentials to Spark only (docs/pipeline.md, "Who commits Gold"). The jobs' environment sets it
-# from here, and the e2e exactness test (tests/e2e/test_gold_exactness.py) runs the pipeline with it.
-DATABRICKS_GOLD_WRITER: Literal["auto", "delta-rs", "spark"] = "spark"
+# What commits the jobs' Gold MERGEs and appends (`PULSE_GOLD_WRITER`): delta-rs from the driver, with a
+# Unity Catalog service credential's token (docs/pipeline.md, "Who commits Gold"), the path `make bench`
+# measures; Spark's commits cost a cloud batch 36 Spark jobs. The jobs' environment sets it from here, and
+# the e2e exactness test (tests/e2e/test_gold_exactness.py) runs the pipeline with it.
+DATABRICKS_GOLD_WRITER: Literal["auto", "delta-rs", "spark"] = "delta-rs"
 
 
 class _Frozen(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -362,15 +362,22 @@ def append(frame: DataFrame, path: str, user_metadata: str, txn: tuple[str, int]
     writer.save(path)
 
 
-def append_local(path: str, rows: pa.Table, user_metadata: str, txn: tuple[str, int]) -> bool:
+def append_local(
+    path: str,
+    rows: pa.Table,
+    user_metadata: str,
+    txn: tuple[str, int],
+    storage_options: Mapping[str, str] | None = None,
+) -> bool:
     """`append` without Spark: delta-rs commits the rows from the driver (tens of ms instead of a Spark job
     of half a second or more). Returns False when the table already records `txn` (`app_id`, `version`)
     or a later version of that app: Delta's own idempotent-append check, as Spark's `txnAppId` does.
-    The commit records `txn` and carries `user_metadata`.
+    The commit records `txn` and carries `user_metadata`. `storage_options` authenticate delta-rs to a
+    cloud lake (`pulse.lake_access`).
     """
     from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-    table = DeltaTable(path)
+    table = DeltaTable(path, storage_options=_options(storage_options))
     done = table.transaction_version(txn[0])
     if done is not None and done >= txn[1]:
         return False
@@ -580,11 +587,11 @@ _LOCAL_WRITER_FEATURES = {"appendOnly", "invariants", "checkConstraints", "chang
                           "generatedColumns", "timestampNtz"}  # fmt: skip
 
 
-def local_merge_refusal(path: str) -> str | None:
+def local_merge_refusal(path: str, storage_options: Mapping[str, str] | None = None) -> str | None:
     """Why delta-rs cannot MERGE into the table at `path` (features it does not write), or None."""
     from deltalake import DeltaTable
 
-    protocol = DeltaTable(path).protocol()
+    protocol = DeltaTable(path, storage_options=_options(storage_options)).protocol()
     unsupported = sorted(set(protocol.writer_features or ()) - _LOCAL_WRITER_FEATURES)
     if unsupported:
         return f"it uses table features delta-rs does not write ({', '.join(unsupported)})"
@@ -601,6 +608,7 @@ def merge_local(
     prune: TimeRange,
     user_metadata: str,
     stale: pa.Table | None = None,
+    storage_options: Mapping[str, str] | None = None,
 ) -> None:
     """The Gold MERGE without Spark: delta-rs commits it from the driver in ~0.1 s instead of ~3 s.
 
@@ -631,7 +639,7 @@ def merge_local(
     commit = CommitProperties(custom_metadata={"userMetadata": user_metadata})
 
     def replace() -> None:
-        table = DeltaTable(path)
+        table = DeltaTable(path, storage_options=_options(storage_options))
         current = table.to_pyarrow_table(filters=replaced.arrow()).select(rows.column_names).cast(rows.schema)
         # Rows outside `prune` (inside the widened range) are kept as they are: only `prune` can match.
         matchable = current.filter(prune.arrow())
@@ -647,6 +655,11 @@ def merge_local(
         )
 
     retry_on_conflict(replace, f"MERGE into {path} (delta-rs)")
+
+
+def _options(storage_options: Mapping[str, str] | None) -> dict[str, str] | None:
+    """delta-rs storage options as the dict its calls take (None: a local lake, or the environment's)."""
+    return dict(storage_options) if storage_options else None
 
 
 def delete_where(spark: SparkSession, path: str, condition: str) -> None:

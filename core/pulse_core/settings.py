@@ -74,8 +74,16 @@ class PulseSettings(BaseSettings):
         description=(
             "What commits the live pipeline's Gold MERGEs and Bronze/Silver/quarantine appends: delta-rs "
             "from the driver (no Spark job) or Spark (docs/pipeline.md, 'Who commits Gold'). `auto` picks "
-            "delta-rs for a local lake and Spark for a cloud one, where "
-            "Unity Catalog gives storage credentials to Spark only."
+            "delta-rs for a local lake and Spark for a cloud one. The Databricks jobs get `delta-rs` "
+            "with a Unity Catalog service credential (`delta_rs_credential`)."
+        ),
+    )
+    delta_rs_credential: str | None = Field(
+        default=None,
+        description=(
+            "The Unity Catalog service credential delta-rs commits with on a cloud lake (Databricks only: "
+            "the job asks dbutils for a short-lived Azure token of it). Unset: delta-rs takes Azure "
+            "credentials from the environment (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID)."
         ),
     )
     kafka_records_per_task: int = Field(
@@ -107,7 +115,7 @@ class PulseSettings(BaseSettings):
             raise ValueError(f"expected host:port[,host:port…], got {value!r}")
         return ",".join(entries)
 
-    @field_validator("kafka_ssl_ca_location", "progress_log", mode="before")
+    @field_validator("kafka_ssl_ca_location", "progress_log", "delta_rs_credential", mode="before")
     @classmethod
     def _blank_path_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -124,6 +132,11 @@ class PulseSettings(BaseSettings):
         if self.kafka_security_protocol == "SASL_SSL" and not (self.kafka_api_key and self.kafka_api_secret):
             raise ValueError(
                 "PULSE_KAFKA_SECURITY_PROTOCOL=SASL_SSL needs PULSE_KAFKA_API_KEY and PULSE_KAFKA_API_SECRET"
+            )
+        if self.delta_rs_credential and self.gold_writer == "spark":
+            raise ValueError(
+                "PULSE_DELTA_RS_CREDENTIAL is what delta-rs commits with, and PULSE_GOLD_WRITER=spark "
+                "commits everything with Spark: unset one of them"
             )
         if self.env != "local" and self.lake is None:
             raise ValueError(f"PULSE_ENV={self.env} needs PULSE_LAKE (abfss://… or az://…): no local default")

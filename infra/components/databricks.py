@@ -27,6 +27,7 @@ from cdktf_cdktf_provider_databricks.access_control_rule_set import (
     AccessControlRuleSetGrantRules,
 )
 from cdktf_cdktf_provider_databricks.cluster_policy import ClusterPolicy
+from cdktf_cdktf_provider_databricks.credential import Credential, CredentialAzureManagedIdentity
 from cdktf_cdktf_provider_databricks.external_location import ExternalLocation
 from cdktf_cdktf_provider_databricks.grants import Grants, GrantsGrant
 from cdktf_cdktf_provider_databricks.job import (
@@ -108,6 +109,15 @@ class DatabricksWorkspace(Construct):
             identity=DatabricksAccessConnectorIdentity(type="SystemAssigned"),
             tags=config.all_tags,
         )
+        # The identity of the jobs' delta-rs commits (a Unity Catalog service credential): its own, so it
+        # can be granted the layer containers only, where Unity Catalog's identity has the whole lake.
+        self.commit_connector = DatabricksAccessConnector(
+            self,
+            "commit-connector",
+            **config.placed(ResourceKind.DATABRICKS_ACCESS_CONNECTOR, "lake-commits", resource_group),
+            identity=DatabricksAccessConnectorIdentity(type="SystemAssigned"),
+            tags=config.all_tags,
+        )
         host, container = network.subnets["dbx-host"], network.subnets["dbx-container"]
         self.workspace = AzureDatabricksWorkspace(
             self,
@@ -182,6 +192,40 @@ class DatabricksPipeline(Construct):
             triggers={"role_assignment_id": lake_access.id},
             depends_on=[lake_access],
         )
+        # delta-rs commits the jobs' appends and Gold MERGEs from the driver (PULSE_GOLD_WRITER=delta-rs):
+        # Unity Catalog hands storage credentials to Spark only, so the jobs get a service credential,
+        # its supported way to give job code a cloud credential (pulse.lake_access, docs/pipeline.md).
+        commit_access = [
+            RoleAssignment(
+                self,
+                f"lake-commits-{layer}",
+                scope=lake.containers[layer].resource_manager_id,
+                role_definition_name="Storage Blob Data Contributor",
+                principal_id=workspace.commit_connector.identity.principal_id,
+                principal_type="ServicePrincipal",
+                description=f"The jobs' delta-rs commits write the {layer} container and nothing else.",
+            )
+            for layer in LAYERS
+        ]
+        commit_access_propagated = TimeSleep(
+            self,
+            "lake-commits-propagation",
+            create_duration=ROLE_PROPAGATION_WAIT,
+            triggers={f"role_assignment_{i}": a.id for i, a in enumerate(commit_access)},
+            depends_on=commit_access,
+        )
+        self.commit_credential = Credential(
+            self,
+            "commit-credential",
+            provider=provider,
+            name=f"{config.prefix}_lake_commits_{config.env}",
+            purpose="SERVICE",
+            azure_managed_identity=CredentialAzureManagedIdentity(
+                access_connector_id=workspace.commit_connector.id
+            ),
+            comment="The Pulse jobs' delta-rs commits to the lake's layers (PULSE_DELTA_RS_CREDENTIAL).",
+            depends_on=[commit_access_propagated],
+        )
         credential = StorageCredential(
             self,
             "storage-credential",
@@ -232,6 +276,14 @@ class DatabricksPipeline(Construct):
                 credential_name=credential.name,
                 comment=f"The {layer} container of the Pulse lake.",
             )
+        # ACCESS lets the jobs' principal ask for the service credential's tokens; nobody else holds it.
+        Grants(
+            self,
+            "commit-credential-grants",
+            provider=provider,
+            credential=self.commit_credential.name,
+            grant=[GrantsGrant(principal=job_sp, privileges=["ACCESS"])],
+        )
         for layer in LAYERS:
             Grants(
                 self,
@@ -296,6 +348,8 @@ class DatabricksPipeline(Construct):
             "PULSE_KAFKA_API_SECRET": f"{{{{secrets/{scope_name}/{secret_name}}}}}",
             # Named, not left to `auto`: the e2e exactness test runs this same value against the oracle.
             "PULSE_GOLD_WRITER": DATABRICKS_GOLD_WRITER,
+            # What delta-rs commits with: a reference to a credential, whose tokens the job asks for.
+            "PULSE_DELTA_RS_CREDENTIAL": self.commit_credential.name,
         }
         library = [JobTaskLibrary(whl=wheel_uri)]
         notifications = JobEmailNotifications(on_failure=alert_emails, no_alert_for_skipped_runs=True)

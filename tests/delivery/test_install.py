@@ -33,10 +33,10 @@ from tests.delivery.conftest import BuiltWheel
 
 # What the Databricks Runtime of the jobs (17.3 LTS, Spark 4) ships in its Python environment and Pulse
 # uses; the wheel must not install these itself (a pip-installed pyspark would shadow the runtime's).
-RUNTIME_PROVIDED = ("pyspark", "delta-spark", "pyarrow", "pandas", "numpy")
+# databricks-sdk gives the jobs `dbutils` (the service credential of `pulse.lake_access`).
+RUNTIME_PROVIDED = ("pyspark", "delta-spark", "pyarrow", "pandas", "numpy", "databricks-sdk")
 # Third-party imports that the jobs' code holds but never reaches on a job cluster, and why.
 NOT_REACHED_ON_A_JOB_CLUSTER = {
-    "deltalake": "delta-rs serves a local lake only (pulse.preflight.is_local); the jobs' lake is abfss://",
     "cryptography": "pulse.local.tls makes the embedded broker's CA (`pulse local up`); jobs start no broker",
 }
 
@@ -151,7 +151,9 @@ def test_the_install_has_the_wheel_and_not_the_runtime(job_cluster: JobClusterIn
     # The wheel must not pull in what the runtime provides (a second pyspark would shadow the runtime's).
     assert installed_by_pip.isdisjoint(RUNTIME_PROVIDED), sorted(installed_by_pip & set(RUNTIME_PROVIDED))
     # ... nor anything of the dashboard or the local tools.
-    assert installed_by_pip.isdisjoint({"streamlit", "deltalake", "azure-identity", "cdktf"})
+    assert installed_by_pip.isdisjoint({"streamlit", "azure-identity", "cdktf"})
+    # The jobs commit with delta-rs (PULSE_GOLD_WRITER=delta-rs): the wheel brings it.
+    assert "deltalake" in installed_by_pip
 
 
 def test_every_job_entry_point_runs_help_from_the_clean_install(

@@ -1,6 +1,7 @@
 """Gold equals the reference exactly on late, out-of-order data with duplicates, poison input and
-same-instant ties processed in several micro-batches, and replaying a batch changes nothing: with this
-machine's default writer, and with the writer the Databricks jobs run (`infra.config`)."""
+same-instant ties processed in several micro-batches, and replaying a batch changes nothing: with the
+writer the Databricks jobs run (`infra.config`: delta-rs, which `auto` also picks for this machine's local
+lake), and with Spark's commits (`PULSE_GOLD_WRITER=spark`, for a cloud lake without a credential)."""
 
 from __future__ import annotations
 
@@ -21,11 +22,11 @@ from tests.e2e.late_stream import assert_lake_exact, gold_snapshot, produce_hard
 pytestmark = pytest.mark.e2e
 
 # PULSE_GOLD_WRITER → the operation its Gold commits record: delta-rs replaces ranges, Spark MERGEs.
-WRITERS = {"auto": "WRITE", DATABRICKS_GOLD_WRITER: "MERGE"}
+WRITERS = {DATABRICKS_GOLD_WRITER: "WRITE", "spark": "MERGE"}
 
 
 @pytest.mark.parametrize(
-    "writer", list(WRITERS), ids=lambda w: "databricks-job" if w == DATABRICKS_GOLD_WRITER else "local"
+    "writer", list(WRITERS), ids=lambda w: "databricks-job" if w == DATABRICKS_GOLD_WRITER else w
 )
 def test_gold_matches_reference_under_late_data_and_replays_idempotently(
     spark,

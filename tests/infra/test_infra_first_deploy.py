@@ -121,12 +121,19 @@ def _seconds(duration: str) -> int:
 def test_unity_catalog_waits_until_the_lake_role_has_propagated(stack: SynthesizedStack) -> None:
     # Defect 8: the external locations validate as the access connector right after its role assignment;
     # Azure takes minutes to propagate it, so the first apply failed with a 403.
+    # The connector Unity Catalog uses gets the lake account; the jobs' delta-rs identity gets containers
+    # (tests/infra/test_infra_delta_rs_credential.py checks its own wait).
+    account = stack.ref("azurerm_storage_account", stack.only("azurerm_storage_account")[0], "id")
     (assignment_id,) = [
         lid
         for lid, body in stack.resources("azurerm_role_assignment").items()
-        if body["role_definition_name"] == "Storage Blob Data Contributor"
+        if body["role_definition_name"] == "Storage Blob Data Contributor" and body["scope"] == account
     ]
-    sleep_id, sleep = stack.only("time_sleep")
+    (sleep_id, sleep), *_ = [
+        (lid, body)
+        for lid, body in stack.resources("time_sleep").items()
+        if f"azurerm_role_assignment.{assignment_id}" in body["depends_on"]
+    ]
     assert sleep["depends_on"] == [f"azurerm_role_assignment.{assignment_id}"]
     assignment_ref = stack.ref("azurerm_role_assignment", assignment_id, "id")
     assert sleep["triggers"] == {"role_assignment_id": assignment_ref}

@@ -35,6 +35,7 @@ from pyspark.sql.types import StructType
 
 from pulse import io
 from pulse.jobs.recent import RecentState, at, first_per_event_id, local_frame
+from pulse.lake_access import delta_rs_access
 from pulse.preflight import is_local
 from pulse.tables import BRONZE_EVENTS_RAW, GOLD_TABLES, SILVER_EVENTS, spark_schema
 from pulse.transforms import gold
@@ -138,14 +139,22 @@ class GoldUpdate:
     rows: pa.Table
     stale: pa.Table | None = None
 
-    def merge(self, spark: SparkSession, user_metadata: str, local: bool) -> None:
+    def merge(
+        self,
+        spark: SparkSession,
+        user_metadata: str,
+        local: bool,
+        storage_options: Callable[[str], dict[str, str] | None] = lambda _: None,
+    ) -> None:
         """MERGE the rows: upsert them by key, and delete the stale ones; with delta-rs when `local`
-        (Spark's commits take `user_metadata` from the session, see `USER_METADATA_CONF`)."""
+        (Spark's commits take `user_metadata` from the session, see `USER_METADATA_CONF`), authenticated
+        with `storage_options(path)` on a cloud lake."""
         if local:
             arrow = to_arrow_schema(self.schema, timezone="UTC")
             rows = self.rows.select(arrow.names).cast(arrow)
             stale = self.stale.select(arrow.names).cast(arrow) if self.stale is not None else None
-            io.merge_local(self.path, rows, self.keys, self.prune, user_metadata, stale)
+            options = storage_options(self.path)
+            io.merge_local(self.path, rows, self.keys, self.prune, user_metadata, stale, options)
             return
         rows = spark.createDataFrame(self.rows, schema=self.schema)
         if self.stale is None or not self.stale.num_rows:
@@ -236,6 +245,8 @@ class MedallionWriter:
             # it first (one Spark job less per MERGE, measured in docs/pipeline.md).
             spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
         self.gold_writer = settings.gold_writer
+        # How delta-rs authenticates to a cloud lake (a Unity Catalog service credential on Databricks).
+        self.lake_access = delta_rs_access(settings) if settings.gold_writer != "spark" else None
         self._local_gold: dict[str, bool] | None = None
         self._local_appends: bool | None = None
         self.state = state
@@ -312,13 +323,26 @@ class MedallionWriter:
         self.verify_appends = False
         return result
 
+    def storage_options(self, path: str) -> dict[str, str] | None:
+        """delta-rs storage options for `path`: a fresh token on a cloud lake with a service credential,
+        else None (a local lake, or Azure credentials from the environment)."""
+        if self.lake_access is None or is_local(path):
+            return None
+        return self.lake_access.options()
+
     def local_appends(self) -> bool:
         """True when delta-rs commits the Bronze, Silver and quarantine appends from the driver, False
         when Spark does: the same rule as Gold's MERGEs (`local_gold`), decided once per run."""
         if self._local_appends is None:
             tables = [name for name in APPENDED if name != "bronze" or self.write_bronze]
-            local = self.gold_writer != "spark" and all(is_local(self.paths[name]) for name in tables)
-            refusals = [io.local_merge_refusal(self.paths[name]) for name in tables] if local else []
+            local = self.gold_writer == "delta-rs" or (
+                self.gold_writer == "auto" and all(is_local(self.paths[name]) for name in tables)
+            )
+            refusals = (
+                [io.local_merge_refusal(self.paths[n], self.storage_options(self.paths[n])) for n in tables]
+                if local
+                else []
+            )
             self._local_appends = local and not any(refusals)
             log.info(f"appends: {'delta-rs' if self._local_appends else 'Spark'}")
         return self._local_appends
@@ -343,7 +367,8 @@ class MedallionWriter:
             # delta-rs checks and records the transaction on every append: it costs no log replay.
             schema = APPENDED_TABLES[table].arrow_schema()
             if not io.append_local(self.paths[table], rows.select(schema.names).cast(schema), marker,
-                                   (self._app_id(table), batch_id)):  # fmt: skip
+                                   (self._app_id(table), batch_id),
+                                   self.storage_options(self.paths[table])):  # fmt: skip
                 log.info(
                     f"batch {batch_id}: {table} already holds it (Delta transaction); not appended again"
                 )
@@ -425,7 +450,8 @@ class MedallionWriter:
         self.guard()
         self.spark.conf.set(USER_METADATA_CONF, metadata)
         try:
-            merges = [pool.submit(u.merge, self.spark, metadata, local[u.path]) for u in updates]
+            options = self.storage_options
+            merges = [pool.submit(u.merge, self.spark, metadata, local[u.path], options) for u in updates]
             for merge in merges:
                 merge.result()
         finally:
@@ -453,7 +479,7 @@ class MedallionWriter:
         path = self.paths[name]
         if self.gold_writer == "spark" or (self.gold_writer == "auto" and not is_local(path)):
             return False
-        refusal = io.local_merge_refusal(path)
+        refusal = io.local_merge_refusal(path, self.storage_options(path))
         if refusal is None:
             return True
         advice = (

@@ -73,8 +73,9 @@ def new_certificate_authority(folder: Path, name: str = "Pulse local CA") -> tup
     return ca_path, cert, key
 
 
-def _broker_keystore(path: Path, ca_cert: object, ca_key: object) -> None:
-    """The broker's key and a certificate for 127.0.0.1/localhost signed by the CA, as one PEM file."""
+def server_keystore(path: Path, ca_cert: object, ca_key: object) -> None:
+    """A server key and a certificate for 127.0.0.1/localhost signed by the CA, as one PEM file (the local
+    broker's keystore; the Azurite that tests delta-rs tokens over HTTPS)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -120,7 +121,7 @@ def secure_material(folder: Path) -> SecureMaterial:
     ca, keystore, credentials_file = folder / "ca.pem", folder / "broker.pem", folder / "credentials.json"
     if not (ca.exists() and keystore.exists() and (folder / "ca-key.pem").exists()):
         _, ca_cert, ca_key = new_certificate_authority(folder)
-        _broker_keystore(keystore, ca_cert, ca_key)
+        server_keystore(keystore, ca_cert, ca_key)
     if not credentials_file.exists():
         pairs = {account: _new_api_key() for account in SERVICE_ACCOUNTS}
         body = {account: {"key": key, "secret": secret} for account, (key, secret) in pairs.items()}
