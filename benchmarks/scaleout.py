@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psutil
@@ -27,6 +28,7 @@ from benchmarks.harness import REPO, Workspace, broker, checked, create_topic, l
 from benchmarks.pipeline_progress import caught_up
 from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.spread import Target, all_met, compare
+from pulse.producer.options import DEFAULT_RATE
 from pulse.progress_log import BATCH, read_progress_log
 
 NAME = "scaleout"
@@ -39,16 +41,37 @@ MASTERS = ("local[1]", "local[2]")
 TOPICS = {"scaleout-even": False, "scaleout-skewed": True}  # topic: one video holds 90% of the events
 
 
+# The cold videos of the skewed topic are produced in this many slices spread over the hot video's span.
+COLD_SLICES = 10
+
+
 def _fill(ws: Workspace, topic: str, events: int, skewed: bool) -> int:
-    """Produce `events` to `topic`: 20 videos, or (skewed) 90% of them on one video. Returns delivered."""
+    """Produce `events` to `topic`: 20 videos, or (skewed) 90% of them on one video. Returns delivered.
+
+    Both parts of the skewed topic cover the same event time, as one live stream beside 19 quiet ones
+    would. `pulse produce --rate 0` sizes its audience at the default rate, so the hot video's 90% spans
+    ~45 minutes of event time; the cold 10% goes in slices started across that span. (Produced each at
+    once, the cold part covered the last 5 minutes only: read first, it moved the pipeline's recent state
+    past the hot video's first half hour, whose batches then took the slow path.)
+    """
     create_topic(ws.bootstrap, topic)
-    one_video = events * 9 // 10
-    parts = [(one_video, 1, 31), (events - one_video, 20, 32)] if skewed else [(events, 20, 33)]
+    span_s = events * 9 // 10 / DEFAULT_RATE if skewed else events / DEFAULT_RATE
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=span_s)
+    if skewed:
+        hot = events * 9 // 10
+        per_slice, rest = divmod(events - hot, COLD_SLICES)
+        cold = [per_slice + (i < rest) for i in range(COLD_SLICES)]
+        parts = [(hot, 1, 31, start)] + [
+            (count, 20, 32 + i, start + timedelta(seconds=span_s * i / COLD_SLICES))
+            for i, count in enumerate(cold)
+        ]
+    else:
+        parts = [(events, 20, 33, start)]
     delivered = 0
-    for count, videos, seed in parts:
+    for count, videos, seed, first in parts:
         done = checked(
             pulse(ws, "produce", "--events", str(count), "--rate", "0", "--videos", str(videos),
-                  "--seed", str(seed), timeout=1800, PULSE_KAFKA_TOPIC=topic),
+                  "--seed", str(seed), "--start", first.isoformat(), timeout=1800, PULSE_KAFKA_TOPIC=topic),
             f"pulse produce to {topic}",
         )  # fmt: skip
         delivered += count
