@@ -148,7 +148,7 @@ def one_setting(
         pipeline = start_pipeline(env, logs, baseline, trigger)
         processes.append(pipeline)
         if not baseline:
-            sampler.add(f"pipeline@{trigger_s:g}s", pipeline.pid)
+            sampler.add(f"pipeline@{tag}", pipeline.pid)
         wait_for_line(pipeline_log, " lake: ", pipeline)
         if not baseline:
             idle.setdefault("pipeline", tree_rss(pipeline.pid))
@@ -162,7 +162,7 @@ def one_setting(
         wait_healthy(url, dashboard)
         if not baseline:
             idle.setdefault("dashboard", tree_rss(dashboard.pid))
-            sampler.add(f"dashboard@{trigger_s:g}s", dashboard.pid)
+            sampler.add(f"dashboard@{tag}", dashboard.pid)
         watch_s = size["probes"] / size["probe_rate"] + size["warmup_timeout_s"] + size["drain_timeout_s"]
         viewer = start_process(
             [sys.executable, "-m", "benchmarks.browser", "watch", url, "--seconds", str(watch_s)],
@@ -381,6 +381,16 @@ def _memory_result(quick: bool, size: dict[str, Any], sampler: RssSampler, idle:
         }
         for component in ("broker", "pipeline", "dashboard")
         if component in peaks
+    ]
+    # Each setting's pipeline (its writer and load: a Spark-committing pipeline's JVM holds more).
+    rows += [
+        {
+            "label": f"  pipeline peak RSS, {name.partition('@')[2]}",
+            "candidate": round(rss / GIB, 2),
+            "unit": "GiB",
+        }
+        for name, rss in sampler.peaks.items()
+        if name.startswith("pipeline@")
     ]
     return Result(
         name="memory",
