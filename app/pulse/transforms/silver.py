@@ -35,7 +35,7 @@ def parse_events(bronze: DataFrame) -> DataFrame:
     parsed once: a value is an object when `from_json` parsed it whole (its `UNPARSABLE` field is empty)
     and its first token opens an object, which tells `{…}` from the arrays, strings, numbers and literals
     a struct schema would also take. (Until session 10 a second pass, `json_object_keys`, told objects
-    apart; it took about an eighth of the check, and let a string with a raw control character through
+    apart; it took about a tenth of the check, and let a string with a raw control character through
     as an object, docs/pipeline.md "Silver".)
     """
     value = F.col("value").cast("string")
