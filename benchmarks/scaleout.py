@@ -63,10 +63,8 @@ def _fill(ws: Workspace, topic: str, events: int, skewed: bool) -> int:
     skewed topic is therefore one hot stream and 19 quiet ones *interleaved* in event time over the same
     span, replayed with `pulse produce --from-file` from one file sorted by event time: the hot video at
     the default rate, the others at a ninth of it, under video ids of their own (`cold_<n>`), so no
-    viewer's events of one stream land among another's. (Session 9 produced the hot video whole and the
-    cold ones after it, with ids the hot one shared: the last batch found a viewer's older events after
-    newer ones, rebuilt sessions from 45 minutes back and read Silver below the recent state's floor,
-    8-11 s of the driver's work that measured the topic, not the hot key.)
+    viewer's events of one stream land among another's: the run measures the hot key, not a disordered
+    topic (docs/benchmarks.md, §8).
     """
     create_topic(ws.bootstrap, topic)
     hot = events * 9 // 10 if skewed else 0

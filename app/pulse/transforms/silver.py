@@ -34,9 +34,7 @@ def parse_events(bronze: DataFrame) -> DataFrame:
     Bronze's value is bytes; a value that is not UTF-8 is never decoded, and is quarantined. The JSON is
     parsed once: a value is an object when `from_json` parsed it whole (its `UNPARSABLE` field is empty)
     and its first token opens an object, which tells `{…}` from the arrays, strings, numbers and literals
-    a struct schema would also take. (Until session 10 a second pass, `json_object_keys`, told objects
-    apart; it took about a tenth of the check, and let a string with a raw control character through
-    as an object, docs/pipeline.md "Silver".)
+    a struct schema would also take (one pass, not two: docs/pipeline.md, "Silver").
     """
     value = F.col("value").cast("string")
     schema = raw_event_schema().add(UNPARSABLE, StringType())
