@@ -248,13 +248,19 @@ def test_dashboard_page_explains_an_expired_sas(azurite: Azurite, app_env: pytes
 
 
 def test_dashboard_page_explains_unreachable_storage(azurite: Azurite, app_env: pytest.MonkeyPatch) -> None:
-    app_env.setenv("PULSE_GOLD_SAS_TOKEN", azurite.sas())
-    app_env.setenv("PULSE_STORAGE_ENDPOINT", f"http://127.0.0.1:{free_port()}/{ACCOUNT}")
-    app = AppTest.from_file(str(APP), default_timeout=120).run()
+    # The port stays bound, never listening, for the whole run: a connect to it is refused. A port that
+    # is merely free can be taken meanwhile by another listener, or picked by the kernel as the source
+    # port of one of deltalake's ~30 connects to it (a TCP self-connect), which answers with the request
+    # itself instead of a refusal. CI saw one of the two once.
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        app_env.setenv("PULSE_STORAGE_ENDPOINT", f"http://127.0.0.1:{refusing.getsockname()[1]}/{ACCOUNT}")
+        app_env.setenv("PULSE_GOLD_SAS_TOKEN", azurite.sas())
+        app = AppTest.from_file(str(APP), default_timeout=120).run()
     assert not app.exception
     errors = [e.value for e in app.error]
     assert errors
-    assert all("storage account cannot be reached" in e for e in errors)
+    assert all("storage account cannot be reached" in e for e in errors), errors
 
 
 def test_dashboard_page_refuses_a_write_capable_sas_that_azurite_would_honour(
