@@ -65,6 +65,16 @@ def test_first_per_event_id_keeps_the_earliest_kafka_record() -> None:
     ]
 
 
+def test_first_per_event_id_puts_the_batch_in_kafka_order_and_keeps_an_ordered_batch_as_it_is() -> None:
+    shuffled = events(("c", 2, 1, 3), ("a", 0, 0, 8), ("b", 1, 0, 2))
+    unique = first_per_event_id(shuffled)
+    coordinates = zip(unique["kafka_partition"].to_pylist(), unique["kafka_offset"].to_pylist(), strict=True)
+    assert list(coordinates) == [(0, 2), (0, 8), (1, 3)]
+    ordered = events(("b", 1, 0, 2), ("a", 0, 0, 8), ("c", 2, 1, 3))
+    assert first_per_event_id(ordered) is ordered
+    assert first_per_event_id(ordered.slice(0, 0)).num_rows == 0
+
+
 def test_unseen_drops_copies_but_not_the_record_itself() -> None:
     recent = state(events(("a", 0, 0, 1), ("b", 1, 0, 2)))
     # "a" from another record is a copy; "b" at its own coordinates is a replayed batch; "c" is new.
