@@ -201,3 +201,55 @@ def test_session_order_matches_a_full_sort_by_ids_within_each_viewer(seed: int) 
     for pair, rows in expected.groupby(["user_id", "video_id"], sort=False):
         mine = ordered[(ordered["user_id"] == pair[0]) & (ordered["video_id"] == pair[1])]
         assert list(mine.index) == list(rows.index), pair
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    return sorted(tuple(row.values()) for row in table.to_pylist())
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_window_cells_follow_the_batches_as_a_recount_would(seed: int) -> None:
+    """Each batch's windows from the cells (its viewers' shares added) equal a recount of all events."""
+    rows = random_events(seed, n=1200)
+    rng = random.Random(seed)
+    # A floor part-way in, as a pipeline that loaded its state mid-stream has: windows that reach below
+    # it are not held, and the events below it never reach the cells.
+    floor = int((T0 + timedelta(minutes=3, seconds=20)).timestamp() * 1_000_000)
+    first = rng.randint(200, 400)
+    held = [row for row in rows[:first] if row["event_time"] >= _at(floor)]
+    cells = gold.WindowCells.of(gold.events_frame(table(held)), floor)
+    seen = list(rows[:first])
+    compared = 0
+    start = first
+    while start < len(rows):
+        size = rng.randint(1, 90)
+        new_rows, start = rows[start : start + size], start + size
+        seen += new_rows
+        added = [row for row in new_rows if row["event_time"] >= _at(floor)]
+        held += added
+        if added:
+            frame = gold.events_frame(table(added))
+            low, high = gold.context_span(frame)
+            users = set(frame["user_id"])
+            viewers = [r for r in held if r["user_id"] in users and _at(low) <= r["event_time"] < _at(high)]
+            cells.add(frame, gold.events_frame(table(viewers)))
+        batch = gold.events_frame(table(new_rows))
+        got = cells.rows(batch)
+        recount = gold.window_rows(batch, gold.events_frame(table(seen)))
+        activity = recount["video_activity"]
+        starts = gold.micros(activity["window_start"])
+        held_activity = activity.filter(pa.array(cells.holds(starts)))
+        by_type = recount["events_by_type"]
+        held_types = by_type.filter(pa.array(cells.holds(gold.micros(by_type["window_start"]))))
+        assert _rows(got["video_activity"]) == _rows(held_activity)
+        assert _rows(got["events_by_type"]) == _rows(held_types)
+        compared += got["video_activity"].num_rows
+    assert compared > 100
+    # Raising the floor keeps the windows still held exact.
+    cells.forget(floor + 5 * gold.MINUTE_US)
+    assert cells.activity
+    assert all(start - gold.MINUTE_US >= floor + 5 * gold.MINUTE_US for _, start in cells.activity)
+
+
+def _at(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

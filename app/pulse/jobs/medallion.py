@@ -511,7 +511,7 @@ class MedallionWriter:
         Returns the updates (sessions last), and whether some viewers' sessions were rebuilt."""
         batch = gold.events_frame(new)
         low, high = (_instant(bound) for bound in gold.context_span(batch))
-        windows = gold.window_rows(batch, gold.events_frame(reader.silver(low, high)))
+        windows = self._window_rows(reader, batch)
         prune = io.TimeRange("window_start", low, high)
         updates = [
             GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, rows) for name, rows in windows.items()
@@ -522,6 +522,24 @@ class MedallionWriter:
         prune = io.TimeRange("session_end", first - timedelta(seconds=SESSION_GAP_S))
         updates.append(GoldUpdate(self.paths["user_sessions"], schema, keys, prune, sessions, stale))
         return updates, stale is not None
+
+    def _window_rows(self, reader: RecentReader, batch: pd.DataFrame) -> dict[str, pa.Table]:
+        """The window rows the batch's new events change: from the recent state's window cells where they
+        hold the window (`gold.WindowCells`), else recounted from the window's events, as late events
+        near or below the state's floor need."""
+        cells = reader.state.cells
+        rows = cells.rows(batch)
+        rest = batch[~cells.holds(gold.window_of(batch["t"]))]
+        if rest.empty:
+            return rows
+        low, high = (_instant(bound) for bound in gold.context_span(rest))
+        recounted = gold.window_rows(rest, gold.events_frame(reader.silver(low, high)))
+        activity = recounted["video_activity"]
+        activity = activity.filter(pa.array(~cells.holds(gold.micros(activity["window_start"]))))
+        return {
+            "video_activity": pa.concat_tables([rows["video_activity"], activity]),
+            "events_by_type": pa.concat_tables([rows["events_by_type"], recounted["events_by_type"]]),
+        }
 
     def _sessions(
         self, reader: RecentReader, batch: pd.DataFrame, first: datetime

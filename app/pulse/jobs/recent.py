@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from pyspark.sql.types import StructType
 
 from pulse import io
 from pulse.preflight import is_local
+from pulse.transforms import gold
 from pulse_core import catalogue
 from pulse_core.semantics import SESSION_GAP_S
 
@@ -36,6 +37,7 @@ EVENT_COLUMNS = ("event_id", "event_time", "event", "user_id", "video_id", "kafk
 SESSION_KEYS = ("user_id", "video_id", "session_start")
 GAP = timedelta(seconds=SESSION_GAP_S)
 _TS = pa.timestamp("us", tz="UTC")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def at(instant: datetime) -> pa.Scalar:
@@ -77,6 +79,8 @@ class RecentState:
         self.newest: datetime | None = None
         if self.events.num_rows:
             self.newest = pc.max(self.events["event_time"]).as_py()
+        # Gold's per-minute figures of the held windows, which each added event updates (`gold.WindowCells`).
+        self.cells = gold.WindowCells.of(gold.events_frame(self.events), _micros(floor))
 
     @classmethod
     def load(
@@ -131,7 +135,8 @@ class RecentState:
         return unique.filter(pa.array([not h for h in held], pa.bool_()))
 
     def add(self, new: pa.Table) -> None:
-        """Hold the batch's new Silver events (those the state covers and does not hold yet)."""
+        """Hold the batch's new Silver events (those the state covers and does not hold yet), and count
+        them in the window cells."""
         if self.floor is not None:
             new = new.filter(pc.greater_equal(new["event_time"], at(self.floor)))
         ids = new["event_id"].to_pylist()
@@ -151,6 +156,18 @@ class RecentState:
         newest = pc.max(rows["event_time"]).as_py()
         if self.newest is None or newest > self.newest:
             self.newest = newest
+        added = gold.events_frame(rows)
+        self.cells.add(added, self._viewers(added))
+
+    def _viewers(self, added: pd.DataFrame) -> pd.DataFrame:
+        """The held events of `added`'s viewers in the time their windows read (`gold.context_span`)."""
+        low, high = gold.context_span(added)
+        times = self.events["event_time"]
+        mask = pc.and_(
+            pc.and_(pc.greater_equal(times, _instant(low)), pc.less(times, _instant(high))),
+            pc.is_in(self.events["user_id"], value_set=pa.array(added["user_id"].unique(), pa.string())),
+        )
+        return gold.events_frame(self.events.filter(mask))
 
     def events_since(self, low: datetime, high: datetime | None = None) -> pa.Table:
         """The held events with `low` <= event time (< `high`); `low` must be covered."""
@@ -189,9 +206,21 @@ class RecentState:
         self.sessions = self.sessions.filter(
             pc.greater_equal(self.sessions["session_end"], at(floor - GAP))
         ).combine_chunks()
+        self.cells.forget(_micros(floor))
 
 
 _Loaded = tuple[datetime | None, pa.Table, pa.Table]
+
+
+def _micros(instant: datetime | None) -> int | None:
+    """An instant as microseconds since the epoch (as `gold` keeps times), None kept."""
+    if instant is None:
+        return None
+    return (instant - EPOCH) // timedelta(microseconds=1)
+
+
+def _instant(micros: int) -> pa.Scalar:
+    return pa.scalar(micros, pa.int64()).cast(_TS)
 
 
 def _coordinates(events: pa.Table) -> list[int]:

@@ -133,7 +133,31 @@ def video_activity(context: pd.DataFrame, windows: pd.DataFrame) -> pa.Table:
     """`gold.video_activity` rows of `windows` (video_id, window_start), from `context`: every event in
     `[window_start - 60 s, window_start + 60 s)` of each window. A window without events of its own gets
     no row; a viewer is present at its end when their latest event of the two minutes is not a leave
-    (a leave counts as later at the same instant).
+    (a leave counts as later at the same instant)."""
+    stats = window_stats(context, windows)
+    return activity_table(stats[stats["event_count"] > 0])
+
+
+ACTIVITY = ("active_viewers", "concurrent_viewers", "message_count", "like_count", "event_count")
+
+
+def activity_table(stats: pd.DataFrame) -> pa.Table:
+    """`window_stats` rows as `gold.video_activity` rows, by video and window."""
+    out = stats.sort_values(["video_id", "window_start"], kind="stable")
+    return pa.table(
+        {
+            "window_start": _ts(out["window_start"]),
+            "window_end": _ts(out["window_start"] + MINUTE_US),
+            "video_id": pa.array(out["video_id"], pa.string()),
+            **{name: pa.array(out[name].to_numpy("int64"), pa.int64()) for name in ACTIVITY},
+        }
+    )
+
+
+def window_stats(context: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+    """The `gold.video_activity` figures of `windows` over the viewers in `context` (as `video_activity`),
+    with `window_start` in microseconds; also for a window with viewers present but no events of its
+    own, which has no Gold row but counts in `WindowCells`. A window none of `context` touches is left out.
 
     Computed on integer codes with numpy: each event counts in its own window and is context for the
     next one; one sort groups the rows by (window, viewer) in time order. The pandas version of the same
@@ -191,24 +215,123 @@ def video_activity(context: pd.DataFrame, windows: pd.DataFrame) -> pa.Table:
             "event_count": per_window(events),
         }
     )
-    out = out[out["event_count"] > 0].sort_values(["video_id", "window_start"], kind="stable")
-    return pa.table(
-        {
-            "window_start": _ts(out["window_start"]),
-            "window_end": _ts(out["window_start"] + MINUTE_US),
-            "video_id": pa.array(out["video_id"], pa.string()),
-            **{
-                name: pa.array(out[name].to_numpy("int64"), pa.int64())
-                for name in (
-                    "active_viewers",
-                    "concurrent_viewers",
-                    "message_count",
-                    "like_count",
-                    "event_count",
-                )
+    return out
+
+
+class WindowCells:
+    """The per-minute Gold figures of the windows recent events touch, kept as sums over viewers and
+    updated by each viewer's change, so that a batch reads only its own viewers' events.
+
+    Recomputing a touched window from all of its events (`video_activity` over `context_span`) reads
+    every viewer's events of three minutes for each batch: about 290,000 events at 2,000 events/s and
+    1.2M at 8,000, where that alone took a second of one core per 1-s batch (docs/scale.md, "The driver's
+    windows"). A new event changes a window only through its own viewer's share: events, messages,
+    likes, active, and present at the window's end. So the cells hold each window's sums over viewers,
+    and a batch adds its viewers' shares after it, less their shares before it. This is the per-viewer
+    state and per-cell sums of the keyed design in docs/scale.md, on the driver.
+
+    The cells hold a window when every event it depends on is held: its own minute and the one before,
+    at or after `floor` (microseconds; None holds every window). A window with viewers present but no
+    events of its own has a cell and no Gold row. Windows below that are computed as before, from their
+    context (`window_rows`).
+    """
+
+    def __init__(self, floor: int | None) -> None:
+        self.floor = floor
+        self.activity: dict[tuple[str, int], np.ndarray] = {}
+        self.by_type: dict[tuple[str, int], dict[str, int]] = {}
+
+    @classmethod
+    def of(cls, events: pd.DataFrame, floor: int | None) -> WindowCells:
+        """The cells of every window `events` (all held events, `events_frame`) touch."""
+        cells = cls(floor)
+        windows = touched_windows(events)
+        cells._add_stats(window_stats(events, windows[cells.holds(windows["window_start"])]), 1)
+        cells._count_types(events)
+        return cells
+
+    def holds(self, window_start: pd.Series | np.ndarray) -> np.ndarray:
+        """For window starts in microseconds: True where the cells hold the window."""
+        starts = np.asarray(window_start, dtype="int64")
+        if self.floor is None:
+            return np.ones(len(starts), bool)
+        return starts - MINUTE_US >= self.floor
+
+    def add(self, added: pd.DataFrame, viewers: pd.DataFrame) -> None:
+        """Count in `added`, events new to the state. `viewers` holds every held event of their viewers
+        in `context_span(added)`, `added` included (events of other viewers are harmless: their shares
+        do not change)."""
+        windows = touched_windows(added)
+        windows = windows[self.holds(windows["window_start"])]
+        if not windows.empty:
+            before = viewers[~viewers["event_id"].isin(added["event_id"])]
+            self._add_stats(window_stats(viewers, windows), 1)
+            self._add_stats(window_stats(before, windows), -1)
+        self._count_types(added)
+
+    def forget(self, floor: int) -> None:
+        """Raise the floor: drop the windows the cells no longer hold."""
+        self.floor = floor
+        self.activity = {key: value for key, value in self.activity.items() if key[1] - MINUTE_US >= floor}
+        self.by_type = {key: value for key, value in self.by_type.items() if key[1] - MINUTE_US >= floor}
+
+    def rows(self, new: pd.DataFrame) -> dict[str, pa.Table]:
+        """The `gold.video_activity` and `gold.events_by_type` rows new events change, of the windows the
+        cells hold (as `window_rows` computes them from the windows' context)."""
+        windows = touched_windows(new)
+        windows = windows[self.holds(windows["window_start"])]
+        held = [
+            (video, int(start), figures)
+            for video, start in zip(windows["video_id"], windows["window_start"], strict=True)
+            if (figures := self.activity.get((video, int(start)))) is not None and figures[-1] > 0
+        ]
+        figures = np.array([row[2] for row in held], dtype="int64").reshape(len(held), len(ACTIVITY))
+        stats = pd.DataFrame(
+            {
+                "window_start": np.array([row[1] for row in held], dtype="int64"),
+                "video_id": np.array([row[0] for row in held], dtype=object),
+                **{name: figures[:, i] for i, name in enumerate(ACTIVITY)},
+            }
+        )
+        own = pd.DataFrame({"video_id": new["video_id"], "window_start": window_of(new["t"])})
+        own = own[self.holds(own["window_start"])].drop_duplicates()
+        types = [
+            (video, int(start), event, count)
+            for video, start in zip(own["video_id"], own["window_start"], strict=True)
+            for event, count in sorted(self.by_type.get((video, int(start)), {}).items())
+        ]
+        starts = np.array([row[1] for row in types], dtype="int64")
+        by_type = pa.table(
+            {
+                "window_start": _ts(starts),
+                "window_end": _ts(starts + MINUTE_US),
+                "video_id": pa.array([row[0] for row in types], pa.string()),
+                "event": pa.array([row[2] for row in types], pa.string()),
+                "event_count": pa.array([row[3] for row in types], pa.int64()),
+            }
+        )
+        return {"video_activity": activity_table(stats), "events_by_type": by_type}
+
+    def _add_stats(self, stats: pd.DataFrame, sign: int) -> None:
+        values = stats[list(ACTIVITY)].to_numpy("int64") * sign
+        for video, start, figures in zip(stats["video_id"], stats["window_start"], values, strict=True):
+            key = (video, int(start))
+            held = self.activity.get(key)
+            self.activity[key] = figures if held is None else held + figures
+
+    def _count_types(self, events: pd.DataFrame) -> None:
+        own = pd.DataFrame(
+            {
+                "video_id": events["video_id"],
+                "window_start": window_of(events["t"]),
+                "event": events["event"],
             },
-        }
-    )
+            copy=False,
+        )
+        own = own[self.holds(own["window_start"])]
+        for (video, start, event), count in own.value_counts(sort=False).items():
+            counts = self.by_type.setdefault((video, int(start)), {})
+            counts[event] = counts.get(event, 0) + int(count)
 
 
 def as_segments(events: pd.DataFrame) -> pd.DataFrame:
