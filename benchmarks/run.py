@@ -27,6 +27,7 @@ BENCHMARKS = {
     "sustained": "benchmarks.sustained",
     "floor": "benchmarks.floor",
     "scaleout": "benchmarks.scaleout",
+    "driver_windows": "benchmarks.driver_windows",
 }
 ALIASES = {"memory": "freshness"}
 REFUSED = 2  # the exit status when a busy machine stopped the run

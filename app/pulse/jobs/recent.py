@@ -80,7 +80,9 @@ class RecentState:
         if self.events.num_rows:
             self.newest = pc.max(self.events["event_time"]).as_py()
         # Gold's per-minute figures of the held windows, which each added event updates (`gold.WindowCells`).
-        self.cells = gold.WindowCells.of(gold.events_frame(self.events), _micros(floor))
+        self.cells = gold.WindowCells.of(
+            gold.events_frame(self.events), None if floor is None else _micros(floor)
+        )
 
     @classmethod
     def load(
@@ -212,10 +214,8 @@ class RecentState:
 _Loaded = tuple[datetime | None, pa.Table, pa.Table]
 
 
-def _micros(instant: datetime | None) -> int | None:
-    """An instant as microseconds since the epoch (as `gold` keeps times), None kept."""
-    if instant is None:
-        return None
+def _micros(instant: datetime) -> int:
+    """An instant as microseconds since the epoch, as `gold` keeps times."""
     return (instant - EPOCH) // timedelta(microseconds=1)
 
 
