@@ -104,5 +104,5 @@ deploy-plan: $(VENV)/.installed ## Print what the pipeline would deploy to ENV=d
 	@$(BIN)/python -m delivery.plan --env $(ENV)
 
 clean: ## Stop the broker and remove local state (venv, jars, lake, logs)
-	-@$(BIN)/pulse local down 2>/dev/null
+	-@$(BIN)/pulse broker down 2>/dev/null
 	rm -rf $(VENV) .venv-checkov node_modules .pulse cdktf.out

@@ -8,7 +8,7 @@
 - **During.** A thread samples the load average and every process's CPU time. A process of another run
   that used more than `OTHER_CPU_PERCENT` of a core over the benchmark makes its result busy too. The
   benchmark's own processes are its process tree and whatever carries this run's `RUN_ENV` (a broker that
-  `pulse local up` leaves running is no longer a descendant, but it inherited the variable).
+  `pulse broker up` leaves running is no longer a descendant, but it inherited the variable).
 
 A busy machine stops the run unless it is given `--allow-busy`; then its results are marked busy and never
 say "met".

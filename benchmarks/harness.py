@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pulse.local.broker import free_port as any_free_port
-from pulse.local.broker import free_port_pair as broker_ports
+from pulse.devstack.broker import free_port as any_free_port
+from pulse.devstack.broker import free_port_pair as broker_ports
 from pulse_core.settings import PulseSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -168,18 +168,18 @@ def checked(result: subprocess.CompletedProcess[str], what: str) -> subprocess.C
 
 @contextmanager
 def broker(ws: Workspace, partitions: int = 3) -> Iterator[int]:
-    """`pulse local up` on a free port pair in this workspace, `pulse local down` after. Yields its pid."""
+    """`pulse broker up` on a free port pair in this workspace, `pulse broker down` after. Yields its pid."""
     ws.port = free_port_pair()
     checked(
-        pulse(ws, "local", "up", "--port", str(ws.port), "--partitions", str(partitions)), "pulse local up"
+        pulse(ws, "broker", "up", "--port", str(ws.port), "--partitions", str(partitions)), "pulse broker up"
     )
     try:
         record = json.loads((ws.home / "kafka" / "broker.pid").read_text())
         yield int(record["pid"])
     finally:
-        down = pulse(ws, "local", "down", timeout=120)
+        down = pulse(ws, "broker", "down", timeout=120)
         if down.returncode != 0:
-            log(f"pulse local down: {down.stdout} {down.stderr}")
+            log(f"pulse broker down: {down.stdout} {down.stderr}")
 
 
 def create_topic(bootstrap: str, topic: str, partitions: int = 3) -> None:

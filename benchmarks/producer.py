@@ -21,7 +21,7 @@ from benchmarks.harness import KAFKA_CLASSPATH, REPO, Workspace, broker, create_
 from benchmarks.result import Result, compared_rounds, headline, ratio
 from benchmarks.rss import RssSampler
 from benchmarks.spread import Target, all_met, compare
-from pulse.local.java import find_java
+from pulse.devstack.java import find_java
 
 NAME = "producer"
 FULL = {"events": 500_000, "rounds": 5}

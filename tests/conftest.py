@@ -93,7 +93,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     patch = pytest.MonkeyPatch()
     config.add_cleanup(patch.undo)
-    from pulse.local.broker import EmbeddedKafka
+    from pulse.devstack.broker import EmbeddedKafka
 
     patch.setattr(EmbeddedKafka, "up", _refuse("a Kafka broker"))
     try:

@@ -1,4 +1,4 @@
-"""A real local broker with a SASL_SSL listener (`pulse local up --sasl-ssl`), shared by the e2e tests and
+"""A real local broker with a SASL_SSL listener (`pulse broker up --sasl-ssl`), shared by the e2e tests and
 the infra contract test: one per test session."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulse.local.broker import free_port, free_port_pair
+from pulse.devstack.broker import free_port, free_port_pair
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,16 @@ def run_with_env(env: dict[str, str], *args: str, timeout: float = 300) -> subpr
 
 
 def start_secure_broker(home: Path, jars_dir: Path) -> Iterator[SecureBroker]:
-    """`pulse local up --sasl-ssl` in `home` on free ports; stopped when the generator closes."""
+    """`pulse broker up --sasl-ssl` in `home` on free ports; stopped when the generator closes."""
     plain = free_port_pair()
     sasl = free_port({plain, plain + 1})
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULSE_")}
     env |= {"PULSE_HOME": str(home), "PULSE_JARS": str(jars_dir)}
-    started = run_with_env(env, "local", "up", "--port", str(plain), "--sasl-ssl", "--sasl-port", str(sasl))
+    started = run_with_env(env, "broker", "up", "--port", str(plain), "--sasl-ssl", "--sasl-port", str(sasl))
     if started.returncode != 0:
-        raise RuntimeError(f"pulse local up --sasl-ssl failed:\n{started.stdout}{started.stderr}")
+        raise RuntimeError(f"pulse broker up --sasl-ssl failed:\n{started.stdout}{started.stderr}")
     assert f"SASL_SSL (PLAIN over TLS) on 127.0.0.1:{sasl}" in started.stdout
     try:
         yield SecureBroker(home, jars_dir, plain, sasl)
     finally:
-        run_with_env(env, "local", "down")
+        run_with_env(env, "broker", "down")

@@ -16,12 +16,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from pulse.devstack import jars
+from pulse.devstack.broker import HOST, BrokerError, EmbeddedKafka
+from pulse.devstack.java import JavaMissingError
 from pulse.io import Trigger
 from pulse.jobs import Job as PipelineJob
 from pulse.jobs import Query
-from pulse.local import jars
-from pulse.local.broker import HOST, BrokerError, EmbeddedKafka
-from pulse.local.java import JavaMissingError
 from pulse.producer.options import ProduceOptions
 from pulse_core.settings import PulseSettings, SettingsError, load_settings
 
@@ -36,9 +36,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-local_app = typer.Typer(help="Run the embedded Kafka broker on 127.0.0.1.", no_args_is_help=True)
+broker_app = typer.Typer(help="Run the embedded Kafka broker on 127.0.0.1.", no_args_is_help=True)
 jars_app = typer.Typer(help="Resolve and inspect the cached JVM jars.", no_args_is_help=True)
-app.add_typer(local_app, name="local")
+app.add_typer(broker_app, name="broker")
+# The name these commands had before `pulse.devstack` got its own: kept for scripts, not listed.
+app.add_typer(broker_app, name="local", hidden=True)
 app.add_typer(jars_app, name="jars")
 
 
@@ -234,7 +236,7 @@ def demo_command(
     ] = 50.0,
 ) -> None:
     """Run the whole live pipeline on the embedded stack: broker, producer, pipeline, dashboard."""
-    from pulse.local.demo import DemoError, run_demo
+    from pulse.devstack.demo import DemoError, run_demo
 
     settings = _settings()
     try:
@@ -361,8 +363,8 @@ def dashboard_command(
     os.execv(sys.executable, command)  # noqa: S606 - the dashboard replaces this process, signals and all
 
 
-@local_app.command("up")
-def local_up(
+@broker_app.command("up")
+def broker_up(
     port: Annotated[int, typer.Option(help="Broker port on 127.0.0.1.", min=1, max=65534)] = 9092,
     controller_port: Annotated[
         int | None, typer.Option(help="KRaft controller port (default: --port + 1).", min=1, max=65535)
@@ -399,18 +401,18 @@ def local_up(
             f"    and PULSE_KAFKA_API_KEY/_SECRET of a service account from {tls / 'credentials.json'}"
         )
     console.print(f"  data: {settings.home / 'kafka'}   log: {settings.logs_dir / 'kafka.log'}")
-    console.print("  stop it with: pulse local down")
+    console.print("  stop it with: pulse broker down")
 
 
-@local_app.command("down")
-def local_down() -> None:
-    """Stop the broker that `pulse local up` started (found through its pid file)."""
+@broker_app.command("down")
+def broker_down() -> None:
+    """Stop the broker that `pulse broker up` started (found through its pid file)."""
     settings = _settings()
     console.print(_broker(settings).down())
 
 
-@local_app.command("status")
-def local_status() -> None:
+@broker_app.command("status")
+def broker_status() -> None:
     """Report whether the broker runs and answers. Exit code 0 when it does, 1 otherwise."""
     settings = _settings()
     state = _broker(settings).status()
@@ -448,7 +450,7 @@ def jars_resolve(
 
 @jars_app.command("lock")
 def jars_lock() -> None:
-    """Re-resolve every bundle with Ivy and rewrite app/pulse/local/jars.lock (after changing a pin)."""
+    """Re-resolve every bundle with Ivy and rewrite app/pulse/devstack/jars.lock (after changing a pin)."""
     settings = _settings()
     try:
         jars.lock(settings.logs_dir, echo=console.print)

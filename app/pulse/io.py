@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pulse.preflight import is_local
+from pulse.preflight import on_local_disk
 from pulse.spark import on_databricks
 from pulse_core.settings import PulseSettings
 
@@ -228,6 +228,46 @@ def read_delta(spark: SparkSession, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
+def read_arrow(
+    spark: SparkSession | None,
+    path: str,
+    schema: pa.Schema,
+    rows: TimeRange | None = None,
+    with_deltalake: bool | None = None,
+) -> pa.Table:
+    """A Delta table's `schema` columns (its rows in `rows`, if given) as an Arrow table on the driver,
+    cast to `schema`. Read with deltalake (`with_deltalake`, by default for a table on local disk): well
+    under a second where Spark's reads cost seconds on a cold session; else with Spark."""
+    if on_local_disk(path) if with_deltalake is None else with_deltalake:
+        from deltalake import DeltaTable as LocalTable
+
+        dataset = LocalTable(path).to_pyarrow_dataset()
+        table = dataset.to_table(columns=schema.names, filter=rows.arrow() if rows else None)
+    else:
+        assert spark is not None, "a cloud table is read with Spark"
+        frame = read_delta(spark, path) if rows is None else read_delta_range(spark, path, rows)
+        table = frame.select(*schema.names).toArrow()
+    return table.select(schema.names).cast(schema)
+
+
+def newest_instant(
+    spark: SparkSession | None, path: str, column: str, with_deltalake: bool | None = None
+) -> datetime | None:
+    """The newest value of a timestamp column in a Delta table (None when it has no rows), read as
+    `read_arrow` reads."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if on_local_disk(path) if with_deltalake is None else with_deltalake:
+        one = read_arrow(spark, path, pa.schema([(column, pa.timestamp("us", tz="UTC"))]), None, True)
+        return pc.max(one[column]).as_py()
+    from pyspark.sql import functions as F
+
+    assert spark is not None, "a cloud table is read with Spark"
+    newest = read_delta(spark, path).agg(F.date_format(F.max(column), INSTANT_TEXT)).first()
+    return parse_instant(newest[0]) if newest and newest[0] else None
+
+
 def ensure_delta_table(
     spark: SparkSession,
     path: str,
@@ -244,8 +284,8 @@ def ensure_delta_table(
     """
     from delta.tables import DeltaTable
 
-    if is_local(path) and not cluster_by:
-        _create_local_table(path, schema, partition_by, properties or {})
+    if on_local_disk(path) and not cluster_by:
+        _create_table_on_disk(path, schema, partition_by, properties or {})
         return
     builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema)
     for key, value in (properties or {}).items():
@@ -266,13 +306,13 @@ def ensure_delta_table(
         builder.execute()
 
 
-def _create_local_table(
+def _create_table_on_disk(
     path: str, schema: StructType, partition_by: tuple[str, ...], properties: dict[str, str]
 ) -> None:
     from deltalake import DeltaTable as LocalTable
     from pyspark.sql.pandas.types import to_arrow_schema
 
-    if local_table_exists(path):
+    if table_on_disk_exists(path):
         return
     # Timestamps with a zone are Delta's `timestamp` (a zone-less one would be `timestamp_ntz`, a table
     # feature Spark's tables here do not have).
@@ -282,7 +322,7 @@ def _create_local_table(
     )
 
 
-def local_table_exists(path: str) -> bool:
+def table_on_disk_exists(path: str) -> bool:
     """True when a local folder holds a Delta table with at least one commit."""
     from deltalake import DeltaTable as LocalTable
 
@@ -362,7 +402,7 @@ def append(frame: DataFrame, path: str, user_metadata: str, txn: tuple[str, int]
     writer.save(path)
 
 
-def append_local(
+def append_with_delta_rs(
     path: str,
     rows: pa.Table,
     user_metadata: str,
@@ -396,7 +436,7 @@ def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> 
     """
     from delta.tables import DeltaTable
 
-    if is_local(path):
+    if on_local_disk(path):
         from deltalake import DeltaTable as LocalTable
 
         return [entry.get("userMetadata") for entry in LocalTable(path).history(limit)]
@@ -405,20 +445,46 @@ def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> 
     return [row[0] for row in history.select("userMetadata").collect()]
 
 
-def commit_history(spark: SparkSession, path: str, limit: int | None = 100) -> list[Commit]:
-    """A table's newest commits (all when `limit` is None), newest first: version, operation, and
-    `userMetadata`; a local table's read with deltalake."""
-    from delta.tables import DeltaTable
-
-    if is_local(path):
+def commit_history(spark: SparkSession | None, path: str, limit: int | None = 100) -> list[Commit]:
+    """A table's newest commits (all when `limit` is None), newest first: version, operation,
+    `userMetadata` and commit time; a table on local disk's read with deltalake (no Spark jobs, and
+    `spark` may be None), none when it has no commit yet."""
+    if on_local_disk(path):
         from deltalake import DeltaTable as LocalTable
 
+        if not table_on_disk_exists(path):
+            return []
         entries = LocalTable(path).history(limit)
-        return [Commit(int(e["version"]), str(e.get("operation")), e.get("userMetadata")) for e in entries]
+        return [
+            Commit(int(e["version"]), str(e.get("operation")), e.get("userMetadata"), _committed_at(e))
+            for e in entries
+        ]
+    from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
+
+    assert spark is not None, "a cloud table's history is read with Spark"
+    if not is_delta_table(spark, path):
+        return []
     table = DeltaTable.forPath(spark, path)
     history = table.history(limit) if limit else table.history()
-    rows = history.select("version", "operation", "userMetadata").collect()
-    return [Commit(int(row[0]), str(row[1]), row[2]) for row in rows]
+    stamp = F.date_format("timestamp", INSTANT_TEXT).alias("at")
+    rows = history.select("version", "operation", "userMetadata", stamp).collect()
+    return [Commit(int(row[0]), str(row[1]), row[2], parse_instant(row[3])) for row in rows]
+
+
+# Instants leave Spark as text in the session's time zone (UTC, `pulse.spark`): a Row's datetime would
+# come back in the driver's local time zone.
+INSTANT_TEXT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
+
+
+def parse_instant(text: str) -> datetime:
+    """The UTC instant an `INSTANT_TEXT` string from Spark denotes."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+
+
+def _committed_at(entry: Mapping[str, object]) -> datetime | None:
+    stamp = entry.get("timestamp")
+    return datetime.fromtimestamp(stamp / 1000, UTC) if isinstance(stamp, int | float) else None
 
 
 @dataclass(frozen=True)
@@ -428,6 +494,7 @@ class Commit:
     version: int
     operation: str
     user_metadata: str | None
+    committed_at: datetime | None = None
 
 
 def kafka_high_water(
@@ -435,11 +502,11 @@ def kafka_high_water(
 ) -> dict[int, int]:
     """The highest Kafka offset per partition that a table holds (`where`: a column that must equal a
     value, such as Bronze's topic). Reads two columns; a local table's with deltalake."""
-    if is_local(path):
+    if on_local_disk(path):
         import pyarrow.compute as pc
         from deltalake import DeltaTable as LocalTable
 
-        if not local_table_exists(path):
+        if not table_on_disk_exists(path):
             return {}
         columns = [partition, offset] + ([where[0]] if where else [])
         table = LocalTable(path).to_pyarrow_dataset().to_table(columns=columns)
@@ -490,7 +557,7 @@ def commit_lease_record(spark: SparkSession | None, path: str, user_metadata: st
     if path not in _LEASE_TABLES:
         try:
             if spark is None:
-                _create_local_table(path, schema, (), LEASE_TABLE_PROPERTIES)
+                _create_table_on_disk(path, schema, (), LEASE_TABLE_PROPERTIES)
             else:
                 _create_with_spark(spark, path, schema, LEASE_TABLE_PROPERTIES)
         except Exception:
@@ -521,7 +588,7 @@ def _create_with_spark(
 
 
 def _lease_table_exists(spark: SparkSession | None, path: str) -> bool:
-    return local_table_exists(path) if spark is None else is_delta_table(spark, path)
+    return table_on_disk_exists(path) if spark is None else is_delta_table(spark, path)
 
 
 def lease_history(spark: SparkSession | None, path: str, limit: int) -> list[str | None]:
@@ -583,16 +650,16 @@ def merge_replace(
 
 
 # Table features delta-rs (the `deltalake` package) can commit to; Spark may add others (clustering).
-_LOCAL_WRITER_FEATURES = {"appendOnly", "invariants", "checkConstraints", "changeDataFeed",
+_DELTA_RS_WRITER_FEATURES = {"appendOnly", "invariants", "checkConstraints", "changeDataFeed",
                           "generatedColumns", "timestampNtz"}  # fmt: skip
 
 
-def local_merge_refusal(path: str, storage_options: Mapping[str, str] | None = None) -> str | None:
+def delta_rs_refusal(path: str, storage_options: Mapping[str, str] | None = None) -> str | None:
     """Why delta-rs cannot MERGE into the table at `path` (features it does not write), or None."""
     from deltalake import DeltaTable
 
     protocol = DeltaTable(path, storage_options=_options(storage_options)).protocol()
-    unsupported = sorted(set(protocol.writer_features or ()) - _LOCAL_WRITER_FEATURES)
+    unsupported = sorted(set(protocol.writer_features or ()) - _DELTA_RS_WRITER_FEATURES)
     if unsupported:
         return f"it uses table features delta-rs does not write ({', '.join(unsupported)})"
     reader, writer = protocol.min_reader_version, protocol.min_writer_version
@@ -601,7 +668,7 @@ def local_merge_refusal(path: str, storage_options: Mapping[str, str] | None = N
     return None
 
 
-def merge_local(
+def merge_with_delta_rs(
     path: str,
     rows: pa.Table,
     keys: tuple[str, ...],
@@ -695,7 +762,7 @@ def vacuum(spark: SparkSession, path: str, retention_hours: float) -> None:
 
 def table_exists(spark: SparkSession, path: str) -> bool:
     """True when `path` holds a Delta table with at least one commit (a local one asked with deltalake)."""
-    return local_table_exists(path) if is_local(path) else is_delta_table(spark, path)
+    return table_on_disk_exists(path) if on_local_disk(path) else is_delta_table(spark, path)
 
 
 def is_delta_table(spark: SparkSession, path: str) -> bool:

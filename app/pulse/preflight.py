@@ -18,7 +18,7 @@ class PreflightError(RuntimeError):
     """The environment cannot run the job. The message says what to fix."""
 
 
-def is_local(path: str) -> bool:
+def on_local_disk(path: str) -> bool:
     """True for a local lake path (not abfss://, az://, s3://, …)."""
     return "://" not in path
 
@@ -26,7 +26,7 @@ def is_local(path: str) -> bool:
 def check_lake(settings: PulseSettings) -> None:
     """The lake can be written and has room: a local folder must be creatable, writable and not full."""
     root = settings.lake_root
-    if not is_local(root):
+    if not on_local_disk(root):
         return
     path = Path(root)
     try:
@@ -110,7 +110,7 @@ def _check_kafka_once(settings: PulseSettings, timeout_s: float) -> dict[str, in
     if settings.kafka_topic not in topics:
         raise KafkaNotReadyError(
             f"Kafka at {settings.kafka_bootstrap} has no topic {settings.kafka_topic!r}. "
-            "Create it (`pulse local up` does) or fix PULSE_KAFKA_TOPIC."
+            "Create it (`pulse broker up` does) or fix PULSE_KAFKA_TOPIC."
         )
     return topics
 
@@ -136,7 +136,7 @@ def kafka_failure(settings: PulseSettings, errors: list[str], timeout_s: float) 
     if "certificate verify failed" in text or "could not be verified" in text:
         return (
             f"{where} presented a TLS certificate this machine does not trust: set "
-            "PULSE_KAFKA_SSL_CA_LOCATION to the CA that signed it (`pulse local up --sasl-ssl` prints one)."
+            "PULSE_KAFKA_SSL_CA_LOCATION to the CA that signed it (`pulse broker up --sasl-ssl` prints one)."
         )
     not_tls = ("plaintext broker listener", "wrong version number", "record layer failure")
     if any(hint in text for hint in not_tls):
@@ -153,6 +153,6 @@ def kafka_failure(settings: PulseSettings, errors: list[str], timeout_s: float) 
         )
     reason = errors[-1] if errors else "no answer"
     return (
-        f"{UNREACHABLE} {where} within {timeout_s:g} s ({reason}). Start it with `pulse local up`, or fix "
+        f"{UNREACHABLE} {where} within {timeout_s:g} s ({reason}). Start it with `pulse broker up`, or fix "
         "PULSE_KAFKA_BOOTSTRAP and the credentials."
     )

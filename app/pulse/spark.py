@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pulse.local import jars
+from pulse.devstack import jars
 from pulse_core.settings import PulseSettings, load_settings
 
 if TYPE_CHECKING:

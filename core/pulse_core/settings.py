@@ -54,7 +54,7 @@ class PulseSettings(BaseSettings):
         default=None,
         description=(
             "PEM file of the CA that signed the broker's TLS certificate (SASL_SSL). Unset: the system's "
-            "trust store, which is what Confluent Cloud needs; `pulse local up --sasl-ssl` prints its own."
+            "trust store, which is what Confluent Cloud needs; `pulse broker up --sasl-ssl` prints its own."
         ),
     )
     min_free_mb: int = Field(

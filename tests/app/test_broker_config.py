@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from pulse.local.broker import BrokerPaths, new_cluster_id, server_properties
-from pulse.local.tls import SERVICE_ACCOUNTS, secure_material
+from pulse.devstack.broker import BrokerPaths, new_cluster_id, server_properties
+from pulse.devstack.tls import SERVICE_ACCOUNTS, secure_material
 
 
 def test_cluster_ids_are_kafka_uuids_that_never_look_like_options() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 from deltalake import CommitProperties, write_deltalake
 
-from pulse.local.demo import gold_headline
+from pulse.devstack.demo import gold_headline
 from pulse_core.progress import progress_metadata
 from pulse_core.settings import PulseSettings
 from testkit.gold_fixture import GOLD_SCHEMAS

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pulse.local import jars
+from pulse.devstack import jars
 
 
 @pytest.mark.parametrize(

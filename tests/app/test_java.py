@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pulse.local.java import MIN_JAVA, JavaMissingError, find_java, java_major_version
+from pulse.devstack.java import MIN_JAVA, JavaMissingError, find_java, java_major_version
 
 
 def test_finds_a_java_17_or_newer() -> None:

@@ -37,7 +37,7 @@ from tests.delivery.conftest import BuiltWheel
 RUNTIME_PROVIDED = ("pyspark", "delta-spark", "pyarrow", "pandas", "numpy", "databricks-sdk")
 # Third-party imports that the jobs' code holds but never reaches on a job cluster, and why.
 NOT_REACHED_ON_A_JOB_CLUSTER = {
-    "cryptography": "pulse.local.tls makes the embedded broker's CA (`pulse local up`); jobs start no broker",
+    "cryptography": "pulse.devstack.tls makes the embedded broker's CA (`pulse broker up`); jobs start none",
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pulse.local.broker import free_port_pair
+from pulse.devstack.broker import free_port_pair
 
 
 def run_pulse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def wait_for_log_line(log: Path, text: str, process: subprocess.Popen, timeout_s
 
 @dataclass(frozen=True)
 class Broker:
-    """A broker started by `pulse local up` for one test."""
+    """A broker started by `pulse broker up` for one test."""
 
     home: Path
     port: int
@@ -66,7 +66,7 @@ def broker(pulse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker
     """A real Kafka broker on a free port, stopped after the test whatever happens."""
     port = free_port_pair()
     monkeypatch.setenv("PULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{port}")
-    started = run_pulse("local", "up", "--port", str(port))
+    started = run_pulse("broker", "up", "--port", str(port))
     log = pulse_home / "logs" / "kafka.log"
     assert started.returncode == 0, (
         started.stdout + started.stderr + (log.read_text() if log.exists() else "")
@@ -74,4 +74,4 @@ def broker(pulse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker
     try:
         yield Broker(pulse_home, port)
     finally:
-        run_pulse("local", "down")
+        run_pulse("broker", "down")

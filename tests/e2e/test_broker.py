@@ -1,4 +1,4 @@
-"""The embedded broker: a real KRaft Kafka process driven through the `pulse local` CLI."""
+"""The embedded broker: a real KRaft Kafka process driven through the `pulse broker` CLI."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import psutil
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from pulse.local.broker import port_is_free
+from pulse.devstack.broker import port_is_free
 from tests.e2e.conftest import Broker, free_port_pair, run_pulse
 
 pytestmark = pytest.mark.e2e
@@ -64,21 +64,21 @@ def test_round_trip_then_down_frees_everything_and_up_reuses_data(broker: Broker
     values = _consume_all(broker.bootstrap, topic, 1000, "round-trip")
     assert sorted(values) == sorted(f"first-{i}" for i in range(1000))
 
-    status = run_pulse("local", "status")
+    status = run_pulse("broker", "status")
     assert status.returncode == 0
     assert f"127.0.0.1:{broker.port}" in status.stdout
     assert "user-interactions (3 partitions)" in status.stdout
 
     meta = (broker.home / "kafka" / "data" / "meta.properties").read_text()
-    down = run_pulse("local", "down")
+    down = run_pulse("broker", "down")
     assert down.returncode == 0, down.stderr
     assert "Stopped the broker" in down.stdout
     assert _broker_pids(broker.home) == []
     assert port_is_free(broker.port)
     assert port_is_free(broker.port + 1)
-    assert run_pulse("local", "status").returncode == 1
+    assert run_pulse("broker", "status").returncode == 1
 
-    again = run_pulse("local", "up", "--port", str(broker.port))
+    again = run_pulse("broker", "up", "--port", str(broker.port))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Formatting" not in again.stdout
     assert (broker.home / "kafka" / "data" / "meta.properties").read_text() == meta
@@ -88,7 +88,7 @@ def test_round_trip_then_down_frees_everything_and_up_reuses_data(broker: Broker
 
 def test_up_is_idempotent(broker: Broker) -> None:
     pids = _broker_pids(broker.home)
-    second = run_pulse("local", "up", "--port", str(broker.port))
+    second = run_pulse("broker", "up", "--port", str(broker.port))
     assert second.returncode == 0, second.stderr
     assert "already running" in second.stdout
     assert _broker_pids(broker.home) == pids
@@ -99,7 +99,7 @@ def test_port_in_use_names_the_port(pulse_home: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
-        result = run_pulse("local", "up", "--port", str(port))
+        result = run_pulse("broker", "up", "--port", str(port))
     assert result.returncode == 1
     assert f"Port {port}" in result.stderr
     assert "already in use" in result.stderr
@@ -107,7 +107,7 @@ def test_port_in_use_names_the_port(pulse_home: Path) -> None:
 
 
 def test_down_when_nothing_runs_says_so(pulse_home: Path) -> None:
-    result = run_pulse("local", "down")
+    result = run_pulse("broker", "down")
     assert result.returncode == 0
     assert "nothing to stop" in result.stdout
 
@@ -115,6 +115,6 @@ def test_down_when_nothing_runs_says_so(pulse_home: Path) -> None:
 def test_status_sees_a_stale_pid_file(pulse_home: Path) -> None:
     (pulse_home / "kafka").mkdir()
     (pulse_home / "kafka" / "broker.pid").write_text('{"pid": 999999999, "port": 1}')
-    result = run_pulse("local", "status")
+    result = run_pulse("broker", "status")
     assert result.returncode == 1
     assert "stale pid file" in result.stdout

@@ -24,7 +24,7 @@ from azure.storage.blob import BlobServiceClient, ContainerClient, generate_cont
 from deltalake import write_deltalake
 from streamlit.testing.v1 import AppTest
 
-from pulse.local.broker import free_port
+from pulse.devstack.broker import free_port
 from pulse_dashboard.credentials import sign_gold_sas
 from pulse_dashboard.gold import GoldProblem, GoldTable, newest_value, read_gold
 from testkit.gold_fixture import GoldFixture, write_gold_fixture

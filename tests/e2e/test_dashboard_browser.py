@@ -24,7 +24,7 @@ import pytest
 
 from benchmarks.browser import CHROMIUM as BENCH_CHROMIUM
 from benchmarks.browser import CHROMIUM_ARGS
-from pulse.local.broker import free_port
+from pulse.devstack.broker import free_port
 from testkit.gold_fixture import write_gold_fixture
 
 pytestmark = pytest.mark.e2e

@@ -43,7 +43,7 @@ def databricks_defaults(spark):
 @pytest.fixture
 def spark_creates(monkeypatch: pytest.MonkeyPatch) -> None:
     """`io.ensure_delta_table` creates local tables with Spark, as it does a cloud lake's."""
-    monkeypatch.setattr(io, "is_local", lambda _path: False)
+    monkeypatch.setattr(io, "on_local_disk", lambda _path: False)
 
 
 def test_tables_are_created_without_deletion_vectors_where_new_tables_get_them(
@@ -53,7 +53,7 @@ def test_tables_are_created_without_deletion_vectors_where_new_tables_get_them(
     # Spark's creator (a cloud lake's), and deltalake's (a local lake's), from the catalogue.
     spark_made = {t: f"{tmp_path}/spark/{t.layer}/{t.name}" for t in catalogue.TABLES}
     with monkeypatch.context() as patch:
-        patch.setattr(io, "is_local", lambda _path: False)
+        patch.setattr(io, "on_local_disk", lambda _path: False)
         plain = f"{tmp_path}/plain"
         io.ensure_delta_table(spark, plain, spark_schema(ACTIVITY))
         assert _has_deletion_vectors(plain), "the session default should turn deletion vectors on"

@@ -5,7 +5,7 @@ credential (`pulse.lake_access`; the job's principal holds ACCESS on it, infra.c
 What runs here is everything after `dbutils` hands the job its token credential: the bearer token in
 delta-rs's storage options, over HTTPS, checked by the storage service (Azurite with `--oauth basic`
 validates each token's audience, issuer and lifetime, not its signature), through the same Bronze,
-Silver and Gold commits the pipeline makes (`io.append_local`, `GoldUpdate.merge`).
+Silver and Gold commits the pipeline makes (`io.append_with_delta_rs`, `GoldUpdate.merge`).
 
 The stand-in for Entra ID mints tokens at run time with a random key; the TLS CA is made per run too.
 """
@@ -30,10 +30,10 @@ from azure.core.credentials import AccessToken
 from deltalake import DeltaTable, write_deltalake
 
 from pulse import io
+from pulse.devstack.broker import free_port
+from pulse.devstack.tls import new_certificate_authority, server_keystore
 from pulse.jobs.medallion import GoldUpdate
 from pulse.lake_access import REFRESH_MARGIN_S, STORAGE_SCOPE, DeltaRsAccess
-from pulse.local.broker import free_port
-from pulse.local.tls import new_certificate_authority, server_keystore
 from pulse.tables import GOLD_TABLES
 from pulse_core import catalogue
 
@@ -168,22 +168,26 @@ def test_appends_and_gold_merges_commit_with_the_service_credentials_token(azuri
     access = azurite.access(credential)
     silver, sessions = f"{LAKE}/silver/events", f"{LAKE}/gold/user_sessions"
     _create(silver, catalogue.SILVER_EVENTS, access)
-    assert io.local_merge_refusal(silver, access.options()) is None
+    assert io.delta_rs_refusal(silver, access.options()) is None
     assert credential.scopes
     assert set(credential.scopes) == {STORAGE_SCOPE}
 
     schema = catalogue.SILVER_EVENTS.arrow_schema()
     events = pa.table({field.name: pa.nulls(2, field.type) for field in schema})
     events = events.set_column(0, "event_id", pa.array(["e1", "e2"]))
-    assert io.append_local(silver, events, "run-1/batch-0", ("pulse-run-1-silver", 0), access.options())
+    assert io.append_with_delta_rs(
+        silver, events, "run-1/batch-0", ("pulse-run-1-silver", 0), access.options()
+    )
     # A replayed batch is recognised by the transaction recorded in the cloud table's log.
-    assert not io.append_local(silver, events, "run-1/batch-0", ("pulse-run-1-silver", 0), access.options())
+    assert not io.append_with_delta_rs(
+        silver, events, "run-1/batch-0", ("pulse-run-1-silver", 0), access.options()
+    )
     assert DeltaTable(silver, storage_options=access.options()).to_pyarrow_table().num_rows == 2
 
     # Gold as the writer commits it, through the writer's `storage_options`: an upsert and a stale row.
     held = _sessions(("u1", T0, T0 + timedelta(seconds=30), 2), ("u2", T0, T0 + timedelta(seconds=10), 1))
     _create(sessions, catalogue.GOLD_USER_SESSIONS, access, held)
-    assert io.local_merge_refusal(sessions, access.options()) is None
+    assert io.delta_rs_refusal(sessions, access.options()) is None
     schema_spark, keys = GOLD_TABLES["user_sessions"]
     prune = io.TimeRange("session_end", T0 - timedelta(minutes=5))
     later = _sessions(("u1", T0, T0 + timedelta(seconds=90), 3))

@@ -54,7 +54,7 @@ def test_unreachable_broker_at_start(pulse_home: Path, monkeypatch: pytest.Monke
 )
 def test_bad_settings(pulse_home: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
     monkeypatch.setenv(variable, value)
-    for command in (("pipeline", "gold", "--once"), ("produce", "--events", "1"), ("local", "status")):
+    for command in (("pipeline", "gold", "--once"), ("produce", "--events", "1"), ("broker", "status")):
         result = run_pulse(*command)
         assert result.returncode == 2, command
         output = _clean(result)
@@ -71,12 +71,12 @@ def test_preflight_waits_for_a_broker_that_is_starting(
     monkeypatch.setenv("PULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{port}")
     settings = load_settings()
     started: list[subprocess.CompletedProcess[str]] = []
-    later = threading.Timer(3.0, lambda: started.append(run_pulse("local", "up", "--port", str(port))))
+    later = threading.Timer(3.0, lambda: started.append(run_pulse("broker", "up", "--port", str(port))))
     later.start()
     try:
         topics = check_kafka(settings, wait_s=300)
     finally:
         later.join()
-        run_pulse("local", "down")
+        run_pulse("broker", "down")
     assert started[0].returncode == 0, started[0].stdout + started[0].stderr
     assert topics[settings.kafka_topic] == 3

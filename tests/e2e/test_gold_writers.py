@@ -91,12 +91,12 @@ def test_a_clustered_gold_table_is_merged_by_spark(
     shutil.rmtree(clustered)
     schema, _ = GOLD_TABLES["video_activity"]
     io.ensure_delta_table(spark, clustered, schema, cluster_by=("window_start", "video_id"))
-    assert "clustering" in (io.local_merge_refusal(clustered) or "")
-    assert io.local_merge_refusal(settings.table_path("gold", "events_by_type")) is None
+    assert "clustering" in (io.delta_rs_refusal(clustered) or "")
+    assert io.delta_rs_refusal(settings.table_path("gold", "events_by_type")) is None
 
     with caplog.at_level(logging.WARNING, logger="pulse.pipeline"):
         writer = MedallionWriter(spark, settings, "run-1", write_bronze=True)
-        local = writer.local_gold()
+        local = writer.gold_by_delta_rs()
     assert local[clustered] is False
     assert local[settings.table_path("gold", "events_by_type")] is True
     assert "pulse backfill" in caplog.text
@@ -104,7 +104,9 @@ def test_a_clustered_gold_table_is_merged_by_spark(
     monkeypatch.setenv("PULSE_GOLD_WRITER", "delta-rs")
     strict = MedallionWriter(spark, PulseSettings(home=tmp_path), "run-1", write_bronze=True)
     with pytest.raises(RuntimeError, match=r"PULSE_GOLD_WRITER=delta-rs cannot write gold\.video_activity"):
-        strict.local_gold()
+        strict.gold_by_delta_rs()
 
     monkeypatch.setenv("PULSE_GOLD_WRITER", "spark")
-    assert not any(MedallionWriter(spark, PulseSettings(home=tmp_path), "r", True).local_gold().values())
+    assert not any(
+        MedallionWriter(spark, PulseSettings(home=tmp_path), "r", True).gold_by_delta_rs().values()
+    )

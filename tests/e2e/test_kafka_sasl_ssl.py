@@ -1,6 +1,6 @@
 """Kafka over SASL_SSL (PLAIN over TLS), as Confluent Cloud speaks it, against a real local broker.
 
-`pulse local up --sasl-ssl` generates a CA, a broker certificate and one API key per service account at
+`pulse broker up --sasl-ssl` generates a CA, a broker certificate and one API key per service account at
 run time. The producer speaks with the producer account, the pipeline with the Databricks job's, each
 through the settings a deployment sets (`PULSE_KAFKA_SECURITY_PROTOCOL`, key, secret; plus the local CA,
 which Confluent Cloud does not need). Misconfigurations stop with one line naming what to fix.
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from pulse.local.tls import new_certificate_authority
+from pulse.devstack.tls import new_certificate_authority
 from tests.kafka_secure import SecureBroker, run_with_env
 
 pytestmark = pytest.mark.e2e

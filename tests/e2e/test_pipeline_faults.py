@@ -74,9 +74,9 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy(),
         )  # fmt: skip
     time.sleep(4)
-    assert run_pulse("local", "down").returncode == 0
+    assert run_pulse("broker", "down").returncode == 0
     time.sleep(2)
-    restarted = run_pulse("local", "up", "--port", str(broker.port))
+    restarted = run_pulse("broker", "up", "--port", str(broker.port))
     assert restarted.returncode == 0, restarted.stderr
     producer.wait(timeout=300)
     output = (tmp_path / "producer.log").read_text()

@@ -45,7 +45,9 @@ def test_deltalake_and_spark_load_the_same_state(spark, tmp_path: Path) -> None:
     ensure_tables(spark, settings)
     silver, sessions = settings.table_path("silver", "events"), settings.table_path("gold", "user_sessions")
     horizon = timedelta(minutes=15)
-    empty = [RecentState.load(spark, silver, sessions, horizon, local=local) for local in (True, False)]
+    empty = [
+        RecentState.load(spark, silver, sessions, horizon, with_deltalake=flag) for flag in (True, False)
+    ]
     assert [s.floor for s in empty] == [None, None]
     assert empty[0].events.schema == empty[1].events.schema
 
@@ -66,7 +68,9 @@ def test_deltalake_and_spark_load_the_same_state(spark, tmp_path: Path) -> None:
     ]
     io.append(spark.createDataFrame(sessions_rows, schema=GOLD_USER_SESSIONS), sessions, "seed")
 
-    local, remote = (RecentState.load(spark, silver, sessions, horizon, local=flag) for flag in (True, False))
+    local, remote = (
+        RecentState.load(spark, silver, sessions, horizon, with_deltalake=flag) for flag in (True, False)
+    )
     assert local.floor == remote.floor == T0 + timedelta(minutes=39) - horizon
     assert local.events.schema == remote.events.schema
     assert local.sessions.schema == remote.sessions.schema

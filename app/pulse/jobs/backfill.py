@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from pulse import io
 from pulse.jobs.lease import Leases
-from pulse.jobs.medallion import USER_METADATA_CONF, MedallionWriter, ensure_tables, instant
+from pulse.jobs.medallion import USER_METADATA_CONF, MedallionWriter, ensure_tables
 from pulse.tables import GOLD_TABLES
 from pulse.transforms.gold_tables import events_by_type, sessionize, video_activity
 from pulse_core.progress import progress_metadata
@@ -134,8 +134,8 @@ def rebuild_gold(
     silver = io.read_delta(spark, settings.table_path("silver", "events")).select(
         "event_id", "event_time", "event", "user_id", "video_id"
     )
-    newest = silver.agg(F.date_format(F.max("event_time"), "yyyy-MM-dd HH:mm:ss.SSSSSS")).first()
-    newest_time = instant(newest[0]) if newest and newest[0] else None
+    newest = silver.agg(F.date_format(F.max("event_time"), io.INSTANT_TEXT)).first()
+    newest_time = io.parse_instant(newest[0]) if newest and newest[0] else None
     frames = {
         "events_by_type": events_by_type(silver),
         "video_activity": video_activity(silver),

@@ -53,9 +53,9 @@ def committed_by_deltalake(path: str) -> bool:
     """True when a lease table at `path` is committed by delta-rs from this process: a local lake where
     `deltalake` is installed. Otherwise Spark commits it (a cloud lake, or a job cluster's base install)."""
     from pulse import io
-    from pulse.preflight import is_local
+    from pulse.preflight import on_local_disk
 
-    return is_local(path) and io.deltalake_installed()
+    return on_local_disk(path) and io.deltalake_installed()
 
 
 def lease_path(settings: PulseSettings, role: str) -> str:

@@ -29,14 +29,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from pulse import io
-from pulse.jobs.recent import RecentState, at, first_per_event_id, local_frame
+from pulse.jobs.recent import RecentState, at, first_per_event_id, spark_frame
 from pulse.lake_access import delta_rs_access
-from pulse.preflight import is_local
+from pulse.preflight import on_local_disk
 from pulse.tables import BRONZE_EVENTS_RAW, GOLD_TABLES, SILVER_EVENTS, spark_schema
 from pulse.transforms import gold
 from pulse.transforms.silver import (
@@ -44,7 +43,7 @@ from pulse.transforms.silver import (
     absent_events,
     check_events,
     checked_rows,
-    split_local,
+    split_checked_rows,
     unseen_events,
 )
 from pulse_core import catalogue
@@ -53,14 +52,12 @@ from pulse_core.progress import (
     batch_marker,
     marked_batch,
     newest_progress,
-    progress_from_history,
     progress_metadata,
 )
 from pulse_core.semantics import SESSION_GAP_S
 from pulse_core.settings import PulseSettings
 
 log = logging.getLogger("pulse.pipeline")
-_FORMAT = "yyyy-MM-dd HH:mm:ss.SSSSSS"
 # Delta writes this session setting into each commit's `userMetadata`: Gold commits carry the progress.
 USER_METADATA_CONF = "spark.databricks.delta.commitInfo.userMetadata"
 MATERIALIZE_SOURCE_CONF = "spark.databricks.delta.merge.materializeSource"
@@ -105,11 +102,6 @@ def _instant(micros: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
 
 
-def instant(formatted: str) -> datetime:
-    """The UTC instant a `_FORMAT` string denotes."""
-    return datetime.strptime(formatted, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
-
-
 def ensure_tables(spark: SparkSession, settings: PulseSettings) -> None:
     """Create every lake table that is missing, so streams and readers can start before data arrives.
 
@@ -143,18 +135,18 @@ class GoldUpdate:
         self,
         spark: SparkSession,
         user_metadata: str,
-        local: bool,
+        delta_rs: bool,
         storage_options: Callable[[str], dict[str, str] | None] = lambda _: None,
     ) -> None:
-        """MERGE the rows: upsert them by key, and delete the stale ones; with delta-rs when `local`
+        """MERGE the rows: upsert them by key, and delete the stale ones; with delta-rs when `delta_rs`
         (Spark's commits take `user_metadata` from the session, see `USER_METADATA_CONF`), authenticated
         with `storage_options(path)` on a cloud lake."""
-        if local:
+        if delta_rs:
             arrow = to_arrow_schema(self.schema, timezone="UTC")
             rows = self.rows.select(arrow.names).cast(arrow)
             stale = self.stale.select(arrow.names).cast(arrow) if self.stale is not None else None
             options = storage_options(self.path)
-            io.merge_local(self.path, rows, self.keys, self.prune, user_metadata, stale, options)
+            io.merge_with_delta_rs(self.path, rows, self.keys, self.prune, user_metadata, stale, options)
             return
         rows = spark.createDataFrame(self.rows, schema=self.schema)
         if self.stale is None or not self.stale.num_rows:
@@ -241,14 +233,14 @@ class MedallionWriter:
             **{name: settings.table_path("gold", name) for name in GOLD_TABLES},
         }
         if write_gold:
-            # Gold MERGEs read a local Arrow table, which cannot change under them: Delta need not copy
-            # it first (one Spark job less per MERGE, measured in docs/pipeline.md).
+            # Gold MERGEs read an Arrow table on the driver, which cannot change under them: Delta need not
+            # copy it first (one Spark job less per MERGE, measured in docs/pipeline.md).
             spark.conf.set(MATERIALIZE_SOURCE_CONF, "none")
         self.gold_writer = settings.gold_writer
         # How delta-rs authenticates to a cloud lake (a Unity Catalog service credential on Databricks).
         self.lake_access = delta_rs_access(settings) if settings.gold_writer != "spark" else None
-        self._local_gold: dict[str, bool] | None = None
-        self._local_appends: bool | None = None
+        self._gold_by_delta_rs: dict[str, bool] | None = None
+        self._appends_by_delta_rs: bool | None = None
         self.state = state
         # Called before every commit: raises when this run may no longer write (its lease is lost).
         self.guard = guard or (lambda: None)
@@ -264,38 +256,53 @@ class MedallionWriter:
         return f"pulse-{self.run_id}-{table}"
 
     def write(self, rows: DataFrame, batch_id: int) -> BatchResult:
-        """Write one batch. Returns what it did; raises when a write fails (the batch is then retried)."""
+        """Write one batch: read → check → dedupe → fold into Gold → commit. Returns what it did; raises
+        when a write fails (the batch is then retried).
+
+        The commits start as soon as their rows are known, each on a thread of its own: the quarantine's
+        after the check, Silver's after the dedupe (while Gold is computed), Gold's MERGEs side by side.
+        Bronze's is last: Bronze holding a record means every other table holds what it made of it.
+        """
         began = time.monotonic()
         phases: dict[str, float] = {}
-        local = self.local_appends()
-        if not local:
+        delta_rs = self.appends_by_delta_rs()
+        if not delta_rs:
             rows = rows.persist()  # read twice: by the Bronze append and by the check
         pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
         pending: list[Future[None]] = []
         try:
             self.guard()
-            bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and local else ()
-            # One Spark job brings the checked batch to the driver; all that follows works from there.
-            checked = checked_rows(check_events(rows), bronze_columns).toArrow()
-            valid, rejected = split_local(checked)
+            bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and delta_rs else ()
+            checked = self._read_and_check(rows, bronze_columns)
+            valid, rejected = split_checked_rows(checked)
             rows_in, quarantined = valid.num_rows + rejected.num_rows, rejected.num_rows
             rejected = self._not_quarantined(rejected)
             if rejected.num_rows:
-                quarantine = (
-                    rejected
-                    if local
-                    else local_frame(self.spark, rejected, spark_schema(catalogue.SILVER_QUARANTINE))
-                )
+                quarantine = self._appendable(rejected, catalogue.SILVER_QUARANTINE)
                 pending.append(pool.submit(self._append, "quarantine", quarantine, batch_id))
             phases["check"] = time.monotonic() - began
             inserted, windows, rebuilt = 0, False, False
             if valid.num_rows:
-                inserted, windows, rebuilt = self._silver_and_gold(valid, batch_id, pool, pending, phases)
+                step = time.monotonic()
+                new, absent = self._dedupe(valid)
+                silver_rows = self._appendable(absent, catalogue.SILVER_EVENTS)
+                silver = pool.submit(self._append, "silver", silver_rows, batch_id)
+                pending.append(silver)
+                inserted = absent.num_rows
+                phases["silver"] = time.monotonic() - step
+                step = time.monotonic()
+                updates, rebuilt = self._fold(new, silver)
+                phases["compute"] = time.monotonic() - step
+                step = time.monotonic()
+                if updates:
+                    self._commit_gold(updates, batch_id, pool)
+                    windows = True
+                self.recent().advance()
+                phases["merge"] = time.monotonic() - step
             for future in pending:
                 future.result()
             if self.write_bronze and rows_in:
-                # Last: Bronze holding a record means every other table holds what it made of it.
-                self._append("bronze", bronze_local(checked) if bronze_columns else rows, batch_id)
+                self._append("bronze", bronze_rows(checked) if bronze_columns else rows, batch_id)
         except BaseException:
             # The state and the ledger may now differ from the tables: read both again with the retry.
             self.state = None
@@ -304,7 +311,7 @@ class MedallionWriter:
             raise
         finally:
             pool.shutdown(wait=True)
-            if not local:
+            if not delta_rs:
                 rows.unpersist()
         seconds = time.monotonic() - began
         result = BatchResult(
@@ -326,26 +333,26 @@ class MedallionWriter:
     def storage_options(self, path: str) -> dict[str, str] | None:
         """delta-rs storage options for `path`: a fresh token on a cloud lake with a service credential,
         else None (a local lake, or Azure credentials from the environment)."""
-        if self.lake_access is None or is_local(path):
+        if self.lake_access is None or on_local_disk(path):
             return None
         return self.lake_access.options()
 
-    def local_appends(self) -> bool:
+    def appends_by_delta_rs(self) -> bool:
         """True when delta-rs commits the Bronze, Silver and quarantine appends from the driver, False
-        when Spark does: the same rule as Gold's MERGEs (`local_gold`), decided once per run."""
-        if self._local_appends is None:
+        when Spark does: the same rule as Gold's MERGEs (`gold_by_delta_rs`), decided once per run."""
+        if self._appends_by_delta_rs is None:
             tables = [name for name in APPENDED if name != "bronze" or self.write_bronze]
-            local = self.gold_writer == "delta-rs" or (
-                self.gold_writer == "auto" and all(is_local(self.paths[name]) for name in tables)
+            delta_rs = self.gold_writer == "delta-rs" or (
+                self.gold_writer == "auto" and all(on_local_disk(self.paths[name]) for name in tables)
             )
             refusals = (
-                [io.local_merge_refusal(self.paths[n], self.storage_options(self.paths[n])) for n in tables]
-                if local
+                [io.delta_rs_refusal(self.paths[n], self.storage_options(self.paths[n])) for n in tables]
+                if delta_rs
                 else []
             )
-            self._local_appends = local and not any(refusals)
-            log.info(f"appends: {'delta-rs' if self._local_appends else 'Spark'}")
-        return self._local_appends
+            self._appends_by_delta_rs = delta_rs and not any(refusals)
+            log.info(f"appends: {'delta-rs' if self._appends_by_delta_rs else 'Spark'}")
+        return self._appends_by_delta_rs
 
     def _append(self, table: str, rows: DataFrame | pa.Table, batch_id: int) -> None:
         """Append a batch's rows to a Bronze or Silver table once, however often the batch is replayed.
@@ -366,7 +373,7 @@ class MedallionWriter:
         if isinstance(rows, pa.Table):
             # delta-rs checks and records the transaction on every append: it costs no log replay.
             schema = APPENDED_TABLES[table].arrow_schema()
-            if not io.append_local(self.paths[table], rows.select(schema.names).cast(schema), marker,
+            if not io.append_with_delta_rs(self.paths[table], rows.select(schema.names).cast(schema), marker,
                                    (self._app_id(table), batch_id),
                                    self.storage_options(self.paths[table])):  # fmt: skip
                 log.info(
@@ -407,79 +414,82 @@ class MedallionWriter:
             self.state = load_recent_state(self.spark, self.settings)
         return self.state
 
-    def _silver_and_gold(
-        self,
-        valid: pa.Table,
-        batch_id: int,
-        pool: ThreadPoolExecutor,
-        pending: list[Future[None]],
-        phases: dict[str, float],
-    ) -> tuple[int, bool, bool]:
-        began = time.monotonic()
+    def _read_and_check(self, rows: DataFrame, bronze_columns: tuple[str, ...]) -> pa.Table:
+        """Read → check: the batch's one Spark job, which brings the checked rows (and `bronze_columns`)
+        to the driver; all that follows works from there."""
+        return checked_rows(check_events(rows), bronze_columns).toArrow()
+
+    def _appendable(self, rows: pa.Table, table: catalogue.Table) -> pa.Table | DataFrame:
+        """Rows as `_append` takes them: Arrow for delta-rs, a Spark frame when Spark appends."""
+        return rows if self.appends_by_delta_rs() else spark_frame(self.spark, rows, spark_schema(table))
+
+    def _dedupe(self, valid: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """The batch's valid events, deduplicated: (new, absent).
+
+        `new` is what Gold takes: the first record of each event_id no other Kafka record delivered before,
+        including events Silver holds from this very record (an earlier attempt at this batch, or a run
+        before a reset), whose Gold commit may not have happened. `absent` is what Silver takes: the events
+        it does not hold at all, so it keeps one row per event_id whichever run reads a record. Events the
+        recent state covers are looked up there; older ones in Silver itself (`_unseen_in_silver`).
+        """
         state = self.recent()
         unique = first_per_event_id(valid)
-        floor = state.floor
-        if floor is None:
-            new, absent = state.unseen(unique), state.absent(unique)
-        else:
-            covered = pc.greater_equal(unique["event_time"], at(floor))
-            late_new, late_absent = self._unseen_in_silver(unique.filter(pc.invert(covered)))
-            new = pa.concat_tables([state.unseen(unique.filter(covered)), late_new])
-            absent = pa.concat_tables([state.absent(unique.filter(covered)), late_absent])
-        # Gold takes `new`: also the events Silver holds from this very record (an earlier attempt at
-        # this batch, or a run before a reset), whose Gold commit may not have happened. Silver takes
-        # only what it does not hold, so it keeps one row per event_id whichever run reads a record.
-        rows = absent if self.local_appends() else local_frame(self.spark, absent, SILVER_EVENTS)
-        silver = pool.submit(self._append, "silver", rows, batch_id)
-        pending.append(silver)
-        inserted = absent.num_rows
-        phases["silver"] = time.monotonic() - began
+        if state.floor is None:
+            return state.unseen(unique), state.absent(unique)
+        covered = pc.greater_equal(unique["event_time"], at(state.floor))
+        late_new, late_absent = self._unseen_in_silver(unique.filter(pc.invert(covered)))
+        new = pa.concat_tables([state.unseen(unique.filter(covered)), late_new])
+        absent = pa.concat_tables([state.absent(unique.filter(covered)), late_absent])
+        return new, absent
+
+    def _fold(self, new: pa.Table, silver_written: Future[None]) -> tuple[list[GoldUpdate], bool]:
+        """Fold the new events into the recent state, and into Gold: the Gold rows they change (sessions
+        last; none in a backfill, which rebuilds Gold at the end), and whether some viewers' sessions were
+        rebuilt. A read from Silver itself waits for `silver_written`."""
+        state = self.recent()
         state.add(new)
         if not new.num_rows or not self.write_gold:
-            state.advance()
-            return inserted, False, False
+            return [], False
         last = pc.max(new["event_time"]).as_py()
         if self.newest_event_time is None or last > self.newest_event_time:
             self.newest_event_time = last
-        reader = RecentReader(self.spark, state, self.paths, silver)
-        updates, rebuilt = self._gold_updates(reader, new)
-        phases["compute"] = time.monotonic() - began - phases["silver"]
-        # Every Gold commit of this batch carries the progress record (see `read_progress`).
+        return self._gold_updates(RecentReader(self.spark, state, self.paths, silver_written), new)
+
+    def _commit_gold(self, updates: list[GoldUpdate], batch_id: int, pool: ThreadPoolExecutor) -> None:
+        """Commit the Gold MERGEs side by side, each carrying the batch's progress record (see
+        `read_progress`), then apply the sessions' to the recent state."""
         metadata = progress_metadata(self.run_id, batch_id, self.newest_event_time)
-        local = self.local_gold()
+        delta_rs = self.gold_by_delta_rs()
         self.guard()
         self.spark.conf.set(USER_METADATA_CONF, metadata)
         try:
             options = self.storage_options
-            merges = [pool.submit(u.merge, self.spark, metadata, local[u.path], options) for u in updates]
+            merges = [pool.submit(u.merge, self.spark, metadata, delta_rs[u.path], options) for u in updates]
             for merge in merges:
                 merge.result()
         finally:
             self.spark.conf.unset(USER_METADATA_CONF)
         sessions = updates[-1]
-        state.apply_sessions(sessions.rows, sessions.stale)
-        state.advance()
-        phases["merge"] = time.monotonic() - began - phases["silver"] - phases["compute"]
-        return inserted, True, rebuilt
+        self.recent().apply_sessions(sessions.rows, sessions.stale)
 
-    def local_gold(self) -> dict[str, bool]:
+    def gold_by_delta_rs(self) -> dict[str, bool]:
         """Per Gold table path: True when delta-rs commits its MERGEs, False when Spark does (see
         `PulseSettings.gold_writer`). Decided once per run, when Gold is first written."""
-        if self._local_gold is None:
-            writes_locally = {name: self._writes_locally(name) for name in GOLD_TABLES}
-            self._local_gold = {self.paths[name]: local for name, local in writes_locally.items()}
-            spark_tables = [name for name, local in writes_locally.items() if not local]
+        if self._gold_by_delta_rs is None:
+            by_delta_rs = {name: self._delta_rs_writes(name) for name in GOLD_TABLES}
+            self._gold_by_delta_rs = {self.paths[name]: delta_rs for name, delta_rs in by_delta_rs.items()}
+            spark_tables = [name for name, delta_rs in by_delta_rs.items() if not delta_rs]
             log.info(
                 "Gold MERGEs: "
                 + (f"Spark for {', '.join(spark_tables)}" if spark_tables else "delta-rs for every table")
             )
-        return self._local_gold
+        return self._gold_by_delta_rs
 
-    def _writes_locally(self, name: str) -> bool:
+    def _delta_rs_writes(self, name: str) -> bool:
         path = self.paths[name]
-        if self.gold_writer == "spark" or (self.gold_writer == "auto" and not is_local(path)):
+        if self.gold_writer == "spark" or (self.gold_writer == "auto" and not on_local_disk(path)):
             return False
-        refusal = io.local_merge_refusal(path, self.storage_options(path))
+        refusal = io.delta_rs_refusal(path, self.storage_options(path))
         if refusal is None:
             return True
         advice = (
@@ -501,7 +511,7 @@ class MedallionWriter:
         # The same event_id always carries the same event time: only Silver rows in the range can be copies.
         span = io.TimeRange("event_time", first, last + timedelta(microseconds=1))
         silver_range = io.read_delta_range(self.spark, self.paths["silver"], span)
-        frame = local_frame(self.spark, unique, SILVER_EVENTS)
+        frame = spark_frame(self.spark, unique, SILVER_EVENTS)
         new = unseen_events(frame, silver_range).toArrow().cast(unique.schema)
         absent = absent_events(frame, silver_range).toArrow().cast(unique.schema)
         return new, absent
@@ -557,7 +567,7 @@ class MedallionWriter:
         )
 
 
-# The tables the driver appends to on a local lake, by the names the writer keeps their paths under.
+# The tables delta-rs appends to from the driver, by the names the writer keeps their paths under.
 APPENDED_TABLES = {
     "bronze": catalogue.BRONZE_EVENTS_RAW,
     "silver": catalogue.SILVER_EVENTS,
@@ -565,7 +575,7 @@ APPENDED_TABLES = {
 }
 
 
-def bronze_local(checked: pa.Table) -> pa.Table:
+def bronze_rows(checked: pa.Table) -> pa.Table:
     """The Bronze rows of a batch from its `checked_rows` brought to the driver."""
     names = BRONZE_EVENTS_RAW.fieldNames()
     return checked.select([BRONZE_PREFIX + name for name in names]).rename_columns(names)
@@ -593,28 +603,8 @@ def newest_mark(spark: SparkSession, path: str, run_id: str) -> int:
     return -1
 
 
-def read_progress(spark: SparkSession, path: str) -> Progress | None:
-    """The newest progress record among a Gold table's recent commits."""
-    from delta.tables import DeltaTable
-
-    if is_local(path):
-        return _read_progress_locally(path)
-    if not DeltaTable.isDeltaTable(spark, path):
-        return None
-    history = (
-        DeltaTable.forPath(spark, path)
-        .history(20)
-        .select("userMetadata", F.date_format("timestamp", _FORMAT))
-    )
-    return newest_progress([(row[0], instant(row[1])) for row in history.collect()])
-
-
-def _read_progress_locally(path: str) -> Progress | None:
-    """`read_progress` for a local table, with deltalake: milliseconds where a cold Spark takes seconds."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    try:
-        return progress_from_history(DeltaTable(path).history(20))
-    except TableNotFoundError:
-        return None
+def read_progress(spark: SparkSession | None, path: str) -> Progress | None:
+    """The newest progress record among a Gold table's recent commits (from `io.commit_history`: on local
+    disk with deltalake, milliseconds where a cold Spark takes seconds)."""
+    return newest_progress([(c.user_metadata, c.committed_at) for c in io.commit_history(spark, path, 20)
+                            if c.committed_at is not None])  # fmt: skip

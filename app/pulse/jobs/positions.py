@@ -26,7 +26,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pulse import io
-from pulse.preflight import is_local
+from pulse.preflight import on_local_disk
 from pulse.tables import BRONZE_EVENTS_RAW
 from pulse.transforms.bronze import to_bronze
 from pulse_core import catalogue
@@ -138,9 +138,11 @@ def mark_refined(spark: SparkSession, bronze_path: str) -> None:
     """Commit an empty Bronze append marked as `all`'s: everything Bronze holds is refined (after `all`
     refined the split jobs' rows), so a crash before `all`'s first batch does not refine them again."""
     marker = batch_marker(REFINED_MARK_RUN, -1)
-    if is_local(bronze_path):
+    if on_local_disk(bronze_path):
         schema = catalogue.BRONZE_EVENTS_RAW.arrow_schema()
-        io.append_local(bronze_path, schema.empty_table(), marker, (f"pulse-{REFINED_MARK_RUN}", _now_ms()))
+        io.append_with_delta_rs(
+            bronze_path, schema.empty_table(), marker, (f"pulse-{REFINED_MARK_RUN}", _now_ms())
+        )
     else:
         io.append(spark.createDataFrame([], BRONZE_EVENTS_RAW), bronze_path, marker)
 

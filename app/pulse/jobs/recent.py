@@ -23,11 +23,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
 from pulse import io
-from pulse.preflight import is_local
+from pulse.preflight import on_local_disk
 from pulse.transforms import gold
 from pulse_core import catalogue
 from pulse_core.semantics import SESSION_GAP_S
@@ -47,7 +46,7 @@ def at(instant: datetime) -> pa.Scalar:
 
 def first_per_event_id(events: pa.Table) -> pa.Table:
     """One row per event_id, the first by (Kafka partition, offset): `transforms.silver.first_per_event_id`
-    on a local table, in (partition, offset) order."""
+    on an Arrow table, in (partition, offset) order."""
     order = pc.sort_indices(events, [("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
     # Hashing in pandas over one column: a Python set over the ids cost 0.4 s per 200,000 events, and
     # taking every column before it cost as much again.
@@ -91,22 +90,37 @@ class RecentState:
         silver_path: str,
         sessions_path: str,
         horizon: timedelta,
-        local: bool | None = None,
+        with_deltalake: bool | None = None,
     ) -> RecentState:
         """Read the state from Silver and Gold: the last `horizon` of event time before Silver's newest.
 
-        A local lake is read with deltalake (`local`, by default when the path is local): well under a
+        A lake on local disk is read with deltalake (`with_deltalake`, by default): well under a
         second where Spark's reads cost 12-16 s at a pipeline's start. A cloud lake is read with Spark.
         """
         began = time.monotonic()
-        local = is_local(silver_path) if local is None else local
-        read = _read_with_deltalake if local else _read_with_spark
-        floor, events, sessions = read(spark, silver_path, sessions_path, horizon)
+        if with_deltalake is None:
+            with_deltalake = on_local_disk(silver_path)
+        newest = io.newest_instant(spark, silver_path, "event_time", with_deltalake)
+        floor = newest - horizon if newest is not None else None
+        events = io.read_arrow(
+            spark,
+            silver_path,
+            catalogue.SILVER_EVENTS.arrow_schema(EVENT_COLUMNS),
+            io.TimeRange("event_time", floor) if floor is not None else None,
+            with_deltalake,
+        )
+        sessions = io.read_arrow(
+            spark,
+            sessions_path,
+            catalogue.GOLD_USER_SESSIONS.arrow_schema(),
+            io.TimeRange("session_end", floor - GAP) if floor is not None else None,
+            with_deltalake,
+        )
         state = cls(horizon, floor, events, sessions)
         log.info(
             f"pipeline state: {state.events.num_rows:,} Silver events and {state.sessions.num_rows:,} "
             f"Gold sessions since {floor.isoformat() if floor else 'the start'} "
-            f"({time.monotonic() - began:.1f} s, {'deltalake' if local else 'Spark'})"
+            f"({time.monotonic() - began:.1f} s, {'deltalake' if with_deltalake else 'Spark'})"
         )
         return state
 
@@ -211,9 +225,6 @@ class RecentState:
         self.cells.forget(_micros(floor))
 
 
-_Loaded = tuple[datetime | None, pa.Table, pa.Table]
-
-
 def _micros(instant: datetime) -> int:
     """An instant as microseconds since the epoch, as `gold` keeps times."""
     return (instant - EPOCH) // timedelta(microseconds=1)
@@ -230,40 +241,6 @@ def _coordinates(events: pa.Table) -> list[int]:
     return ((partitions << 40) | offsets).tolist()
 
 
-def _read_with_spark(
-    spark: SparkSession, silver_path: str, sessions_path: str, horizon: timedelta
-) -> _Loaded:
-    newest = io.read_delta(spark, silver_path).agg(F.max("event_time").alias("newest")).toArrow()
-    newest_time = newest["newest"][0].as_py()
-    floor = newest_time - horizon if newest_time is not None else None
-    silver = io.read_delta(spark, silver_path).select(*EVENT_COLUMNS)
-    sessions = io.read_delta(spark, sessions_path)
-    if floor is not None:
-        silver = silver.where(F.col("event_time") >= F.lit(floor))
-        sessions = sessions.where(F.col("session_end") >= F.lit(floor - GAP))
-    return floor, silver.toArrow(), sessions.toArrow()
-
-
-def _read_with_deltalake(
-    _: SparkSession, silver_path: str, sessions_path: str, horizon: timedelta
-) -> _Loaded:
-    """The same reads with deltalake, cast to the Arrow schema Spark's would have."""
-    import pyarrow.dataset as ds
-    from deltalake import DeltaTable
-
-    silver = DeltaTable(silver_path).to_pyarrow_dataset()
-    newest_time = pc.max(silver.to_table(columns=["event_time"])["event_time"]).as_py()
-    floor = newest_time - horizon if newest_time is not None else None
-    sessions = DeltaTable(sessions_path).to_pyarrow_dataset()
-    events_filter = ds.field("event_time") >= at(floor) if floor is not None else None
-    sessions_filter = ds.field("session_end") >= at(floor - GAP) if floor is not None else None
-    events = silver.to_table(columns=list(EVENT_COLUMNS), filter=events_filter)
-    held = sessions.to_table(filter=sessions_filter)
-    event_schema = catalogue.SILVER_EVENTS.arrow_schema(EVENT_COLUMNS)
-    session_schema = catalogue.GOLD_USER_SESSIONS.arrow_schema()
-    return floor, events.cast(event_schema), held.select(session_schema.names).cast(session_schema)
-
-
-def local_frame(spark: SparkSession, table: pa.Table, schema: StructType) -> DataFrame:
+def spark_frame(spark: SparkSession, table: pa.Table, schema: StructType) -> DataFrame:
     """A Spark DataFrame over a driver-side Arrow table (no Delta read)."""
     return spark.createDataFrame(table.select(schema.fieldNames()), schema=schema)

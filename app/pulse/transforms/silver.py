@@ -163,7 +163,8 @@ BRONZE_PREFIX = "bronze_"
 
 def checked_rows(checked: DataFrame, bronze_columns: tuple[str, ...] = ()) -> DataFrame:
     """Checked rows (see `check_events`) with the Silver and the quarantine columns side by side, so one
-    Spark job brings a whole micro-batch to the driver; `split_local` splits it as `split_checked` does.
+    Spark job brings a whole micro-batch to the driver; `split_checked_rows` splits it as `split_checked`
+    does.
 
     Silver's own columns are null on rejected rows, and the quarantine's on valid ones. `bronze_columns`
     come along too, named with `BRONZE_PREFIX`, for a Bronze append from the driver.
@@ -179,7 +180,7 @@ def checked_rows(checked: DataFrame, bronze_columns: tuple[str, ...] = ()) -> Da
     return checked.select(*silver, *quarantine, *bronze)
 
 
-def split_local(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
+def split_checked_rows(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Split `checked_rows` brought to the driver into (valid Silver events, rejected rows)."""
     rejected = pc.is_valid(rows["reason"])
     valid = rows.filter(pc.invert(rejected)).select([field.name for field in SILVER_EVENTS])

@@ -1,5 +1,5 @@
-"""The Gold MERGE delta-rs commits from the driver (`io.merge_local`): MERGE semantics within the prune range,
-and files that every common reader can filter (no Arrow string views), without Spark."""
+"""The Gold MERGE delta-rs commits from the driver (`io.merge_with_delta_rs`): MERGE semantics within the
+prune range, and files that every common reader can filter (no Arrow string views), without Spark."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def _minutes(low: int, high: int | None = None) -> io.TimeRange:
 def test_upserts_by_key_deletes_stale_rows_and_keeps_the_rest(gold: Path) -> None:
     rows = _windows((1, "v1", "join", 20), (2, "v3", "share", 1))
     stale = _windows((2, "v1", "like", 3))
-    io.merge_local(str(gold), rows, KEYS, _minutes(1, 3), "batch-7", stale)
+    io.merge_with_delta_rs(str(gold), rows, KEYS, _minutes(1, 3), "batch-7", stale)
 
     assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 20), (2, "v2", "like", 4),
                                (2, "v3", "share", 1), (9, "v1", "join", 5)]  # fmt: skip
@@ -70,15 +70,15 @@ def test_upserts_by_key_deletes_stale_rows_and_keeps_the_rest(gold: Path) -> Non
 def test_the_prune_range_bounds_what_it_can_match(gold: Path) -> None:
     """A source row whose key the target holds only outside the range does not match it (as in Spark's
     MERGE, whose condition carries the range), and nothing outside the range changes."""
-    io.merge_local(str(gold), _windows((0, "v1", "join", 7)), KEYS, _minutes(0, 1), "b1")
-    io.merge_local(str(gold), _windows((9, "v1", "join", 8)), KEYS, _minutes(5), "b2")
+    io.merge_with_delta_rs(str(gold), _windows((0, "v1", "join", 7)), KEYS, _minutes(0, 1), "b1")
+    io.merge_with_delta_rs(str(gold), _windows((9, "v1", "join", 8)), KEYS, _minutes(5), "b2")
     assert _contents(gold) == [(0, "v1", "join", 7), (1, "v1", "join", 2), (2, "v1", "like", 3),
                                (2, "v2", "like", 4), (9, "v1", "join", 8)]  # fmt: skip
 
 
 def test_a_source_row_outside_the_prune_range_is_inserted(gold: Path) -> None:
     """As Spark's MERGE does: nothing in the range matches it. The replaced range widens to hold it."""
-    io.merge_local(
+    io.merge_with_delta_rs(
         str(gold), _windows((1, "v1", "join", 9), (12, "v4", "like", 1)), KEYS, _minutes(1, 2), "b"
     )
     assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 9), (2, "v1", "like", 3),
@@ -100,7 +100,7 @@ def test_a_commit_race_with_a_compaction_is_redone(gold: Path, monkeypatch: pyte
 
     write_deltalake(str(gold), _windows((3, "v1", "join", 1)), mode="append")  # two files to compact
     monkeypatch.setattr(deltalake, "write_deltalake", compacted_first)
-    io.merge_local(str(gold), _windows((2, "v1", "like", 30)), KEYS, _minutes(1, 4), "b")
+    io.merge_with_delta_rs(str(gold), _windows((2, "v1", "like", 30)), KEYS, _minutes(1, 4), "b")
     assert len(calls) == 2
     assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 2), (2, "v1", "like", 30),
                                (2, "v2", "like", 4), (3, "v1", "join", 1), (9, "v1", "join", 5)]  # fmt: skip
@@ -111,7 +111,7 @@ def test_files_it_writes_filter_on_strings_with_pyarrow(gold: Path) -> None:
     (`Function 'equal' has no kernel matching input types (string, string_view)`)."""
     for minute in range(3, 8):
         rows = _windows((minute, "v1", "join", minute), (minute, "video_1", "like", 1))
-        io.merge_local(str(gold), rows, KEYS, _minutes(minute - 1, minute + 2), f"batch-{minute}")
+        io.merge_with_delta_rs(str(gold), rows, KEYS, _minutes(minute - 1, minute + 2), f"batch-{minute}")
     table = DeltaTable(str(gold))
     for uri in table.file_uris():
         types = {field.name: field.type for field in pq.read_schema(uri)}

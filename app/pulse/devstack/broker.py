@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from pulse.local import jars
-from pulse.local.java import find_java
-from pulse.local.tls import SecureMaterial, jaas_config, secure_material
+from pulse.devstack import jars
+from pulse.devstack.java import find_java
+from pulse.devstack.tls import SecureMaterial, jaas_config, secure_material
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -268,7 +268,7 @@ class EmbeddedKafka:
                 raise BrokerError(
                     f"A Pulse broker for {self.paths.home} already runs on port {running_port}"
                     + (f" (SASL_SSL on {running_sasl})" if running_sasl else " (no SASL_SSL listener)")
-                    + ", not as asked. Run `pulse local down` first to restart it differently."
+                    + ", not as asked. Run `pulse broker down` first to restart it differently."
                 )
             self.echo(f"Broker already running (pid {record['pid']}) on {HOST}:{running_port}.")
             self._wait_ready(None, running_port)
@@ -285,7 +285,7 @@ class EmbeddedKafka:
             if not port_is_free(p):
                 raise BrokerError(
                     f"Port {p} on {HOST} is already in use, so the {what} listener cannot bind to it. "
-                    f"Stop whatever listens on {p}, or pick another port with `pulse local up --port`."
+                    f"Stop whatever listens on {p}, or pick another port with `pulse broker up --port`."
                 )
 
         java = find_java()

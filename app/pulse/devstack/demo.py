@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pulse.local.broker import HOST, EmbeddedKafka, port_is_free
+from pulse.devstack.broker import HOST, EmbeddedKafka, port_is_free
 from pulse_core.progress import progress_from_history
 from pulse_core.settings import PulseSettings
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from pulse.local.java import find_java
+from pulse.devstack.java import find_java
 
 SPARK_VERSION = "4.2.0"
 DELTA_VERSION = "4.4.0"
@@ -136,7 +136,7 @@ def read_lock(path: Path | None = None) -> list[LockedJar]:
         locked.append(LockedJar(bundle, group, artifact, version, classifier, sha1))
     if made_from != pins_fingerprint():
         raise JarResolutionError(
-            f"{path} was made from other pins than app/pulse/local/jars.py BUNDLES: run `pulse jars lock`."
+            f"{path} was made from other pins than app/pulse/devstack/jars.py BUNDLES: run `pulse jars lock`."
         )
     return locked
 
@@ -379,7 +379,7 @@ def locked_from_retrieved(bundle: str, retrieved: Path) -> list[LockedJar]:
 def write_lock(entries: list[LockedJar], path: Path | None = None) -> None:
     """Write the lock: a header with the pins' fingerprint, then one tab-separated line per file."""
     header = [
-        "# Every jar of every bundle, resolved by `pulse jars lock` from app/pulse/local/jars.py BUNDLES.",
+        "# Every jar of every bundle, resolved by `pulse jars lock` from app/pulse/devstack/jars.py BUNDLES.",
         "# bundle\tgroup\tartifact\tversion\tclassifier\tsha1",
         f"# pins: {pins_fingerprint()}",
     ]
