@@ -28,6 +28,7 @@ BENCHMARKS = {
     "floor": "benchmarks.floor",
     "scaleout": "benchmarks.scaleout",
     "driver_windows": "benchmarks.driver_windows",
+    "keyed_state": "benchmarks.keyed_state",
 }
 ALIASES = {"memory": "freshness"}
 REFUSED = 2  # the exit status when a busy machine stopped the run

@@ -17,15 +17,20 @@ from pulse.spark import get_spark
 from pulse_core.settings import PulseSettings, load_settings
 
 
-def kafka_records(spark: SparkSession, settings: PulseSettings, starting_offsets: str) -> DataFrame:
-    """The topic as a stream of raw records, read with nothing of Pulse in between."""
-    return (
+def kafka_records(
+    spark: SparkSession, settings: PulseSettings, starting_offsets: str, max_offsets: int | None = None
+) -> DataFrame:
+    """The topic as a stream of raw records, read with nothing of Pulse in between (at most `max_offsets`
+    records a micro-batch, when given)."""
+    reader = (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
         .option("subscribe", settings.kafka_topic)
         .option("startingOffsets", starting_offsets)
-        .load()
     )
+    if max_offsets is not None:
+        reader = reader.option("maxOffsetsPerTrigger", max_offsets)
+    return reader.load()
 
 
 def main() -> None:
