@@ -259,8 +259,20 @@ def newest_instant(
     import pyarrow.compute as pc
 
     if on_local_disk(path) if with_deltalake is None else with_deltalake:
-        one = read_arrow(spark, path, pa.schema([(column, pa.timestamp("us", tz="UTC"))]), None, True)
-        return pc.max(one[column]).as_py()
+        from deltalake import DeltaTable as LocalTable
+
+        # The files' statistics name the newest value without reading the column: only rows within a
+        # millisecond of it are read (Spark and delta-rs keep timestamp statistics to the millisecond).
+        files = pa.table(LocalTable(path).get_add_actions(flatten=True))
+        stat = f"max.{column}"
+        near = None
+        if files.num_rows and stat in files.column_names and files[stat].null_count == 0:
+            near = TimeRange(column, pc.max(files[stat]).as_py() - timedelta(milliseconds=1))
+        schema = pa.schema([(column, pa.timestamp("us", tz="UTC"))])
+        newest = pc.max(read_arrow(spark, path, schema, near, True)[column]).as_py()
+        if newest is None and near is not None:  # statistics count deleted rows too: read it all
+            newest = pc.max(read_arrow(spark, path, schema, None, True)[column]).as_py()
+        return newest
     from pyspark.sql import functions as F
 
     assert spark is not None, "a cloud table is read with Spark"
