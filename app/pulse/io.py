@@ -440,27 +440,14 @@ def append_with_delta_rs(
     return True
 
 
-def commit_metadata(spark: SparkSession, path: str, limit: int | None = 100) -> list[str | None]:
-    """The `userMetadata` of a table's newest commits (all when `limit` is None), newest first.
-
-    Delta reads the history from the commit files on the driver, without replaying the table's state; a
-    local table's is read with deltalake, which skips the Spark jobs (seconds on a cold session).
-    """
-    from delta.tables import DeltaTable
-
-    if on_local_disk(path):
-        from deltalake import DeltaTable as LocalTable
-
-        return [entry.get("userMetadata") for entry in LocalTable(path).history(limit)]
-    table = DeltaTable.forPath(spark, path)
-    history = table.history(limit) if limit else table.history()
-    return [row[0] for row in history.select("userMetadata").collect()]
-
-
 def commit_history(spark: SparkSession | None, path: str, limit: int | None = 100) -> list[Commit]:
     """A table's newest commits (all when `limit` is None), newest first: version, operation,
-    `userMetadata` and commit time; a table on local disk's read with deltalake (no Spark jobs, and
-    `spark` may be None), none when it has no commit yet."""
+    `userMetadata` and commit time; none when it has no commit yet.
+
+    Delta reads the history from the commit files on the driver, without replaying the table's state; a
+    table on local disk's is read with deltalake, which skips the Spark jobs (seconds on a cold session),
+    and `spark` may then be None.
+    """
     if on_local_disk(path):
         from deltalake import DeltaTable as LocalTable
 

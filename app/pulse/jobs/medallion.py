@@ -594,7 +594,7 @@ def load_recent_state(spark: SparkSession, settings: PulseSettings) -> RecentSta
 def newest_mark(spark: SparkSession, path: str, run_id: str) -> int:
     """The newest batch id `run_id` marked in a table's commits, or -1."""
     for limit in (100, None):
-        metadata = io.commit_metadata(spark, path, limit)
+        metadata = [commit.user_metadata for commit in io.commit_history(spark, path, limit)]
         for batch_id in (marked_batch(entry, run_id) for entry in metadata):
             if batch_id is not None:
                 return batch_id
