@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from benchmarks import jvm_build
 from benchmarks.harness import broker, log, run_json_child, workspace
 from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.scaleout import _fill as fill_topic
@@ -42,7 +43,7 @@ from benchmarks.spread import compare
 from pulse_core.semantics import SESSION_GAP_S
 
 NAME = "keyed_state"
-MODES = ("stateless", "rows", "pandas", "buckets")
+MODES = ("stateless", "rows", "pandas", "buckets", "jvm")
 MASTERS = ("local[1]", "local[2]")
 FULL: dict[str, Any] = {"events": 300_000, "batch": 50_000, "rounds": 3}
 QUICK: dict[str, Any] = {"events": 6_000, "batch": 2_000, "rounds": 1}
@@ -200,8 +201,12 @@ def viewer_shares(parsed: Any, mode: str) -> Any:
     """Each viewer's share of the minutes its new events touch (`SHARES` columns) from parsed events
     (event_id, event, user_id, video_id, t in µs): through the keyed operator (`rows`, `pandas`), or
     one row per event with no state (`stateless`, which neither dedupes nor holds anything)."""
+    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
+    if mode == "jvm":
+        spark = parsed.sparkSession
+        return DataFrame(spark._jvm.pulse.bench.ViewerShares.shares(parsed._jdf, GAP_US), spark)
     if mode == "stateless":
         return parsed.select(
             "video_id",
@@ -286,6 +291,8 @@ def run(quick: bool) -> Result:
                     tag = f"{mode}-{master[-2]}-{round_no}"
                     log(f"keyed_state round {round_no + 1}/{size['rounds']}: {mode} on {master}")
                     env = ws.env(PULSE_KAFKA_TOPIC=TOPIC, PULSE_SPARK_MASTER=master)
+                    if mode == "jvm":
+                        env["PULSE_SPARK_CONF"] = jvm_build.spark_conf()
                     args = ["--child", mode, "--batch", str(size["batch"]),
                             "--checkpoint", str(ws.home / f"checkpoint-{tag}")]  # fmt: skip
                     result = run_json_child("benchmarks.keyed_state", args, env, timeout=1800)
