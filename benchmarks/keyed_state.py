@@ -20,6 +20,16 @@ availableNow query in a JVM of its own, `maxOffsetsPerTrigger` records a batch:
   in a map state), keeps the new ones and rewrites those minutes, extends its viewers' sessions (one
   Arrow value), and emits per minute the new events and the bucket's active viewers. Python then pays
   per bucket, not per viewer.
+- **jvm**: the `rows` operator written in Java (`benchmarks/jvm/pulse/bench/ViewerShares.java`,
+  compiled by `benchmarks.jvm_build`): the same state, the same shares, and no Python per key.
+- **windows**: Pulse's real per-viewer window work in Java (`ViewerWindows.java`): per viewer, the
+  held events (id, time, type), the batch's new ones by Kafka coordinates, and for each window they
+  touch the change of the viewer's share (events, messages, likes, active, present at the window's
+  end) and the new events per type; tests/benchmarks/test_viewer_windows.py holds its sums to
+  `gold.window_stats`.
+
+`PULSE_BENCH_KEYED_MODES` (comma-separated; `stateless`, the baseline, always runs) runs only some
+shapes.
 
 Each run checks its own answer: the shares' events sum to the topic's distinct event ids. The figures:
 events/s per mode with `local[1]` and `local[2]` (alternated over the rounds, ratio of the medians), the
@@ -30,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -43,7 +54,8 @@ from benchmarks.spread import compare
 from pulse_core.semantics import SESSION_GAP_S
 
 NAME = "keyed_state"
-MODES = ("stateless", "rows", "pandas", "buckets", "jvm")
+MODES = ("stateless", "rows", "pandas", "buckets", "jvm", "windows")
+JVM_MODES = ("jvm", "windows")
 MASTERS = ("local[1]", "local[2]")
 FULL: dict[str, Any] = {"events": 300_000, "batch": 50_000, "rounds": 3}
 QUICK: dict[str, Any] = {"events": 6_000, "batch": 2_000, "rounds": 1}
@@ -197,6 +209,16 @@ def _bucket_processor():
     return BucketShares()
 
 
+def viewer_window_changes(parsed: Any) -> Any:
+    """`ViewerWindows` (Java) over parsed events with their Kafka `partition` and `offset`: per viewer
+    and micro-batch, the change of its share of each window its new events touch, and their counts per
+    type (`ViewerWindows.CHANGES` columns). Needs `jvm_build.spark_conf()` in the session."""
+    from pyspark.sql import DataFrame
+
+    spark = parsed.sparkSession
+    return DataFrame(spark._jvm.pulse.bench.ViewerWindows.changes(parsed._jdf), spark)
+
+
 def viewer_shares(parsed: Any, mode: str) -> Any:
     """Each viewer's share of the minutes its new events touch (`SHARES` columns) from parsed events
     (event_id, event, user_id, video_id, t in µs): through the keyed operator (`rows`, `pandas`), or
@@ -207,6 +229,8 @@ def viewer_shares(parsed: Any, mode: str) -> Any:
     if mode == "jvm":
         spark = parsed.sparkSession
         return DataFrame(spark._jvm.pulse.bench.ViewerShares.shares(parsed._jdf, GAP_US), spark)
+    if mode == "windows":
+        return viewer_window_changes(parsed).withColumnRenamed("window_start", "minute")
     if mode == "stateless":
         return parsed.select(
             "video_id",
@@ -243,8 +267,8 @@ def child(mode: str, batch: int, checkpoint: str) -> dict[str, Any]:
     )
     parsed = (
         kafka_records(spark, settings, "earliest", max_offsets=batch)
-        .select(F.from_json(F.col("value").cast("string"), wire).alias("e"))
-        .select("e.*")
+        .select(F.from_json(F.col("value").cast("string"), wire).alias("e"), "partition", "offset")
+        .select("e.*", "partition", "offset")
         .withColumn("t", F.unix_micros(F.to_timestamp("timestamp")))
         .drop("timestamp")
     )
@@ -252,6 +276,8 @@ def child(mode: str, batch: int, checkpoint: str) -> dict[str, Any]:
     totals = {"events": 0, "cells": 0}
 
     def fold(frame: Any, _: int) -> None:
+        if "event" in frame.columns:  # `windows`: its per-type rows count each new event once
+            frame = frame.where(F.col("event").isNotNull())
         cells = frame.groupBy("video_id", "minute").agg(F.sum("events").alias("events")).collect()
         totals["cells"] += len(cells)
         totals["events"] += sum(row["events"] for row in cells)
@@ -278,20 +304,32 @@ def child(mode: str, batch: int, checkpoint: str) -> dict[str, Any]:
     }
 
 
+def chosen_modes() -> tuple[str, ...]:
+    """The shapes `PULSE_BENCH_KEYED_MODES` names (all when unset), in `MODES` order, with `stateless`."""
+    raw = os.environ.get("PULSE_BENCH_KEYED_MODES", "")
+    asked = {mode.strip() for mode in raw.split(",") if mode.strip()}
+    if unknown := asked - set(MODES):
+        raise SystemExit(
+            f"PULSE_BENCH_KEYED_MODES: unknown {sorted(unknown)}; choose from {', '.join(MODES)}"
+        )
+    return tuple(mode for mode in MODES if not asked or mode == "stateless" or mode in asked)
+
+
 def run(quick: bool) -> Result:
     """Rounds of every mode on `local[1]` then `local[2]`, each in a fresh JVM over a fresh checkpoint."""
     size = QUICK if quick else FULL
-    runs: dict[tuple[str, str], list[dict[str, Any]]] = {(m, s): [] for m in MODES for s in MASTERS}
+    modes = chosen_modes()
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {(m, s): [] for m in modes for s in MASTERS}
     with workspace(NAME) as ws, broker(ws):
         # The simulator's events carry distinct ids: what is delivered is what the shares must count.
         expected = fill_topic(ws, TOPIC, size["events"], skewed=False)
         for round_no in range(size["rounds"]):
-            for mode in MODES:
+            for mode in modes:
                 for master in MASTERS:
                     tag = f"{mode}-{master[-2]}-{round_no}"
                     log(f"keyed_state round {round_no + 1}/{size['rounds']}: {mode} on {master}")
                     env = ws.env(PULSE_KAFKA_TOPIC=TOPIC, PULSE_SPARK_MASTER=master)
-                    if mode == "jvm":
+                    if mode in JVM_MODES:
                         env["PULSE_SPARK_CONF"] = jvm_build.spark_conf()
                     args = ["--child", mode, "--batch", str(size["batch"]),
                             "--checkpoint", str(ws.home / f"checkpoint-{tag}")]  # fmt: skip
@@ -303,12 +341,12 @@ def run(quick: bool) -> Result:
                         raise AssertionError(f"{mode} on {master} ran {len(result['batch_s'])} batches")
                     runs[mode, master].append(result)
     rate = {key: [size["events"] / r["seconds"] for r in rs] for key, rs in runs.items()}
-    verdicts = {mode: compare(rate[mode, MASTERS[0]], rate[mode, MASTERS[1]], "higher") for mode in MODES}
+    verdicts = {mode: compare(rate[mode, MASTERS[0]], rate[mode, MASTERS[1]], "higher") for mode in modes}
     rows = [
         compared_rounds(f"{mode}: events/s, local[2] ÷ local[1]", verdicts[mode], "events/s")
-        for mode in MODES
+        for mode in modes
     ]
-    for mode in MODES[1:]:
+    for mode in modes[1:]:
         for master in MASTERS:
             keyed = statistics.median(r["seconds"] for r in runs[mode, master])
             plain = statistics.median(r["seconds"] for r in runs["stateless", master])
@@ -317,6 +355,8 @@ def run(quick: bool) -> Result:
             added_us = (keyed - plain) / size["events"] * 1e6
             candidate = f"{keyed / plain:.2f}x ({keyed:.1f} s vs {plain:.1f} s); {keys:,.0f}; {added_us:.0f}"
             rows.append({"label": label, "candidate": candidate, "unit": "ratio"})
+    # The headline is Pulse's own operator when it ran, else the last shape that did.
+    lead = "windows" if "windows" in modes else modes[-1]
     return Result(
         name=NAME,
         quick=quick,
@@ -326,14 +366,15 @@ def run(quick: bool) -> Result:
             "shuffle_partitions": PARTITIONS,
             "state_conf": STATE_CONF,
             "order": "per round: each mode on local[1], local[2]",
+            "modes": list(modes),
         },
-        metric="keyed operator (rows API): events/s, local[2] ÷ local[1]",
+        metric=f"keyed operator ({lead}): events/s, local[2] ÷ local[1]",
         unit="events/s",
         better="higher",
         **headline(
-            verdicts["rows"],
-            {"label": "rows API on local[1]", "runs": runs["rows", MASTERS[0]]},
-            {"label": "rows API on local[2]", "runs": runs["rows", MASTERS[1]]},
+            verdicts[lead],
+            {"label": f"{lead} on local[1]", "runs": runs[lead, MASTERS[0]]},
+            {"label": f"{lead} on local[2]", "runs": runs[lead, MASTERS[1]]},
         ),
         target="report (issue 22: what the keyed design costs per key, and whether it scales here)",
         passed=None,

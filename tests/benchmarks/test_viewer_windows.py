@@ -1,0 +1,163 @@
+"""The JVM keyed operator `ViewerWindows` (benchmarks/jvm) against the driver's own arithmetic: summed
+over viewers, its changes after every micro-batch equal `gold.window_stats` and the per-type counts over
+the distinct events delivered so far. Random scenarios: duplicates within and across batches, late
+events, leaves, same-instant ties and the midnight UTC crossing, over two Kafka partitions."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from benchmarks import jvm_build
+from pulse.transforms import gold
+
+T0 = int(datetime(2026, 12, 5, 23, 57, tzinfo=UTC).timestamp()) * 1_000_000
+KINDS = ("join", "heartbeat", "heartbeat", "message", "message", "like", "share", "leave")
+BATCHES = 4
+SEEDS = (1, 2, 3)
+
+
+def scenario(seed: int) -> list[list[dict[str, Any]]]:
+    """Batches of delivered records (event_id, event, user_id, video_id, t, partition, offset), in
+    delivery order: later batches carry late events and copies of earlier records."""
+    rng = random.Random(seed)
+    events = [
+        {
+            "event_id": f"e{seed}-{n}",
+            "event": rng.choice(KINDS),
+            "user_id": f"user_{rng.randrange(6)}",
+            "video_id": f"video_{rng.randrange(2)}",
+            # Whole seconds over 6 minutes, few of them: ties at one instant are common.
+            "t": T0 + rng.choice(range(0, 360, 7)) * 1_000_000,
+        }
+        for n in range(160)
+    ]
+    rng.shuffle(events)  # arrival order is not event-time order: late events
+    cut = sorted(rng.sample(range(1, len(events)), BATCHES - 1))
+    batches = [events[a:b] for a, b in zip([0, *cut], [*cut, len(events)], strict=True)]
+    offsets = [0, 0]
+    delivered = []
+    for number, batch in enumerate(batches):
+        records = list(batch)
+        earlier = [e for b in batches[: number + 1] for e in b]
+        records += [dict(rng.choice(earlier)) for _ in range(len(batch) // 8)]  # redeliveries
+        rng.shuffle(records)
+        out = []
+        for record in records:
+            partition = rng.randrange(2)
+            out.append(record | {"partition": partition, "offset": offsets[partition]})
+            offsets[partition] += 1
+        delivered.append(out)
+    return delivered
+
+
+def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], tuple[int, ...]]]:
+    """After each batch: per (video, window) the activity figures, and per (video, window, type) the
+    count, over the distinct events so far, computed by the driver's functions."""
+    seen: dict[str, dict[str, Any]] = {}
+    out = []
+    for batch in batches:
+        for record in sorted(batch, key=lambda r: (r["partition"], r["offset"])):
+            seen.setdefault(record["event_id"], record)
+        frame = pd.DataFrame(list(seen.values()))
+        stats = gold.window_stats(frame, gold.touched_windows(frame))
+        cells: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        for row in stats.itertuples():
+            figures = (row.event_count, row.message_count, row.like_count, row.active_viewers,
+                       row.concurrent_viewers)  # fmt: skip
+            if any(figures):
+                cells[row.video_id, int(row.window_start), None] = tuple(int(f) for f in figures)
+        for (video, window, kind), count in Counter(
+            (r["video_id"], r["t"] // gold.MINUTE_US * gold.MINUTE_US, r["event"]) for r in seen.values()
+        ).items():
+            cells[video, window, kind] = (count, 0, 0, 0, 0)
+        out.append(cells)
+    return out
+
+
+def run_operator(root: Path) -> dict[str, list[list[Any]]]:
+    """In this process (the child): every seed's batches through the operator, its emitted rows."""
+    from benchmarks.keyed_state import STATE_CONF, viewer_window_changes
+    from pulse.spark import get_spark
+
+    spark = get_spark("pulse-tests-viewer-windows")
+    for key, value in STATE_CONF.items():
+        spark.conf.set(key, value)
+    emitted: dict[str, list[list[Any]]] = {}
+    for seed in SEEDS:
+        source = root / f"seed-{seed}"
+        source.mkdir()
+        for number, batch in enumerate(scenario(seed)):
+            path = source / f"{number}.json"
+            path.write_text("\n".join(json.dumps(r) for r in batch))
+            # The file source takes files oldest first: one second apart, so the batches keep their order.
+            os.utime(path, (1_700_000_000 + number, 1_700_000_000 + number))
+        parsed = (
+            spark.readStream.schema(
+                "event_id string, event string, user_id string, video_id string, t long, "
+                "partition int, offset long"
+            )
+            .option("maxFilesPerTrigger", 1)
+            .json(str(source))
+        )
+        rows: list[list[Any]] = emitted.setdefault(str(seed), [])
+
+        def collect(frame: Any, batch_id: int, rows: list[list[Any]] = rows) -> None:
+            rows.extend([batch_id, *row] for row in frame.collect())
+
+        query = (
+            viewer_window_changes(parsed)
+            .writeStream.foreachBatch(collect)
+            .option("checkpointLocation", str(root / f"checkpoint-{seed}"))
+            .trigger(availableNow=True)
+            .start()
+        )
+        query.awaitTermination(300)
+    spark.stop()
+    return emitted
+
+
+@pytest.mark.e2e
+def test_viewer_windows_sum_to_the_driver_window_figures_after_every_batch(
+    tmp_path: Path, jars_dir: Path
+) -> None:
+    env = os.environ | {
+        "PULSE_HOME": str(tmp_path / "home"),
+        "PULSE_JARS": str(jars_dir),
+        "PULSE_SPARK_CONF": jvm_build.spark_conf(),
+        "PULSE_SPARK_MASTER": "local[2]",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.test_viewer_windows", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    emitted = json.loads(done.stdout.strip().splitlines()[-1])
+    for seed in SEEDS:
+        rows = emitted[str(seed)]
+        assert {row[0] for row in rows} == set(range(BATCHES)), f"seed {seed}: one micro-batch per file"
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for batch_id, want in enumerate(expected(scenario(seed))):
+            for _, video, window, kind, *figures in (row for row in rows if row[0] == batch_id):
+                cell = sums.setdefault((video, window, kind), [0] * 5)
+                for i, figure in enumerate(figures):
+                    cell[i] += figure
+            got = {key: tuple(cell) for key, cell in sums.items() if any(cell)}
+            assert got == want, f"seed {seed}, after batch {batch_id}"
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_operator(Path(sys.argv[1]))))
