@@ -22,11 +22,11 @@ availableNow query in a JVM of its own, `maxOffsetsPerTrigger` records a batch:
   per bucket, not per viewer.
 - **jvm**: the `rows` operator written in Java (`benchmarks/jvm/pulse/bench/ViewerShares.java`,
   compiled by `benchmarks.jvm_build`): the same state, the same shares, and no Python per key.
-- **windows**: Pulse's real per-viewer window work in Java (`ViewerWindows.java`): per viewer, the
-  held events (id, time, type), the batch's new ones by Kafka coordinates, and for each window they
-  touch the change of the viewer's share (events, messages, likes, active, present at the window's
-  end) and the new events per type; tests/benchmarks/test_viewer_windows.py holds its sums to
-  `gold.window_stats`.
+- **viewer**: Pulse's real per-viewer work in Java (`ViewerChanges.java`): per viewer, the held
+  events (id, time, type), the batch's new ones by Kafka coordinates, for each window they touch the
+  change of the viewer's share (events, messages, likes, active, present at the window's end), the
+  new events per type, and the viewer's new, changed and gone sessions;
+  tests/benchmarks/test_viewer_changes.py holds them to `gold.window_stats` and `gold.sessionize`.
 
 `PULSE_BENCH_KEYED_MODES` (comma-separated; `stateless`, the baseline, always runs) runs only some
 shapes.
@@ -54,8 +54,8 @@ from benchmarks.spread import compare
 from pulse_core.semantics import SESSION_GAP_S
 
 NAME = "keyed_state"
-MODES = ("stateless", "rows", "pandas", "buckets", "jvm", "windows")
-JVM_MODES = ("jvm", "windows")
+MODES = ("stateless", "rows", "pandas", "buckets", "jvm", "viewer")
+JVM_MODES = ("jvm", "viewer")
 MASTERS = ("local[1]", "local[2]")
 FULL: dict[str, Any] = {"events": 300_000, "batch": 50_000, "rounds": 3}
 QUICK: dict[str, Any] = {"events": 6_000, "batch": 2_000, "rounds": 1}
@@ -209,14 +209,15 @@ def _bucket_processor():
     return BucketShares()
 
 
-def viewer_window_changes(parsed: Any) -> Any:
-    """`ViewerWindows` (Java) over parsed events with their Kafka `partition` and `offset`: per viewer
-    and micro-batch, the change of its share of each window its new events touch, and their counts per
-    type (`ViewerWindows.CHANGES` columns). Needs `jvm_build.spark_conf()` in the session."""
+def viewer_changes(parsed: Any) -> Any:
+    """`ViewerChanges` (Java) over parsed events with their Kafka `partition` and `offset`: per viewer
+    and micro-batch, the change of its share of each window its new events touch, their counts per
+    type, and its sessions that changed (`ViewerChanges.CHANGES` columns; `kind` tells which). Needs
+    `jvm_build.spark_conf()` in the session."""
     from pyspark.sql import DataFrame
 
     spark = parsed.sparkSession
-    return DataFrame(spark._jvm.pulse.bench.ViewerWindows.changes(parsed._jdf), spark)
+    return DataFrame(spark._jvm.pulse.bench.ViewerChanges.changes(parsed._jdf, GAP_US), spark)
 
 
 def viewer_shares(parsed: Any, mode: str) -> Any:
@@ -229,8 +230,8 @@ def viewer_shares(parsed: Any, mode: str) -> Any:
     if mode == "jvm":
         spark = parsed.sparkSession
         return DataFrame(spark._jvm.pulse.bench.ViewerShares.shares(parsed._jdf, GAP_US), spark)
-    if mode == "windows":
-        return viewer_window_changes(parsed).withColumnRenamed("window_start", "minute")
+    if mode == "viewer":
+        return viewer_changes(parsed).withColumnRenamed("start", "minute")
     if mode == "stateless":
         return parsed.select(
             "video_id",
@@ -276,8 +277,8 @@ def child(mode: str, batch: int, checkpoint: str) -> dict[str, Any]:
     totals = {"events": 0, "cells": 0}
 
     def fold(frame: Any, _: int) -> None:
-        if "event" in frame.columns:  # `windows`: its per-type rows count each new event once
-            frame = frame.where(F.col("event").isNotNull())
+        if "kind" in frame.columns:  # `viewer`: its per-type rows count each new event once
+            frame = frame.where(F.col("kind") == "type")
         cells = frame.groupBy("video_id", "minute").agg(F.sum("events").alias("events")).collect()
         totals["cells"] += len(cells)
         totals["events"] += sum(row["events"] for row in cells)
@@ -356,7 +357,7 @@ def run(quick: bool) -> Result:
             candidate = f"{keyed / plain:.2f}x ({keyed:.1f} s vs {plain:.1f} s); {keys:,.0f}; {added_us:.0f}"
             rows.append({"label": label, "candidate": candidate, "unit": "ratio"})
     # The headline is Pulse's own operator when it ran, else the last shape that did.
-    lead = "windows" if "windows" in modes else modes[-1]
+    lead = "viewer" if "viewer" in modes else modes[-1]
     return Result(
         name=NAME,
         quick=quick,

@@ -1,7 +1,8 @@
-"""The JVM keyed operator `ViewerWindows` (benchmarks/jvm) against the driver's own arithmetic: summed
-over viewers, its changes after every micro-batch equal `gold.window_stats` and the per-type counts over
-the distinct events delivered so far. Random scenarios: duplicates within and across batches, late
-events, leaves, same-instant ties and the midnight UTC crossing, over two Kafka partitions."""
+"""The JVM keyed operator `ViewerChanges` (benchmarks/jvm) against the driver's own arithmetic: after
+every micro-batch, its window changes summed over viewers equal `gold.window_stats` and the per-type
+counts, and its session changes applied in order equal `gold.sessionize`, over the distinct events
+delivered so far. Random scenarios: duplicates within and across batches, late events, leaves,
+same-instant ties, gaps over 300 s and the midnight UTC crossing, over two Kafka partitions."""
 
 from __future__ import annotations
 
@@ -37,8 +38,9 @@ def scenario(seed: int) -> list[list[dict[str, Any]]]:
             "event": rng.choice(KINDS),
             "user_id": f"user_{rng.randrange(6)}",
             "video_id": f"video_{rng.randrange(2)}",
-            # Whole seconds over 6 minutes, few of them: ties at one instant are common.
-            "t": T0 + rng.choice(range(0, 360, 7)) * 1_000_000,
+            # Whole seconds, few of them: ties at one instant are common; a quiet stretch over 300 s
+            # after the first 6 minutes splits sessions.
+            "t": T0 + rng.choice([*range(0, 360, 7), *range(700, 820, 11)]) * 1_000_000,
         }
         for n in range(160)
     ]
@@ -61,9 +63,10 @@ def scenario(seed: int) -> list[list[dict[str, Any]]]:
     return delivered
 
 
-def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], tuple[int, ...]]]:
-    """After each batch: per (video, window) the activity figures, and per (video, window, type) the
-    count, over the distinct events so far, computed by the driver's functions."""
+def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], tuple[Any, ...]]]:
+    """After each batch, over the distinct events so far, computed by the driver's functions: per
+    (video, window) the activity figures, per (video, window, type) the count, and per (user, video,
+    start) the session."""
     seen: dict[str, dict[str, Any]] = {}
     out = []
     for batch in batches:
@@ -71,7 +74,7 @@ def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], 
             seen.setdefault(record["event_id"], record)
         frame = pd.DataFrame(list(seen.values()))
         stats = gold.window_stats(frame, gold.touched_windows(frame))
-        cells: dict[tuple[Any, ...], tuple[int, ...]] = {}
+        cells: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for row in stats.itertuples():
             figures = (row.event_count, row.message_count, row.like_count, row.active_viewers,
                        row.concurrent_viewers)  # fmt: skip
@@ -81,16 +84,19 @@ def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], 
             (r["video_id"], r["t"] // gold.MINUTE_US * gold.MINUTE_US, r["event"]) for r in seen.values()
         ).items():
             cells[video, window, kind] = (count, 0, 0, 0, 0)
+        for session in gold.sessionize(gold.as_segments(frame)).itertuples():
+            held = (int(session.end), int(session.events), int(session.messages), bool(session.leave))
+            cells[session.user_id, session.video_id, int(session.start)] = held
         out.append(cells)
     return out
 
 
 def run_operator(root: Path) -> dict[str, list[list[Any]]]:
     """In this process (the child): every seed's batches through the operator, its emitted rows."""
-    from benchmarks.keyed_state import STATE_CONF, viewer_window_changes
+    from benchmarks.keyed_state import STATE_CONF, viewer_changes
     from pulse.spark import get_spark
 
-    spark = get_spark("pulse-tests-viewer-windows")
+    spark = get_spark("pulse-tests-viewer-changes")
     for key, value in STATE_CONF.items():
         spark.conf.set(key, value)
     emitted: dict[str, list[list[Any]]] = {}
@@ -116,7 +122,7 @@ def run_operator(root: Path) -> dict[str, list[list[Any]]]:
             rows.extend([batch_id, *row] for row in frame.collect())
 
         query = (
-            viewer_window_changes(parsed)
+            viewer_changes(parsed)
             .writeStream.foreachBatch(collect)
             .option("checkpointLocation", str(root / f"checkpoint-{seed}"))
             .trigger(availableNow=True)
@@ -128,7 +134,7 @@ def run_operator(root: Path) -> dict[str, list[list[Any]]]:
 
 
 @pytest.mark.e2e
-def test_viewer_windows_sum_to_the_driver_window_figures_after_every_batch(
+def test_viewer_changes_follow_the_driver_windows_and_sessions_after_every_batch(
     tmp_path: Path, jars_dir: Path
 ) -> None:
     env = os.environ | {
@@ -138,7 +144,7 @@ def test_viewer_windows_sum_to_the_driver_window_figures_after_every_batch(
         "PULSE_SPARK_MASTER": "local[2]",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.test_viewer_windows", str(tmp_path)],
+        [sys.executable, "-m", "tests.benchmarks.test_viewer_changes", str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,
@@ -150,12 +156,22 @@ def test_viewer_windows_sum_to_the_driver_window_figures_after_every_batch(
         rows = emitted[str(seed)]
         assert {row[0] for row in rows} == set(range(BATCHES)), f"seed {seed}: one micro-batch per file"
         sums: dict[tuple[Any, ...], list[int]] = {}
+        sessions: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for batch_id, want in enumerate(expected(scenario(seed))):
-            for _, video, window, kind, *figures in (row for row in rows if row[0] == batch_id):
-                cell = sums.setdefault((video, window, kind), [0] * 5)
-                for i, figure in enumerate(figures):
-                    cell[i] += figure
-            got = {key: tuple(cell) for key, cell in sums.items() if any(cell)}
+            for _, kind, video, user, start, end, event, *figures, leave in (
+                r for r in rows if r[0] == batch_id
+            ):
+                if kind == "gone":
+                    assert sessions.pop((user, video, start), None) is not None, (
+                        f"seed {seed}: {user} {start}"
+                    )
+                elif kind == "session":
+                    sessions[user, video, start] = (end, figures[0], figures[1], leave)
+                else:
+                    cell = sums.setdefault((video, start, event), [0] * 5)
+                    for i, figure in enumerate(figures):
+                        cell[i] += figure
+            got = {key: tuple(cell) for key, cell in sums.items() if any(cell)} | sessions
             assert got == want, f"seed {seed}, after batch {batch_id}"
 
 
