@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stops with a message naming what to install when a prerequisite is missing or too old.
-# `--demo` checks what `make demo` needs only (Python and Java); Node is for the test tools.
+# `--demo` checks what `make demo` needs only (Python and Java); Node and a JDK's javac are for the tests.
 set -u
 demo_only=0
 [ "${1:-}" = "--demo" ] && demo_only=1
@@ -15,6 +15,14 @@ if command -v java >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/java"
   major=$("$java_bin" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
   [ "${major:-0}" -ge 17 ] || need "Java 17+" "found Java ${major:-unknown}; install a JDK 17 or newer (apt-get install openjdk-17-jdk-headless)"
 else need "Java 17+" "install a JDK 17 or newer (apt-get install openjdk-17-jdk-headless)"; fi
+
+# The benchmarks' JVM operators (benchmarks/jvm) are compiled for their tests and `make bench`: a JDK, not a JRE.
+if [ "$demo_only" -eq 0 ]; then
+  for tool in javac jar; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "${JAVA_HOME:-/nonexistent}/bin/$tool" ] \
+      || need "$tool (a JDK 17+)" "the tests compile Java: install a JDK, not only a JRE (apt-get install openjdk-17-jdk-headless)"
+  done
+fi
 
 if [ "$demo_only" -eq 1 ]; then :
 elif command -v node >/dev/null 2>&1; then
