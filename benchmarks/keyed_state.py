@@ -71,6 +71,8 @@ STATE_CONF = {
     "spark.sql.shuffle.partitions": str(PARTITIONS),
 }
 GAP_US = SESSION_GAP_S * 1_000_000
+# The `viewer` operator's lateness horizon: the pipeline's default recent state (PULSE_RECENT_MINUTES).
+HORIZON_S = 15 * 60
 # Viewer buckets per video in the `buckets` mode: a batch has at most videos times buckets keys.
 BUCKETS = 16
 MINUTE_US = 60_000_000
@@ -209,15 +211,17 @@ def _bucket_processor():
     return BucketShares()
 
 
-def viewer_changes(parsed: Any) -> Any:
+def viewer_changes(parsed: Any, horizon_s: int = HORIZON_S) -> Any:
     """`ViewerChanges` (Java) over parsed events with their Kafka `partition` and `offset`: per viewer
     and micro-batch, the change of its share of each window its new events touch, their counts per
-    type, and its sessions that changed (`ViewerChanges.CHANGES` columns; `kind` tells which). Needs
-    `jvm_build.spark_conf()` in the session."""
+    type, its sessions that changed, and the events older than the watermark (the newest event time
+    less `horizon_s`) it left to the slow path (`ViewerChanges.CHANGES` columns; `kind` tells which).
+    Needs `jvm_build.spark_conf()` in the session."""
     from pyspark.sql import DataFrame
 
     spark = parsed.sparkSession
-    return DataFrame(spark._jvm.pulse.bench.ViewerChanges.changes(parsed._jdf, GAP_US), spark)
+    changes = spark._jvm.pulse.bench.ViewerChanges.changes(parsed._jdf, GAP_US, horizon_s * 1_000_000)
+    return DataFrame(changes, spark)
 
 
 def viewer_shares(parsed: Any, mode: str) -> Any:

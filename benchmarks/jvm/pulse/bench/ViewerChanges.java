@@ -6,7 +6,6 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
@@ -16,9 +15,11 @@ import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
+import org.apache.spark.sql.functions;
 import org.apache.spark.sql.streaming.ListState;
 import org.apache.spark.sql.streaming.OutputMode;
 import org.apache.spark.sql.streaming.StatefulProcessor;
+import org.apache.spark.sql.streaming.ExpiredTimerInfo;
 import org.apache.spark.sql.streaming.TTLConfig;
 import org.apache.spark.sql.streaming.TimeMode;
 import org.apache.spark.sql.streaming.TimerValues;
@@ -26,6 +27,7 @@ import org.apache.spark.sql.types.DataTypes;
 import org.apache.spark.sql.types.StructType;
 
 import scala.Tuple3;
+import scala.Tuple5;
 import scala.jdk.javaapi.CollectionConverters;
 
 /**
@@ -50,9 +52,20 @@ import scala.jdk.javaapi.CollectionConverters;
  *       300 s of silence or after a leave.
  * </ul>
  *
- * <p>Not yet: dropping held events past the lateness horizon (an event-time timer, with a session
- * still open then kept as a summary), a duplicate id on another viewer (dedupe keyed by event_id
- * first), and the initial state after a checkpoint reset.
+ * <p>Its state is bounded by the lateness horizon. The query runs in event time, with a watermark of
+ * the newest event time minus the horizon. Each batch drops the viewer's held events from before the
+ * window preceding the watermark's (the floor): a window at or after the watermark's needs only those
+ * after it. The sessions they belonged to that a later event could still extend or merge (ending
+ * within 300 s of the floor) are kept as summary segments, and chained with the held events as
+ * `gold.update_sessions` chains Gold's sessions with new events. An event from before the
+ * watermark's window is not counted here, since the window before its own may have been dropped: it
+ * comes out as a {@code late} row (its id in `event`), for the recount from Silver that the driver
+ * already does below its floor. Spark itself drops the rows older than the previous batch's
+ * watermark before they reach the operator, so the pipeline takes those from its raw branch, which
+ * sees every row. A timer clears a viewer who has been quiet past the horizon.
+ *
+ * <p>Not yet: a duplicate id on another viewer (dedupe keyed by event_id first), and the initial
+ * state after a checkpoint reset.
  */
 public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
   private static final long MINUTE_US = 60_000_000L;
@@ -71,23 +84,32 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
       .add("leave", DataTypes.BooleanType);
 
   private final long gapUs;
+  private final long horizonUs;
   private transient ListState<Tuple3<String, Long, String>> held;
+  private transient ListState<Tuple5<Long, Long, Long, Long, Boolean>> segments;
 
-  public ViewerChanges(long gapUs) {
+  public ViewerChanges(long gapUs, long horizonUs) {
     this.gapUs = gapUs;
+    this.horizonUs = horizonUs;
   }
 
   /**
    * The changes from parsed events (event_id, event, user_id, video_id, t in µs, partition,
-   * offset), keyed by viewer; `gapUs` is the session gap in µs.
+   * offset), keyed by viewer; `gapUs` is the session gap and `horizonUs` the lateness horizon, in µs
+   * (whole seconds).
    */
-  public static Dataset<Row> changes(Dataset<Row> parsed, long gapUs) {
+  public static Dataset<Row> changes(Dataset<Row> parsed, long gapUs, long horizonUs) {
     MapFunction<Row, String> viewer =
         row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
     return parsed
+        .withColumn("event_time", functions.timestamp_micros(functions.col("t")))
+        .withWatermark("event_time", (horizonUs / 1_000_000L) + " seconds")
         .groupByKey(viewer, Encoders.STRING())
         .transformWithState(
-            new ViewerChanges(gapUs), TimeMode.None(), OutputMode.Update(), Encoders.row(CHANGES));
+            new ViewerChanges(gapUs, horizonUs),
+            TimeMode.EventTime(),
+            OutputMode.Update(),
+            Encoders.row(CHANGES));
   }
 
   @Override
@@ -95,6 +117,11 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     held = getHandle().getListState(
         "events",
         Encoders.tuple(Encoders.STRING(), Encoders.LONG(), Encoders.STRING()),
+        TTLConfig.NONE());
+    segments = getHandle().getListState(
+        "segments",
+        Encoders.tuple(Encoders.LONG(), Encoders.LONG(), Encoders.LONG(), Encoders.LONG(),
+            Encoders.BOOLEAN()),
         TTLConfig.NONE());
   }
 
@@ -113,13 +140,36 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     }
   }
 
-  /** Session order: time, a leave after the other events of its instant, then the event id. */
-  private static final Comparator<Event> SESSION_ORDER = Comparator.comparingLong(Event::t)
-      .thenComparing(Event::leave)
-      .thenComparing(Event::id);
+  /**
+   * A session, or a part of one: a held event is a one-event part; a summary segment is what is left
+   * of a session whose events were dropped. `tie` and `id` order the parts at one instant.
+   */
+  private record Session(
+      long start, long end, long events, long messages, boolean leave, boolean tie, String id) {
+    static Session of(Event event) {
+      return new Session(event.t(), event.t(), 1, event.message() ? 1 : 0, event.leave(),
+          event.leave(), event.id());
+    }
 
-  /** A session of the viewer, as `gold.user_sessions` holds it. */
-  private record Session(long start, long end, long events, long messages, boolean leave) {}
+    static Session of(Tuple5<Long, Long, Long, Long, Boolean> segment) {
+      return new Session(segment._1(), segment._2(), segment._3(), segment._4(), segment._5(),
+          false, "");
+    }
+
+    Tuple5<Long, Long, Long, Long, Boolean> segment() {
+      return new Tuple5<>(start, end, events, messages, leave);
+    }
+
+    /** The figures Gold holds, without the ordering fields. */
+    List<Object> figures() {
+      return List.of(start, end, events, messages, leave);
+    }
+  }
+
+  /** Session order: start, a leave after the other parts of its instant, then the event id. */
+  private static final Comparator<Session> SESSION_ORDER = Comparator.comparingLong(Session::start)
+      .thenComparing(Session::tie)
+      .thenComparing(Session::id);
 
   /** The viewer's share of one window: events, messages, likes, active, present at its end. */
   private static long[] share(List<Event> events, long window) {
@@ -144,19 +194,22 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     return share;
   }
 
-  /** The viewer's sessions over its events in SESSION_ORDER, by start. */
-  private Map<Long, Session> sessions(List<Event> ordered) {
+  /** The sessions the parts chain into (after 300 s of silence or a leave, a new one), by start. */
+  private Map<Long, Session> sessions(List<Session> parts, List<Event> events) {
+    List<Session> ordered = new ArrayList<>(parts);
+    events.forEach(event -> ordered.add(Session.of(event)));
+    ordered.sort(SESSION_ORDER);
     Map<Long, Session> out = new LinkedHashMap<>();
     Session open = null;
-    for (Event event : ordered) {
-      if (open != null && (event.t() - open.end() > gapUs || open.leave())) {
+    for (Session part : ordered) {
+      if (open != null && (part.start() - open.end() > gapUs || open.leave())) {
         out.put(open.start(), open);
         open = null;
       }
       open = open == null
-          ? new Session(event.t(), event.t(), 1, event.message() ? 1 : 0, event.leave())
-          : new Session(open.start(), Math.max(open.end(), event.t()), open.events() + 1,
-              open.messages() + (event.message() ? 1 : 0), event.leave());
+          ? part
+          : new Session(open.start(), Math.max(open.end(), part.end()), open.events() + part.events(),
+              open.messages() + part.messages(), part.leave(), false, "");
     }
     if (open != null) {
       out.put(open.start(), open);
@@ -179,6 +232,11 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     int kindAt = first.fieldIndex("event");
     int partitionAt = first.fieldIndex("partition");
     int offsetAt = first.fieldIndex("offset");
+    String video = first.getString(first.fieldIndex("video_id"));
+    String user = first.getString(first.fieldIndex("user_id"));
+    long watermark = timerValues.getCurrentWatermarkInMs() * 1000L;
+    // The first window this operator counts exactly: the one before it is still held (see keep).
+    long counted = watermark - Math.floorMod(watermark, MINUTE_US);
     batch.sort(Comparator.<Row>comparingInt(row -> row.getInt(partitionAt))
         .thenComparingLong(row -> row.getLong(offsetAt)));
     List<Event> before = new ArrayList<>();
@@ -189,28 +247,78 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     });
     List<Event> fresh = new ArrayList<>();
     for (Row row : batch) {
+      long t = row.getLong(tAt);
       String id = row.getString(idAt);
-      if (ids.add(id)) {
-        fresh.add(new Event(id, row.getLong(tAt), row.getString(kindAt)));
+      if (t < counted) {
+        out.add(RowFactory.create("late", video, user, t, null, id, 0L, 0L, 0L, 0L, 0L, null));
+      } else if (ids.add(id)) {
+        fresh.add(new Event(id, t, row.getString(kindAt)));
       }
     }
     if (fresh.isEmpty()) {
       return CollectionConverters.asScala(out.iterator());
     }
-    String video = first.getString(first.fieldIndex("video_id"));
-    String user = first.getString(first.fieldIndex("user_id"));
+    List<Session> parts = new ArrayList<>();
+    segments.get().foreach(segment -> parts.add(Session.of(segment)));
     List<Event> after = new ArrayList<>(before);
     after.addAll(fresh);
     windowChanges(video, before, after, fresh, out);
-    sessionChanges(video, user, before, after, out);
-    @SuppressWarnings("unchecked")
-    Tuple3<String, Long, String>[] appended = new Tuple3[fresh.size()];
-    for (int i = 0; i < fresh.size(); i++) {
-      Event event = fresh.get(i);
-      appended[i] = new Tuple3<>(event.id(), event.t(), event.kind());
-    }
-    held.appendList(appended);
+    sessionChanges(video, user, parts, before, after, out);
+    keep(parts, after, watermark);
     return CollectionConverters.asScala(out.iterator());
+  }
+
+  /**
+   * Store the viewer's parts and events, less what no event at or after the watermark can need: the
+   * events before the floor (the start of the window before the watermark's) become summary segments,
+   * and segments ending more than 300 s before the floor go. A timer clears the viewer once it has been
+   * quiet past the horizon.
+   */
+  private void keep(List<Session> parts, List<Event> events, long watermark) {
+    long floor = watermark - Math.floorMod(watermark, MINUTE_US) - MINUTE_US;
+    List<Event> kept = new ArrayList<>();
+    List<Event> dropped = new ArrayList<>();
+    long newest = Long.MIN_VALUE;
+    for (Event event : events) {
+      (event.t() >= floor ? kept : dropped).add(event);
+      newest = Math.max(newest, event.t());
+    }
+    if (!dropped.isEmpty() || parts.stream().anyMatch(part -> part.end() < floor - gapUs)) {
+      List<Tuple5<Long, Long, Long, Long, Boolean>> summaries = new ArrayList<>();
+      for (Session session : sessions(parts, dropped).values()) {
+        if (session.end() >= floor - gapUs) {
+          summaries.add(session.segment());
+        }
+      }
+      segments.clear();
+      if (!summaries.isEmpty()) {
+        segments.put(summaries.toArray(new Tuple5[0]));
+      }
+    }
+    @SuppressWarnings("unchecked")
+    Tuple3<String, Long, String>[] stored = new Tuple3[kept.size()];
+    for (int i = 0; i < kept.size(); i++) {
+      Event event = kept.get(i);
+      stored[i] = new Tuple3<>(event.id(), event.t(), event.kind());
+    }
+    held.clear();
+    if (stored.length > 0) {
+      held.put(stored);
+    }
+    List<Long> timers = new ArrayList<>();
+    getHandle().listTimers().foreach(at -> timers.add((Long) at));
+    timers.forEach(at -> getHandle().deleteTimer(at));
+    // Past this watermark every event of the viewer is below the floor, and no later event can chain
+    // with its last session.
+    getHandle().registerTimer((newest + horizonUs + gapUs + 2 * MINUTE_US) / 1000L);
+  }
+
+  @Override
+  public scala.collection.Iterator<Row> handleExpiredTimer(
+      String key, TimerValues timerValues, ExpiredTimerInfo expiredTimerInfo) {
+    held.clear();
+    segments.clear();
+    return CollectionConverters.asScala(new ArrayList<Row>().iterator());
   }
 
   private static void windowChanges(
@@ -245,12 +353,10 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     }
   }
 
-  private void sessionChanges(
-      String video, String user, List<Event> before, List<Event> after, List<Row> out) {
-    before.sort(SESSION_ORDER);
-    after.sort(SESSION_ORDER);
-    Map<Long, Session> was = sessions(before);
-    Map<Long, Session> is = sessions(after);
+  private void sessionChanges(String video, String user, List<Session> parts, List<Event> before,
+      List<Event> after, List<Row> out) {
+    Map<Long, Session> was = sessions(parts, before);
+    Map<Long, Session> is = sessions(parts, after);
     for (Long start : was.keySet()) {
       if (!is.containsKey(start)) {
         out.add(RowFactory.create(
@@ -258,11 +364,13 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
       }
     }
     for (Session session : is.values()) {
-      if (!Objects.equals(was.get(session.start()), session)) {
+      Session old = was.get(session.start());
+      if (old == null || !old.figures().equals(session.figures())) {
         out.add(RowFactory.create(
             "session", video, user, session.start(), session.end(), null, session.events(),
             session.messages(), 0L, 0L, 0L, session.leave()));
       }
     }
   }
+
 }
