@@ -211,17 +211,23 @@ def _bucket_processor():
     return BucketShares()
 
 
-def viewer_changes(parsed: Any, horizon_s: int = HORIZON_S) -> Any:
+def viewer_changes(
+    parsed: Any, horizon_s: int = HORIZON_S, initial: Any = None, floor_us: int | None = None
+) -> Any:
     """`ViewerChanges` (Java) over parsed events with their Kafka `partition` and `offset`: per viewer
     and micro-batch, the change of its share of each window its new events touch, their counts per
     type, its sessions that changed, and the events older than the watermark (the newest event time
     less `horizon_s`) it left to the slow path (`ViewerChanges.CHANGES` columns; `kind` tells which).
-    Needs `jvm_build.spark_conf()` in the session."""
+    After a checkpoint reset, `initial` (the rows `ViewerChanges.changes` documents) and `floor_us`,
+    where its events begin, start the state. Needs `jvm_build.spark_conf()` in the session."""
     from pyspark.sql import DataFrame
 
     spark = parsed.sparkSession
-    changes = spark._jvm.pulse.bench.ViewerChanges.changes(parsed._jdf, GAP_US, horizon_s * 1_000_000)
-    return DataFrame(changes, spark)
+    operator = spark._jvm.pulse.bench.ViewerChanges
+    horizon_us = horizon_s * 1_000_000
+    if initial is None:
+        return DataFrame(operator.changes(parsed._jdf, GAP_US, horizon_us), spark)
+    return DataFrame(operator.changes(parsed._jdf, initial._jdf, GAP_US, horizon_us, floor_us), spark)
 
 
 def viewer_shares(parsed: Any, mode: str) -> Any:

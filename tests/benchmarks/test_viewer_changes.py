@@ -81,7 +81,7 @@ def streaming(seed: int) -> list[list[dict[str, Any]]]:
     for viewer in range(6):
         t = rng.randrange(0, 60)
         while t < 40 * 60:
-            kind = rng.choice(("heartbeat", "heartbeat", "heartbeat", "message", "like", "leave"))
+            kind = rng.choice(("heartbeat",) * 10 + ("message", "message", "like", "share", "leave"))
             events.append({"event_id": f"s{seed}-{len(events)}", "event": kind, "user_id": f"user_{viewer}",
                            "video_id": f"video_{viewer % 2}", "t": T0 + t * 1_000_000})  # fmt: skip
             t += rng.choice((0, 20, 30, 40)) if rng.random() > 0.03 else rng.randrange(310, 500)
@@ -106,22 +106,32 @@ def streaming(seed: int) -> list[list[dict[str, Any]]]:
     return delivered
 
 
-SCENARIOS = {f"shuffled-{seed}": (lambda seed=seed: scenario(seed), 15 * 60) for seed in (1, 2, 3)} | {
-    "streaming-1": (lambda: streaming(1), STREAM_HORIZON_S)
+# name: (the delivered batches, the operator's horizon in seconds, the batch a checkpoint reset precedes)
+SCENARIOS = {f"shuffled-{seed}": (lambda seed=seed: scenario(seed), 15 * 60, None) for seed in (1, 2, 3)} | {
+    "streaming-1": (lambda: streaming(1), STREAM_HORIZON_S, None),
+    "streaming-reset-2": (lambda: streaming(2), STREAM_HORIZON_S, 20),
 }
+
+
+def distinct(batches: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The events the batches deliver, each id once (the first by Kafka coordinates within a batch, and
+    the earliest batch), without the records that come too late to be counted."""
+    seen: dict[str, dict[str, Any]] = {}
+    for batch in batches:
+        for record in sorted(batch, key=lambda r: (r["partition"], r["offset"])):
+            if not record.get("too_late"):
+                seen.setdefault(record["event_id"], record)
+    return list(seen.values())
 
 
 def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], tuple[Any, ...]]]:
     """After each batch, over the distinct events so far, computed by the driver's functions: per
     (video, window) the activity figures, per (video, window, type) the count, and per (user, video,
     start) the session."""
-    seen: dict[str, dict[str, Any]] = {}
     out = []
-    for batch in batches:
-        for record in sorted(batch, key=lambda r: (r["partition"], r["offset"])):
-            if not record.get("too_late"):
-                seen.setdefault(record["event_id"], record)
-        frame = pd.DataFrame(list(seen.values()))
+    for number in range(1, len(batches) + 1):
+        seen = distinct(batches[:number])
+        frame = pd.DataFrame(seen)
         stats = gold.window_stats(frame, gold.touched_windows(frame))
         cells: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         for row in stats.itertuples():
@@ -130,7 +140,7 @@ def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], 
             if any(figures):
                 cells[row.video_id, int(row.window_start), None] = tuple(int(f) for f in figures)
         for (video, window, kind), count in Counter(
-            (r["video_id"], r["t"] // gold.MINUTE_US * gold.MINUTE_US, r["event"]) for r in seen.values()
+            (r["video_id"], r["t"] // gold.MINUTE_US * gold.MINUTE_US, r["event"]) for r in seen
         ).items():
             cells[video, window, kind] = (count, 0, 0, 0, 0)
         for session in gold.sessionize(gold.as_segments(frame)).itertuples():
@@ -140,8 +150,41 @@ def expected(batches: list[list[dict[str, Any]]]) -> list[dict[tuple[Any, ...], 
     return out
 
 
-def run_operator(root: Path) -> dict[str, list[list[Any]]]:
-    """In this process (the child): every seed's batches through the operator, its emitted rows."""
+def initial_state(records: list[dict[str, Any]], horizon_s: int) -> tuple[list[dict[str, Any]], int]:
+    """What a reset's operator starts from, built from the distinct events so far as the pipeline would
+    from its tables: the floor the operator itself would have reached, each viewer's events from it on,
+    and the sessions before it that a later event could still extend, as segments."""
+    frame = pd.DataFrame(records)
+    watermark = int(frame["t"].max()) - horizon_s * 1_000_000
+    floor = watermark // gold.MINUTE_US * gold.MINUTE_US - gold.MINUTE_US
+    blank = dict.fromkeys(("event_id", "event", "t", "start", "end", "events", "messages", "leave"))
+    rows = [
+        blank
+        | {"kind": "event", "event_id": r["event_id"], "event": r["event"], "t": int(r["t"])}
+        | {"user_id": r["user_id"], "video_id": r["video_id"]}
+        for r in records
+        if r["t"] >= floor
+    ]
+    older = frame[frame["t"] < floor]
+    for session in gold.sessionize(gold.as_segments(older)).itertuples():
+        if session.end >= floor - gold.GAP_US:
+            summary = {"start": int(session.start), "end": int(session.end), "events": int(session.events),
+                       "messages": int(session.messages), "leave": bool(session.leave)}  # fmt: skip
+            rows.append(blank | summary | {"kind": "segment", "user_id": session.user_id,
+                                           "video_id": session.video_id})  # fmt: skip
+    return rows, floor
+
+
+INITIAL = (
+    "user_id string, video_id string, kind string, event_id string, event string, t long, start long, "
+    "end long, events long, messages long, leave boolean"
+)
+
+
+def run_operator(root: Path) -> dict[str, Any]:
+    """In this process (the child): every scenario's batches through the operator, its emitted rows and
+    the events it holds at the end. A scenario with a reset runs its first batches in one query, then
+    the rest in a new one (a new checkpoint) that starts from `initial_state`."""
     from benchmarks.keyed_state import STATE_CONF, viewer_changes
     from pulse.spark import get_spark
 
@@ -149,41 +192,49 @@ def run_operator(root: Path) -> dict[str, list[list[Any]]]:
     for key, value in STATE_CONF.items():
         spark.conf.set(key, value)
     emitted: dict[str, Any] = {}
-    for name, (batches, horizon_s) in SCENARIOS.items():
-        source = root / name
-        source.mkdir()
-        for number, batch in enumerate(batches()):
-            path = source / f"{number}.json"
-            path.write_text("\n".join(json.dumps(r) for r in batch))
-            # The file source takes files oldest first: one second apart, so the batches keep their order.
-            os.utime(path, (1_700_000_000 + number, 1_700_000_000 + number))
-        parsed = (
-            spark.readStream.schema(
-                "event_id string, event string, user_id string, video_id string, t long, "
-                "partition int, offset long"
-            )
-            .option("maxFilesPerTrigger", 1)
-            .json(str(source))
+    for name, (batches, horizon_s, reset_at) in SCENARIOS.items():
+        delivered = batches()
+        parts = (
+            [(0, delivered)]
+            if reset_at is None
+            else [(0, delivered[:reset_at]), (reset_at, delivered[reset_at:])]
         )
         rows: list[list[Any]] = []
+        for first, part in parts:
+            source = root / f"{name}-{first}"
+            source.mkdir()
+            for number, batch in enumerate(part):
+                path = source / f"{number}.json"
+                path.write_text("\n".join(json.dumps(r) for r in batch))
+                # The file source takes files oldest first: a second apart, the batches keep their order.
+                os.utime(path, (1_700_000_000 + number, 1_700_000_000 + number))
+            parsed = (
+                spark.readStream.schema(
+                    "event_id string, event string, user_id string, video_id string, t long, "
+                    "partition int, offset long"
+                )
+                .option("maxFilesPerTrigger", 1)
+                .json(str(source))
+            )
+            initial, floor = None, None
+            if first:
+                records, floor = initial_state(distinct(delivered[:first]), horizon_s)
+                initial = spark.createDataFrame(records, INITIAL)
 
-        def collect(frame: Any, batch_id: int, rows: list[list[Any]] = rows) -> None:
-            rows.extend([batch_id, *row] for row in frame.collect())
+            def collect(frame: Any, batch_id: int, first: int = first, rows: list[list[Any]] = rows) -> None:
+                rows.extend([first + batch_id, *row] for row in frame.collect())
 
-        query = (
-            viewer_changes(parsed, horizon_s)
-            .writeStream.foreachBatch(collect)
-            .option("checkpointLocation", str(root / f"checkpoint-{name}"))
-            .trigger(availableNow=True)
-            .start()
-        )
-        query.awaitTermination(300)
+            checkpoint = root / f"checkpoint-{name}-{first}"
+            query = (
+                viewer_changes(parsed, horizon_s, initial, floor)
+                .writeStream.foreachBatch(collect)
+                .option("checkpointLocation", str(checkpoint))
+                .trigger(availableNow=True)
+                .start()
+            )
+            query.awaitTermination(300)
         # The events the operator holds at the end, read back with Spark's state reader.
-        held = (
-            spark.read.format("statestore")
-            .option("stateVarName", "events")
-            .load(str(root / f"checkpoint-{name}"))
-        )
+        held = spark.read.format("statestore").option("stateVarName", "events").load(str(checkpoint))
         emitted[name] = {"rows": rows, "held": held.count()}
     spark.stop()
     return emitted
@@ -208,7 +259,7 @@ def test_viewer_changes_follow_the_driver_windows_and_sessions_after_every_batch
     )
     assert done.returncode == 0, done.stderr[-4000:]
     emitted = json.loads(done.stdout.strip().splitlines()[-1])
-    for name, (batches, _) in SCENARIOS.items():
+    for name, (batches, horizon_s, reset_at) in SCENARIOS.items():
         rows, delivered = emitted[name]["rows"], batches()
         assert {row[0] for row in rows} <= set(range(len(delivered))), f"{name}: one micro-batch per file"
         sums: dict[tuple[Any, ...], list[int]] = {}
@@ -236,6 +287,16 @@ def test_viewer_changes_follow_the_driver_windows_and_sessions_after_every_batch
         first_seen = {r["event_id"]: n for n, batch in reversed(list(enumerate(delivered))) for r in batch}
         handed_back = {r[6]: r[0] for r in rows if r[1] == "late"}
         assert all(first_seen[e] < n for e, n in handed_back.items()), handed_back
+        if reset_at is not None:
+            # The reset must matter: some session began before the floor and was extended after it.
+            segments = initial_state(distinct(delivered[:reset_at]), horizon_s)[0]
+            final = expected(delivered)[-1]
+            starts = {
+                (r["user_id"], r["video_id"], r["start"]): r["end"]
+                for r in segments
+                if r["kind"] == "segment"
+            }
+            assert any(final.get(key, (0,))[0] > end for key, end in starts.items()), f"{name}: {starts}"
         if name.startswith("streaming"):
             # It holds only the last few minutes: the horizon, the window before it and up to a batch.
             last = max(r["t"] for batch in delivered for r in batch)

@@ -18,7 +18,7 @@ import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.functions;
 import org.apache.spark.sql.streaming.ListState;
 import org.apache.spark.sql.streaming.OutputMode;
-import org.apache.spark.sql.streaming.StatefulProcessor;
+import org.apache.spark.sql.streaming.StatefulProcessorWithInitialState;
 import org.apache.spark.sql.streaming.ExpiredTimerInfo;
 import org.apache.spark.sql.streaming.TTLConfig;
 import org.apache.spark.sql.streaming.TimeMode;
@@ -64,10 +64,14 @@ import scala.jdk.javaapi.CollectionConverters;
  * watermark before they reach the operator, so the pipeline takes those from its raw branch, which
  * sees every row. A timer clears a viewer who has been quiet past the horizon.
  *
- * <p>Not yet: a duplicate id on another viewer (dedupe keyed by event_id first), and the initial
- * state after a checkpoint reset.
+ * <p>After a checkpoint reset, the state starts from what the tables hold ({@link #changes(Dataset,
+ * Dataset, long, long, long)}): each viewer's events from a minute-aligned `floor` on, and the
+ * sessions before it that a later event could still extend, as segments. Until the watermark passes
+ * it, an event from before the window after `floor` comes back as late, whichever its viewer.
+ *
+ * <p>Not yet: a duplicate id on another viewer (dedupe keyed by event_id first).
  */
-public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
+public final class ViewerChanges extends StatefulProcessorWithInitialState<String, Row, Row, Row> {
   private static final long MINUTE_US = 60_000_000L;
   public static final StructType CHANGES = new StructType()
       .add("kind", DataTypes.StringType)
@@ -85,12 +89,15 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
 
   private final long gapUs;
   private final long horizonUs;
+  /** Where an initial state's events begin, in µs (Long.MIN_VALUE without one). */
+  private final long floorUs;
   private transient ListState<Tuple3<String, Long, String>> held;
   private transient ListState<Tuple5<Long, Long, Long, Long, Boolean>> segments;
 
-  public ViewerChanges(long gapUs, long horizonUs) {
+  public ViewerChanges(long gapUs, long horizonUs, long floorUs) {
     this.gapUs = gapUs;
     this.horizonUs = horizonUs;
+    this.floorUs = floorUs;
   }
 
   /**
@@ -99,17 +106,34 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
    * (whole seconds).
    */
   public static Dataset<Row> changes(Dataset<Row> parsed, long gapUs, long horizonUs) {
+    return changes(parsed, null, gapUs, horizonUs, Long.MIN_VALUE);
+  }
+
+  /**
+   * The same, with the state of each viewer starting from `initial` (null: empty): rows of (user_id,
+   * video_id, kind, event_id, event, t, start, end, events, messages, leave). An `event` row is a
+   * held event (event_id, event, t); a `segment` row a summary of a session before `floorUs`
+   * (start, end, events, messages, leave), where the held events begin (µs, minute-aligned).
+   */
+  public static Dataset<Row> changes(
+      Dataset<Row> parsed, Dataset<Row> initial, long gapUs, long horizonUs, long floorUs) {
     MapFunction<Row, String> viewer =
         row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
-    return parsed
+    Dataset<Row> timed = parsed
         .withColumn("event_time", functions.timestamp_micros(functions.col("t")))
-        .withWatermark("event_time", (horizonUs / 1_000_000L) + " seconds")
-        .groupByKey(viewer, Encoders.STRING())
-        .transformWithState(
-            new ViewerChanges(gapUs, horizonUs),
-            TimeMode.EventTime(),
-            OutputMode.Update(),
-            Encoders.row(CHANGES));
+        .withWatermark("event_time", (horizonUs / 1_000_000L) + " seconds");
+    ViewerChanges processor = new ViewerChanges(gapUs, horizonUs, floorUs);
+    if (initial == null) {
+      return timed.groupByKey(viewer, Encoders.STRING()).transformWithState(
+          processor, TimeMode.EventTime(), OutputMode.Update(), Encoders.row(CHANGES));
+    }
+    return timed.groupByKey(viewer, Encoders.STRING()).transformWithState(
+        processor,
+        TimeMode.EventTime(),
+        OutputMode.Update(),
+        initial.groupByKey(viewer, Encoders.STRING()),
+        Encoders.row(CHANGES),
+        Encoders.row(initial.schema()));
   }
 
   @Override
@@ -123,6 +147,29 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
         Encoders.tuple(Encoders.LONG(), Encoders.LONG(), Encoders.LONG(), Encoders.LONG(),
             Encoders.BOOLEAN()),
         TTLConfig.NONE());
+  }
+
+  @Override
+  public void handleInitialState(String key, Row row, TimerValues timerValues) {
+    if ("event".equals(row.<String>getAs("kind"))) {
+      long t = row.<Long>getAs("t");
+      held.appendValue(new Tuple3<>(row.<String>getAs("event_id"), t, row.<String>getAs("event")));
+      List<Long> timers = new ArrayList<>();
+      getHandle().listTimers().foreach(at -> timers.add((Long) at));
+      long at = expiry(t);
+      if (timers.isEmpty() || timers.get(0) < at) {
+        timers.forEach(old -> getHandle().deleteTimer(old));
+        getHandle().registerTimer(at);
+      }
+    } else {
+      segments.appendValue(new Tuple5<>(row.<Long>getAs("start"), row.<Long>getAs("end"),
+          row.<Long>getAs("events"), row.<Long>getAs("messages"), row.<Boolean>getAs("leave")));
+    }
+  }
+
+  /** The timer, in ms, past which a viewer whose newest event is at `newest` µs can be cleared. */
+  private long expiry(long newest) {
+    return (newest + horizonUs + gapUs + 2 * MINUTE_US) / 1000L;
   }
 
   /** One event of the viewer: its id, time in µs and type. */
@@ -237,6 +284,9 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     long watermark = timerValues.getCurrentWatermarkInMs() * 1000L;
     // The first window this operator counts exactly: the one before it is still held (see keep).
     long counted = watermark - Math.floorMod(watermark, MINUTE_US);
+    if (floorUs != Long.MIN_VALUE) {
+      counted = Math.max(counted, floorUs + MINUTE_US);
+    }
     batch.sort(Comparator.<Row>comparingInt(row -> row.getInt(partitionAt))
         .thenComparingLong(row -> row.getLong(offsetAt)));
     List<Event> before = new ArrayList<>();
@@ -310,7 +360,7 @@ public final class ViewerChanges extends StatefulProcessor<String, Row, Row> {
     timers.forEach(at -> getHandle().deleteTimer(at));
     // Past this watermark every event of the viewer is below the floor, and no later event can chain
     // with its last session.
-    getHandle().registerTimer((newest + horizonUs + gapUs + 2 * MINUTE_US) / 1000L);
+    getHandle().registerTimer(expiry(newest));
   }
 
   @Override
