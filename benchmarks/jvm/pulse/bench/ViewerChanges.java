@@ -167,9 +167,14 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
     }
   }
 
-  /** The timer, in ms, past which a viewer whose newest event is at `newest` µs can be cleared. */
+  /**
+   * The timer, in ms, past which a viewer whose newest event is at `newest` µs can be cleared: every
+   * event below the floor, and no later event able to chain with its last session. Rounded up to the
+   * minute, so that most batches leave it where it is.
+   */
   private long expiry(long newest) {
-    return (newest + horizonUs + gapUs + 2 * MINUTE_US) / 1000L;
+    long ms = (newest + horizonUs + gapUs + 2 * MINUTE_US) / 1000L;
+    return ms - Math.floorMod(ms, 60_000L) + 60_000L;
   }
 
   /** One event of the viewer: its id, time in µs and type. */
@@ -314,22 +319,27 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
     after.addAll(fresh);
     windowChanges(video, before, after, fresh, out);
     sessionChanges(video, user, parts, before, after, out);
-    keep(parts, after, watermark);
+    keep(parts, before, fresh, watermark);
     return CollectionConverters.asScala(out.iterator());
   }
 
   /**
    * Store the viewer's parts and events, less what no event at or after the watermark can need: the
    * events before the floor (the start of the window before the watermark's) become summary segments,
-   * and segments ending more than 300 s before the floor go. A timer clears the viewer once it has been
-   * quiet past the horizon.
+   * and segments ending more than 300 s before the floor go. Most batches drop nothing and only append.
+   * A timer clears the viewer once it has been quiet past the horizon.
    */
-  private void keep(List<Session> parts, List<Event> events, long watermark) {
+  private void keep(List<Session> parts, List<Event> before, List<Event> fresh, long watermark) {
     long floor = watermark - Math.floorMod(watermark, MINUTE_US) - MINUTE_US;
     List<Event> kept = new ArrayList<>();
     List<Event> dropped = new ArrayList<>();
-    long newest = Long.MIN_VALUE;
-    for (Event event : events) {
+    long newestBefore = Long.MIN_VALUE;
+    for (Event event : before) {
+      (event.t() >= floor ? kept : dropped).add(event);
+      newestBefore = Math.max(newestBefore, event.t());
+    }
+    long newest = newestBefore;
+    for (Event event : fresh) {
       (event.t() >= floor ? kept : dropped).add(event);
       newest = Math.max(newest, event.t());
     }
@@ -345,29 +355,44 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
         segments.put(summaries.toArray(new Tuple5[0]));
       }
     }
-    @SuppressWarnings("unchecked")
-    Tuple3<String, Long, String>[] stored = new Tuple3[kept.size()];
-    for (int i = 0; i < kept.size(); i++) {
-      Event event = kept.get(i);
-      stored[i] = new Tuple3<>(event.id(), event.t(), event.kind());
+    if (dropped.isEmpty()) {
+      held.appendList(stored(fresh));
+    } else {
+      held.clear();
+      if (!kept.isEmpty()) {
+        held.put(stored(kept));
+      }
     }
-    held.clear();
-    if (stored.length > 0) {
-      held.put(stored);
+    // One timer a viewer, at the expiry of its newest event: moved only when that minute moves.
+    long at = expiry(newest);
+    if (before.isEmpty() || expiry(newestBefore) != at) {
+      if (!before.isEmpty()) {
+        getHandle().deleteTimer(expiry(newestBefore));
+      }
+      getHandle().registerTimer(at);
     }
-    List<Long> timers = new ArrayList<>();
-    getHandle().listTimers().foreach(at -> timers.add((Long) at));
-    timers.forEach(at -> getHandle().deleteTimer(at));
-    // Past this watermark every event of the viewer is below the floor, and no later event can chain
-    // with its last session.
-    getHandle().registerTimer(expiry(newest));
+  }
+
+  @SuppressWarnings("unchecked")
+  private static Tuple3<String, Long, String>[] stored(List<Event> events) {
+    Tuple3<String, Long, String>[] out = new Tuple3[events.size()];
+    for (int i = 0; i < events.size(); i++) {
+      Event event = events.get(i);
+      out[i] = new Tuple3<>(event.id(), event.t(), event.kind());
+    }
+    return out;
   }
 
   @Override
   public scala.collection.Iterator<Row> handleExpiredTimer(
       String key, TimerValues timerValues, ExpiredTimerInfo expiredTimerInfo) {
-    held.clear();
-    segments.clear();
+    long[] newest = {Long.MIN_VALUE};
+    held.get().foreach(e -> newest[0] = Math.max(newest[0], e._2()));
+    // A timer left from before the viewer's newest event (its events had all been dropped) is stale.
+    if (newest[0] == Long.MIN_VALUE || expiry(newest[0]) <= expiredTimerInfo.getExpiryTimeInMs()) {
+      held.clear();
+      segments.clear();
+    }
     return CollectionConverters.asScala(new ArrayList<Row>().iterator());
   }
 
