@@ -4,8 +4,6 @@ micro-batches, it keeps each event once and emits its share of the minutes the n
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from benchmarks import jvm_build
 from benchmarks.keyed_state import STATE_CONF, viewer_shares
+from tests.benchmarks.jvm_child import run_with_operators
 
 T0 = datetime(2026, 12, 5, 23, 59, tzinfo=UTC)
 
@@ -90,21 +88,7 @@ def test_the_keyed_operator_counts_each_event_once_across_batches(
 @pytest.mark.e2e
 def test_the_jvm_operator_counts_each_event_once_across_batches(tmp_path: Path, jars_dir: Path) -> None:
     """The Java operator needs its jar on the JVM's classpath at start, so it runs in a Spark of its own."""
-    env = os.environ | {
-        "PULSE_HOME": str(tmp_path / "home"),
-        "PULSE_JARS": str(jars_dir),
-        "PULSE_SPARK_CONF": jvm_build.spark_conf(),
-        "PULSE_SPARK_MASTER": "local[2]",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.test_keyed_state", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    printed = json.loads(done.stdout.strip().splitlines()[-1])
+    printed = run_with_operators("tests.benchmarks.test_keyed_state", tmp_path, jars_dir)
     _assert_each_event_counted_once({(b, m): cell for b, m, cell in printed})
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 from collections import Counter
 from datetime import UTC, datetime
@@ -26,12 +25,26 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from benchmarks import jvm_build
 from pulse.transforms import gold
+from tests.benchmarks.jvm_child import run_with_operators
 
 T0 = int(datetime(2026, 12, 5, 23, 57, tzinfo=UTC).timestamp()) * 1_000_000
 KINDS = ("join", "heartbeat", "heartbeat", "message", "message", "like", "share", "leave")
 BATCHES = 4
+
+
+def on_partitions(batches: list[list[dict[str, Any]]], rng: random.Random) -> list[list[dict[str, Any]]]:
+    """The batches' records, each on one of two Kafka partitions at the next offset there."""
+    offsets = [0, 0]
+    delivered = []
+    for batch in batches:
+        out = []
+        for record in batch:
+            partition = rng.randrange(2)
+            out.append(record | {"partition": partition, "offset": offsets[partition]})
+            offsets[partition] += 1
+        delivered.append(out)
+    return delivered
 
 
 def scenario(seed: int) -> list[list[dict[str, Any]]]:
@@ -53,20 +66,14 @@ def scenario(seed: int) -> list[list[dict[str, Any]]]:
     rng.shuffle(events)  # arrival order is not event-time order: late events
     cut = sorted(rng.sample(range(1, len(events)), BATCHES - 1))
     batches = [events[a:b] for a, b in zip([0, *cut], [*cut, len(events)], strict=True)]
-    offsets = [0, 0]
     delivered = []
     for number, batch in enumerate(batches):
         records = list(batch)
         earlier = [e for b in batches[: number + 1] for e in b]
         records += [dict(rng.choice(earlier)) for _ in range(len(batch) // 8)]  # redeliveries
         rng.shuffle(records)
-        out = []
-        for record in records:
-            partition = rng.randrange(2)
-            out.append(record | {"partition": partition, "offset": offsets[partition]})
-            offsets[partition] += 1
-        delivered.append(out)
-    return delivered
+        delivered.append(records)
+    return on_partitions(delivered, rng)
 
 
 STREAM_HORIZON_S = 180
@@ -94,16 +101,7 @@ def streaming(seed: int) -> list[list[dict[str, Any]]]:
     batches[-1].append(
         dict(events[0], event_id="too-late", t=events[-1]["t"] - 20 * 60_000_000, too_late=True)
     )
-    offsets = [0, 0]
-    delivered = []
-    for batch in batches:
-        out = []
-        for record in batch:
-            partition = rng.randrange(2)
-            out.append(record | {"partition": partition, "offset": offsets[partition]})
-            offsets[partition] += 1
-        delivered.append(out)
-    return delivered
+    return on_partitions(batches, rng)
 
 
 # name: (the delivered batches, the operator's horizon in seconds, the batch a checkpoint reset precedes)
@@ -244,21 +242,7 @@ def run_operator(root: Path) -> dict[str, Any]:
 def test_viewer_changes_follow_the_driver_windows_and_sessions_after_every_batch(
     tmp_path: Path, jars_dir: Path
 ) -> None:
-    env = os.environ | {
-        "PULSE_HOME": str(tmp_path / "home"),
-        "PULSE_JARS": str(jars_dir),
-        "PULSE_SPARK_CONF": jvm_build.spark_conf(),
-        "PULSE_SPARK_MASTER": "local[2]",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.test_viewer_changes", str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-4000:]
-    emitted = json.loads(done.stdout.strip().splitlines()[-1])
+    emitted = run_with_operators("tests.benchmarks.test_viewer_changes", tmp_path, jars_dir)
     for name, (batches, horizon_s, reset_at) in SCENARIOS.items():
         rows, delivered = emitted[name]["rows"], batches()
         assert {row[0] for row in rows} <= set(range(len(delivered))), f"{name}: one micro-batch per file"
