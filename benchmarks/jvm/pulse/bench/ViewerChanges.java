@@ -60,9 +60,9 @@ import scala.jdk.javaapi.CollectionConverters;
  * `gold.update_sessions` chains Gold's sessions with new events. An event from before the
  * watermark's window is not counted here, since the window before its own may have been dropped: it
  * comes out as a {@code late} row (its id in `event`), for the recount from Silver that the driver
- * already does below its floor. Spark itself drops the rows older than the previous batch's
- * watermark before they reach the operator, so the pipeline takes those from its raw branch, which
- * sees every row. A timer clears a viewer who has been quiet past the horizon.
+ * already does below its floor. Spark itself drops rows older than the watermark before they reach
+ * the operator (the test saw a record 20 minutes late dropped), so the pipeline takes those from its
+ * raw branch, which sees every row. A timer clears a viewer who has been quiet past the horizon.
  *
  * <p>After a checkpoint reset, the state starts from what the tables hold ({@link #changes(Dataset,
  * Dataset, long, long, long)}): each viewer's events from a minute-aligned `floor` on, and the
@@ -151,19 +151,24 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
 
   @Override
   public void handleInitialState(String key, Row row, TimerValues timerValues) {
+    long newest;
     if ("event".equals(row.<String>getAs("kind"))) {
-      long t = row.<Long>getAs("t");
-      held.appendValue(new Tuple3<>(row.<String>getAs("event_id"), t, row.<String>getAs("event")));
-      List<Long> timers = new ArrayList<>();
-      getHandle().listTimers().foreach(at -> timers.add((Long) at));
-      long at = expiry(t);
-      if (timers.isEmpty() || timers.get(0) < at) {
-        timers.forEach(old -> getHandle().deleteTimer(old));
-        getHandle().registerTimer(at);
-      }
+      newest = row.<Long>getAs("t");
+      held.appendValue(
+          new Tuple3<>(row.<String>getAs("event_id"), newest, row.<String>getAs("event")));
     } else {
-      segments.appendValue(new Tuple5<>(row.<Long>getAs("start"), row.<Long>getAs("end"),
+      newest = row.<Long>getAs("end");
+      segments.appendValue(new Tuple5<>(row.<Long>getAs("start"), newest,
           row.<Long>getAs("events"), row.<Long>getAs("messages"), row.<Boolean>getAs("leave")));
+    }
+    // One timer a viewer, at the expiry of the newest of its rows: a viewer with segments only is
+    // cleared too.
+    List<Long> timers = new ArrayList<>();
+    getHandle().listTimers().foreach(at -> timers.add((Long) at));
+    long at = expiry(newest);
+    if (timers.isEmpty() || timers.get(0) < at) {
+      timers.forEach(old -> getHandle().deleteTimer(old));
+      getHandle().registerTimer(at);
     }
   }
 
