@@ -52,6 +52,7 @@ from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.scaleout import _fill as fill_topic
 from benchmarks.spread import compare
 from pulse_core.semantics import SESSION_GAP_S
+from pulse_core.settings import PulseSettings
 
 NAME = "keyed_state"
 MODES = ("stateless", "rows", "pandas", "buckets", "jvm", "viewer")
@@ -72,7 +73,7 @@ STATE_CONF = {
 }
 GAP_US = SESSION_GAP_S * 1_000_000
 # The `viewer` operator's lateness horizon: the pipeline's default recent state (PULSE_RECENT_MINUTES).
-HORIZON_S = 15 * 60
+HORIZON_S = PulseSettings.model_fields["recent_minutes"].default * 60
 # Viewer buckets per video in the `buckets` mode: a batch has at most videos times buckets keys.
 BUCKETS = 16
 MINUTE_US = 60_000_000

@@ -9,7 +9,8 @@ over 300 s and the midnight UTC crossing, all within the 15-minute horizon. Stre
 heartbeats in event-time order with up to 90 s of delay, against a 3-minute horizon, so the operator
 drops held events and keeps open sessions as summaries, batch after batch; one record arrives older
 than the watermark and must be left to the slow path, not counted, as must redeliveries that come
-after the watermark passed them."""
+after the watermark passed them. The same with a checkpoint reset in the middle: the new query starts
+from an initial state built from the events so far."""
 
 from __future__ import annotations
 

@@ -117,8 +117,7 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
    */
   public static Dataset<Row> changes(
       Dataset<Row> parsed, Dataset<Row> initial, long gapUs, long horizonUs, long floorUs) {
-    MapFunction<Row, String> viewer =
-        row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
+    MapFunction<Row, String> viewer = ViewerShares.VIEWER;
     Dataset<Row> timed = parsed
         .withColumn("event_time", functions.timestamp_micros(functions.col("t")))
         .withWatermark("event_time", (horizonUs / 1_000_000L) + " seconds");

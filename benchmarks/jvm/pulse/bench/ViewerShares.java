@@ -45,6 +45,10 @@ public final class ViewerShares extends StatefulProcessor<String, Row, Row> {
       .add("likes", DataTypes.LongType)
       .add("active", DataTypes.LongType);
 
+  /** The key of a viewer's rows, for both operators: its user_id and video_id. */
+  static final MapFunction<Row, String> VIEWER =
+      row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
+
   private final long gapUs;
   private transient ListState<Tuple2<String, Long>> ids;
   private transient ValueState<Tuple2<Long, Long>> session;
@@ -58,10 +62,8 @@ public final class ViewerShares extends StatefulProcessor<String, Row, Row> {
    * the shares, one row per (viewer, touched minute), in the SHARES columns.
    */
   public static Dataset<Row> shares(Dataset<Row> parsed, long gapUs) {
-    MapFunction<Row, String> viewer =
-        row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
     return parsed
-        .groupByKey(viewer, Encoders.STRING())
+        .groupByKey(VIEWER, Encoders.STRING())
         .transformWithState(
             new ViewerShares(gapUs), TimeMode.None(), OutputMode.Update(), Encoders.row(SHARES));
   }
