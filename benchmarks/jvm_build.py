@@ -1,9 +1,10 @@
 """Compile the benchmarks' JVM operators (benchmarks/jvm/**/*.java) into a jar Spark can load.
 
-javac (JDK 17+, which Spark 4 needs anyway) compiles them against pyspark's own jars, so the classes
-match the Spark that runs them. The jar is cached in `.pulse/jvm/` (ignored) and rebuilt when a source
-is newer than it. A local session loads it with `spark.driver.extraClassPath` (the driver and the
-executor are one JVM).
+javac (JDK 17+, which Spark 4 needs anyway) compiles them against pyspark's own jars and the pipeline's
+own operator (`pulse.engine`), so the classes match the Spark that runs them. The jar is cached in
+`.pulse/jvm/` (ignored) and rebuilt when a source is newer than it. A local session loads it with
+`spark.driver.extraClassPath` (the driver and the executor are one JVM), beside the engine's jar that
+`pulse.spark.get_spark` adds itself.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.harness import REPO
+from pulse import engine
 
 SOURCES = REPO / "benchmarks" / "jvm"
 JAR = REPO / ".pulse" / "jvm" / "pulse-bench-operators.jar"
@@ -26,13 +28,15 @@ def operators_jar() -> Path:
     sources = sorted(SOURCES.rglob("*.java"))
     if not sources:
         raise FileNotFoundError(f"no Java sources under {SOURCES}")
-    if JAR.exists() and JAR.stat().st_mtime >= max(s.stat().st_mtime for s in sources):
+    newest = max(s.stat().st_mtime for s in [*sources, *engine.sources()])
+    if JAR.exists() and JAR.stat().st_mtime >= newest:
         return JAR
     for tool in ("javac", "jar"):
         if shutil.which(tool) is None:
             needs = "the JVM operators need a JDK 17+ (apt-get install openjdk-17-jdk-headless)"
             raise RuntimeError(f"{tool} not found: {needs}")
-    classpath = str(Path(pyspark.__file__).parent / "jars" / "*")
+    engine_jar = engine.build_jar(JAR.parent)
+    classpath = f"{Path(pyspark.__file__).parent / 'jars' / '*'}:{engine_jar}"
     JAR.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as classes:
         compiled = subprocess.run(

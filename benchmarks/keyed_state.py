@@ -224,7 +224,7 @@ def viewer_changes(
     from pyspark.sql import DataFrame
 
     spark = parsed.sparkSession
-    operator = spark._jvm.pulse.bench.ViewerChanges
+    operator = spark._jvm.pulse.engine.ViewerChanges
     horizon_us = horizon_s * 1_000_000
     if initial is None:
         return DataFrame(operator.changes(parsed._jdf, GAP_US, horizon_us), spark)

@@ -40,6 +40,22 @@ def extra_conf() -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
+CLASSPATH_CONF = "spark.driver.extraClassPath"
+
+
+def _engine_jar(settings: PulseSettings) -> Path | None:
+    """The keyed engine's jar for a local session, built on first use; None without a JDK, unless the
+    settings ask for the keyed engine, whose error then says what to install."""
+    from pulse import engine
+
+    try:
+        return engine.build_jar(settings.home / "jvm")
+    except engine.EngineUnavailableError:
+        if settings.engine == "keyed":
+            raise
+        return None
+
+
 def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) -> SparkSession:
     """Return the Spark session for this environment, creating a local one if needed.
 
@@ -86,7 +102,14 @@ def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) ->
         .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
-    for key, value in extra_conf().items():
+    conf = extra_conf()
+    engine = _engine_jar(settings)
+    if engine is not None:
+        # The keyed engine's operator (`pulse.engine`): one JVM locally, so the driver's classpath is
+        # the executors' too. A PULSE_SPARK_CONF classpath (the benchmarks' operators) is kept beside it.
+        extra_path = conf.get(CLASSPATH_CONF)
+        conf[CLASSPATH_CONF] = f"{engine}:{extra_path}" if extra_path else str(engine)
+    for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel(os.environ.get("PULSE_SPARK_LOG_LEVEL", "WARN"))

@@ -78,6 +78,16 @@ class PulseSettings(BaseSettings):
             "with a Unity Catalog service credential (`delta_rs_credential`)."
         ),
     )
+    engine: Literal["driver", "keyed"] = Field(
+        default="driver",
+        description=(
+            "Where `pulse pipeline all` computes Gold: `driver` folds each micro-batch on the driver "
+            "(pandas, state in driver memory); `keyed` in Spark tasks, with a JVM operator keyed by viewer "
+            "whose state lives in Spark's state store, which adding executor cores scales "
+            "(docs/scale.md). `keyed` needs a JDK where the pipeline starts; switching engines needs a "
+            "checkpoint reset (`pulse reset-checkpoints`), which keeps every table exact."
+        ),
+    )
     delta_rs_credential: str | None = Field(
         default=None,
         description=(

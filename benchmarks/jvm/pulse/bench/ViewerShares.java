@@ -1,5 +1,7 @@
 package pulse.bench;
 
+import pulse.engine.ViewerChanges;
+
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -45,9 +47,8 @@ public final class ViewerShares extends StatefulProcessor<String, Row, Row> {
       .add("likes", DataTypes.LongType)
       .add("active", DataTypes.LongType);
 
-  /** The key of a viewer's rows, for both operators: its user_id and video_id. */
-  static final MapFunction<Row, String> VIEWER =
-      row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
+  /** The key of a viewer's rows: the pipeline's operator's (pulse.engine.ViewerChanges). */
+  static final MapFunction<Row, String> VIEWER = ViewerChanges.VIEWER;
 
   private final long gapUs;
   private transient ListState<Tuple2<String, Long>> ids;

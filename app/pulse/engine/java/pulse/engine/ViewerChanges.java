@@ -1,4 +1,4 @@
-package pulse.bench;
+package pulse.engine;
 
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -11,6 +11,7 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 
 import org.apache.spark.api.java.function.MapFunction;
+import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
 import org.apache.spark.sql.Row;
@@ -73,6 +74,9 @@ import scala.jdk.javaapi.CollectionConverters;
  */
 public final class ViewerChanges extends StatefulProcessorWithInitialState<String, Row, Row, Row> {
   private static final long MINUTE_US = 60_000_000L;
+  /** The key of a viewer's rows: its user_id and video_id. */
+  public static final MapFunction<Row, String> VIEWER =
+      row -> row.<String>getAs("user_id") + '\u0000' + row.<String>getAs("video_id");
   public static final StructType CHANGES = new StructType()
       .add("kind", DataTypes.StringType)
       .add("video_id", DataTypes.StringType)
@@ -117,10 +121,17 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
    */
   public static Dataset<Row> changes(
       Dataset<Row> parsed, Dataset<Row> initial, long gapUs, long horizonUs, long floorUs) {
-    MapFunction<Row, String> viewer = ViewerShares.VIEWER;
+    MapFunction<Row, String> viewer = VIEWER;
+    // The watermark runs on the end of each event's minute, so it is minute-aligned, and the rows
+    // Spark drops as late (at or before it) are exactly those before the watermark's window: a
+    // subset of the ones this operator counts as late itself, whichever batch's watermark Spark
+    // filters with. The pipeline takes both from the batch's own rows (`pulse.jobs.keyed`).
+    Column t = functions.col("t");
     Dataset<Row> timed = parsed
-        .withColumn("event_time", functions.timestamp_micros(functions.col("t")))
-        .withWatermark("event_time", (horizonUs / 1_000_000L) + " seconds");
+        .withColumn("minute_end",
+            functions.timestamp_micros(t.minus(functions.pmod(t, functions.lit(MINUTE_US)))
+                .plus(functions.lit(MINUTE_US))))
+        .withWatermark("minute_end", (horizonUs / 1_000_000L) + " seconds");
     ViewerChanges processor = new ViewerChanges(gapUs, horizonUs, floorUs);
     if (initial == null) {
       return timed.groupByKey(viewer, Encoders.STRING()).transformWithState(

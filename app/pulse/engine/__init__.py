@@ -1,0 +1,112 @@
+"""The keyed engine: Pulse's per-viewer work as a JVM operator in Spark tasks (`ViewerChanges.java`).
+
+The operator's Java source ships in the wheel (`java/`). A local session compiles it once with `javac`
+against pyspark's own jars, so the classes match the Spark that runs them, and caches the jar under
+`$PULSE_HOME/jvm/`, named after the sources' hash. `pulse.spark.get_spark` puts it on the driver's
+classpath (locally the driver and the executors are one JVM). `changes` is the operator's Python face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SOURCES = Path(__file__).parent / "java"
+OPERATOR_CLASS = "pulse.engine.ViewerChanges"
+
+
+class EngineUnavailableError(RuntimeError):
+    """The keyed engine's jar cannot be built or loaded. The message says what to install or set."""
+
+
+def sources() -> list[Path]:
+    """The operator's Java sources, in a stable order."""
+    return sorted(SOURCES.rglob("*.java"))
+
+
+def jar_path(jvm_dir: Path) -> Path:
+    """Where the jar of the current sources is cached: named after their hash, so a changed source (a
+    new wheel) builds a new jar and an old one is never loaded by mistake."""
+    digest = hashlib.sha256()
+    for source in sources():
+        digest.update(source.relative_to(SOURCES).as_posix().encode())
+        digest.update(source.read_bytes())
+    return jvm_dir / f"pulse-engine-{digest.hexdigest()[:12]}.jar"
+
+
+def build_jar(jvm_dir: Path) -> Path:
+    """The operator's jar, compiled first when the cache has none for these sources.
+
+    Raises:
+        EngineUnavailableError: no JDK (`javac`, `jar`), or the sources do not compile.
+    """
+    import pyspark
+
+    jar = jar_path(jvm_dir)
+    if jar.exists():
+        return jar
+    for tool in ("javac", "jar"):
+        if shutil.which(tool) is None:
+            raise EngineUnavailableError(
+                f"{tool} not found: the keyed engine (PULSE_ENGINE=keyed) compiles its operator with a JDK "
+                "17+ (apt-get install openjdk-17-jdk-headless), or set PULSE_ENGINE=driver"
+            )
+    classpath = str(Path(pyspark.__file__).parent / "jars" / "*")
+    jvm_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as classes:
+        compiled = subprocess.run(
+            ["javac", "-nowarn", "-d", classes, "-cp", classpath, *map(str, sources())],
+            capture_output=True,
+            text=True,
+        )
+        if compiled.returncode != 0:
+            raise EngineUnavailableError(f"javac failed on {SOURCES}:\n{compiled.stderr[-4000:]}")
+        partial = jar.with_suffix(".jar.partial")
+        subprocess.run(["jar", "cf", str(partial), "-C", classes, "."], check=True)
+        partial.replace(jar)
+    return jar
+
+
+def operator(spark: SparkSession):  # type: ignore[no-untyped-def]
+    """The operator's class through py4j.
+
+    Raises:
+        EngineUnavailableError: the session was started without the engine's jar.
+    """
+    from py4j.java_gateway import JavaClass
+
+    found = spark._jvm.pulse.engine.ViewerChanges  # type: ignore[union-attr]
+    if not isinstance(found, JavaClass):  # py4j names an unknown class as a package
+        raise EngineUnavailableError(
+            f"the Spark session cannot load {OPERATOR_CLASS}: the keyed engine needs its jar on the "
+            "driver's classpath, which `pulse.spark.get_spark` adds when a JDK is installed "
+            "(apt-get install openjdk-17-jdk-headless); or set PULSE_ENGINE=driver"
+        )
+    return found
+
+
+def changes(
+    parsed: DataFrame,
+    gap_us: int,
+    horizon_us: int,
+    initial: DataFrame | None = None,
+    floor_us: int | None = None,
+) -> DataFrame:
+    """The operator's changes (`ViewerChanges.CHANGES`) from parsed events (event_id, event, user_id,
+    video_id, t in µs, partition, offset), keyed by viewer; with each viewer's state starting from
+    `initial` (held events from `floor_us` on, and the segments of sessions before it) after a reset."""
+    from pyspark.sql import DataFrame
+
+    spark = parsed.sparkSession
+    cls = operator(spark)
+    if initial is None:
+        return DataFrame(cls.changes(parsed._jdf, gap_us, horizon_us), spark)
+    assert floor_us is not None, "an initial state starts at a floor"
+    return DataFrame(cls.changes(parsed._jdf, initial._jdf, gap_us, horizon_us, floor_us), spark)
