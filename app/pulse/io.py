@@ -348,6 +348,36 @@ def _hadoop_path(spark: SparkSession, path: str) -> tuple[object, object]:
     return target, target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
 
 
+def path_exists(spark: SparkSession, path: str) -> bool:
+    """True when a file or folder exists (on the lake's file system)."""
+    target, fs = _hadoop_path(spark, path)
+    return bool(fs.exists(target))  # type: ignore[attr-defined]
+
+
+def read_small_file(spark: SparkSession, path: str) -> str | None:
+    """A small text file's contents (a checkpoint's offsets entry), or None when it is absent."""
+    target, fs = _hadoop_path(spark, path)
+    if not fs.exists(target):  # type: ignore[attr-defined]
+        return None
+    stream = fs.open(target)  # type: ignore[attr-defined]
+    try:
+        jvm = spark.sparkContext._jvm
+        data = jvm.org.apache.commons.io.IOUtils.toByteArray(stream)  # type: ignore[union-attr]
+    finally:
+        stream.close()
+    return bytes(data).decode("utf-8")
+
+
+def write_small_file(spark: SparkSession, path: str, text: str) -> None:
+    """Write a small text file whole, replacing what was there."""
+    target, fs = _hadoop_path(spark, path)
+    stream = fs.create(target, True)  # type: ignore[attr-defined]
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
 def _delete_tree(spark: SparkSession, path: str) -> None:
     target, fs = _hadoop_path(spark, path)
     fs.delete(target, True)  # type: ignore[attr-defined]

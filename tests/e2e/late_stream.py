@@ -112,6 +112,16 @@ def produce_hard_stream(settings: PulseSettings, folder: Path, events: int, seed
     )
 
 
+def produce_late_stream(settings: PulseSettings, events: int, seed: int) -> Sent:
+    """Send `events` simulated events (15% up to 10 minutes late, 1% resent, 2% poison), without the
+    ties, so that several streams can go to one topic."""
+    options = ProduceOptions(
+        events=events, rate=0, seed=seed, late=0.15, max_late_s=600, duplicates=0.01, inject_bad=0.02
+    )
+    sent = _send(settings, options)
+    return Sent(delivered=sent.delivered, valid=sent.valid, poison=sum(sent.injected.values()))
+
+
 def assert_lake_exact(lake: Path, sent: Sent) -> None:
     """Every table exact (`assert_every_table_exact`: Gold equals the oracle), every poison record
     quarantined with its exact bytes, and the ties in Silver."""

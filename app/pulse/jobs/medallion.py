@@ -33,6 +33,8 @@ from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
 from pulse import io
+from pulse.jobs import keyed
+from pulse.jobs.keyed import KeyedRun
 from pulse.jobs.recent import RecentState, at, first_per_event_id, spark_frame
 from pulse.lake_access import delta_rs_access
 from pulse.preflight import on_local_disk
@@ -220,8 +222,11 @@ class MedallionWriter:
         write_gold: bool = True,
         state: RecentState | None = None,
         guard: Callable[[], None] | None = None,
+        keyed_run: KeyedRun | None = None,
     ) -> None:
         self.spark = spark
+        # The keyed engine's query (`pulse.jobs.keyed`): Gold from its operator's changes.
+        self.keyed_run = keyed_run
         self.settings = settings
         self.run_id = run_id
         self.write_bronze = write_bronze
@@ -266,8 +271,14 @@ class MedallionWriter:
         began = time.monotonic()
         phases: dict[str, float] = {}
         delta_rs = self.appends_by_delta_rs()
-        if not delta_rs:
-            rows = rows.persist()  # read twice: by the Bronze append and by the check
+        batch, changes = rows, None
+        if self.keyed_run is not None or not delta_rs:
+            # Read more than once: by the check and the operator's changes (the keyed engine), by the
+            # Bronze append (Spark's appends). The keyed engine's state is updated once, here.
+            batch = rows.persist()
+            rows = batch
+        if self.keyed_run is not None:
+            rows, changes = keyed.split_batch(batch, list(BRONZE_EVENTS_RAW.fieldNames()))
         pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
         pending: list[Future[None]] = []
         try:
@@ -291,7 +302,10 @@ class MedallionWriter:
                 inserted = absent.num_rows
                 phases["silver"] = time.monotonic() - step
                 step = time.monotonic()
-                updates, rebuilt = self._fold(new, silver)
+                if self.keyed_run is not None and changes is not None:
+                    updates, rebuilt = self._fold_keyed(new, absent, changes, batch_id, silver)
+                else:
+                    updates, rebuilt = self._fold(new, silver)
                 phases["compute"] = time.monotonic() - step
                 step = time.monotonic()
                 if updates:
@@ -311,8 +325,8 @@ class MedallionWriter:
             raise
         finally:
             pool.shutdown(wait=True)
-            if not delta_rs:
-                rows.unpersist()
+            if batch.is_cached:
+                batch.unpersist()
         seconds = time.monotonic() - began
         result = BatchResult(
             batch_id=batch_id,
@@ -411,7 +425,7 @@ class MedallionWriter:
     def recent(self) -> RecentState:
         """The driver-side state, loaded from the tables the first time and after a failed batch."""
         if self.state is None:
-            self.state = load_recent_state(self.spark, self.settings)
+            self.state = load_recent_state(self.spark, self.settings, self.keyed_run is not None)
         return self.state
 
     def _read_and_check(self, rows: DataFrame, bronze_columns: tuple[str, ...]) -> pa.Table:
@@ -455,6 +469,88 @@ class MedallionWriter:
             self.newest_event_time = last
         return self._gold_updates(RecentReader(self.spark, state, self.paths, silver_written), new)
 
+    def _fold_keyed(
+        self,
+        new: pa.Table,
+        absent: pa.Table,
+        changes: DataFrame,
+        batch_id: int,
+        silver_written: Future[None],
+    ) -> tuple[list[GoldUpdate], bool]:
+        """The keyed engine's fold (`pulse.jobs.keyed`): the Gold rows the operator's changes touch, from
+        the window cells and its session rows; and for the events it cannot hold exactly (`suspects`:
+        older than it counts from, or held by Silver before this batch), the rows recomputed from Silver
+        as the driver engine does, after which the operator's state is rebuilt. Sessions last."""
+        assert self.keyed_run is not None
+        state = self.recent()
+        state.add(new)  # for deduplication only: the operator's sums change the cells
+        if not new.num_rows:
+            return [], False
+        last = pc.max(new["event_time"]).as_py()
+        if self.newest_event_time is None or last > self.newest_event_time:
+            self.newest_event_time = last
+        run = self.keyed_run
+        watermark = keyed.batch_watermark_us(self.spark, run.checkpoint, batch_id)
+        counted = keyed.counted_from(watermark, run.floor_us)
+        batch = gold.events_frame(new)
+        held_before = ~batch["event_id"].isin(absent["event_id"].to_pylist())
+        suspects = batch[(batch["t"] < counted) | held_before]
+        activity, types, sessions = keyed.collect_changes(changes)
+        if not suspects.empty:
+            late, replayed = int((suspects["t"] < counted).sum()), int(held_before.sum())
+            keyed.request_rebuild(self.spark, run.checkpoint,
+                                  f"batch {batch_id}: {late:,} events older than the operator counts, "
+                                  f"{replayed:,} Silver held already")  # fmt: skip
+        cells = state.cells
+        keyed.apply_windows(cells, activity, types)
+        reader = RecentReader(self.spark, state, self.paths, silver_written)
+        recounted: dict[str, pa.Table] = {}
+        skip_activity: set[tuple[str, int]] = set()
+        skip_types: set[tuple[str, int]] = set()
+        if not suspects.empty:
+            low, high = (_instant(bound) for bound in gold.context_span(suspects))
+            recounted = gold.window_rows(suspects, gold.events_frame(reader.silver(low, high)))
+            touched = gold.touched_windows(suspects)
+            touched_starts = touched["window_start"].astype("int64")
+            skip_activity = set(zip(touched["video_id"], touched_starts, strict=True))
+            own = gold.window_of(suspects["t"]).astype("int64")
+            skip_types = set(zip(suspects["video_id"], own, strict=True))
+        rows = keyed.touched_rows(cells, activity, types, skip_activity, skip_types)
+        starts = [int(s) for s in activity["start"]] + [int(s) for s in types["start"]]
+        if not suspects.empty:
+            starts += [int(t) for t in gold.touched_windows(suspects)["window_start"]]
+        updates = []
+        if starts:
+            high = _instant(max(starts) + keyed.MINUTE_US)
+            prune = io.TimeRange("window_start", _instant(min(starts)), high)
+            for name in ("video_activity", "events_by_type"):
+                table = rows[name]
+                if name in recounted:
+                    table = pa.concat_tables([table, recounted[name].cast(table.schema)])
+                if table.num_rows:
+                    updates.append(GoldUpdate(self.paths[name], *GOLD_TABLES[name], prune, table))
+        viewers = set(zip(suspects["user_id"], suspects["video_id"], strict=True))
+        upsert, stale = keyed.session_rows(sessions, viewers)
+        session_starts = [*gold.micros(upsert["session_start"]), *gold.micros(stale["session_start"])]
+        rebuilt = False
+        if viewers:
+            pairs = pd.Series(list(zip(batch["user_id"], batch["video_id"], strict=True)), index=batch.index)
+            theirs = batch[pairs.isin(viewers)]
+            first = _instant(int(theirs["t"].min()))
+            rows_of, stale_of = self._sessions(reader, theirs, first)
+            upsert = pa.concat_tables([upsert, rows_of])
+            if stale_of is not None:
+                stale = pa.concat_tables([stale, stale_of])
+            session_starts.append(int(theirs["t"].min()) - SESSION_GAP_S * 1_000_000)
+            rebuilt = stale_of is not None
+        if session_starts:
+            schema, keys = GOLD_TABLES["user_sessions"]
+            prune = io.TimeRange("session_end", _instant(int(min(session_starts))))
+            updates.append(GoldUpdate(self.paths["user_sessions"], schema, keys, prune, upsert,
+                                      stale if stale.num_rows else None))  # fmt: skip
+        cells.forget(counted - keyed.MINUTE_US)
+        return updates, rebuilt
+
     def _commit_gold(self, updates: list[GoldUpdate], batch_id: int, pool: ThreadPoolExecutor) -> None:
         """Commit the Gold MERGEs side by side, each carrying the batch's progress record (see
         `read_progress`), then apply the sessions' to the recent state."""
@@ -469,8 +565,9 @@ class MedallionWriter:
                 merge.result()
         finally:
             self.spark.conf.unset(USER_METADATA_CONF)
-        sessions = updates[-1]
-        self.recent().apply_sessions(sessions.rows, sessions.stale)
+        for update in updates:
+            if update.path == self.paths["user_sessions"]:
+                self.recent().apply_sessions(update.rows, update.stale)
 
     def gold_by_delta_rs(self) -> dict[str, bool]:
         """Per Gold table path: True when delta-rs commits its MERGEs, False when Spark does (see
@@ -581,14 +678,20 @@ def bronze_rows(checked: pa.Table) -> pa.Table:
     return checked.select([BRONZE_PREFIX + name for name in names]).rename_columns(names)
 
 
-def load_recent_state(spark: SparkSession, settings: PulseSettings) -> RecentState:
-    """The driver-side state a `MedallionWriter` starts from (`pulse.jobs.recent`)."""
-    return RecentState.load(
+def load_recent_state(
+    spark: SparkSession, settings: PulseSettings, keyed_engine: bool = False
+) -> RecentState:
+    """The driver-side state a `MedallionWriter` starts from (`pulse.jobs.recent`). For the keyed engine
+    it begins where `pulse.jobs.keyed` needs it, and its window cells follow the operator's changes."""
+    state = RecentState.load(
         spark,
         settings.table_path("silver", "events"),
         settings.table_path("gold", "user_sessions"),
         timedelta(minutes=settings.recent_minutes),
+        floor_for=keyed.state_floor(settings) if keyed_engine else None,
     )
+    state.counts_cells = not keyed_engine
+    return state
 
 
 def newest_mark(spark: SparkSession, path: str, run_id: str) -> int:

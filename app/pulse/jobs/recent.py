@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -82,6 +83,9 @@ class RecentState:
         self.cells = gold.WindowCells.of(
             gold.events_frame(self.events), None if floor is None else _micros(floor)
         )
+        # False when the keyed engine's operator, not each added event, changes the cells
+        # (`pulse.jobs.keyed`): the state then only deduplicates, and serves the path through Silver.
+        self.counts_cells = True
 
     @classmethod
     def load(
@@ -91,6 +95,7 @@ class RecentState:
         sessions_path: str,
         horizon: timedelta,
         with_deltalake: bool | None = None,
+        floor_for: Callable[[datetime], datetime] | None = None,
     ) -> RecentState:
         """Read the state from Silver and Gold: the last `horizon` of event time before Silver's newest.
 
@@ -101,7 +106,9 @@ class RecentState:
         if with_deltalake is None:
             with_deltalake = on_local_disk(silver_path)
         newest = io.newest_instant(spark, silver_path, "event_time", with_deltalake)
-        floor = newest - horizon if newest is not None else None
+        floor = None
+        if newest is not None:
+            floor = floor_for(newest) if floor_for is not None else newest - horizon
         events = io.read_arrow(
             spark,
             silver_path,
@@ -172,8 +179,9 @@ class RecentState:
         newest = pc.max(rows["event_time"]).as_py()
         if self.newest is None or newest > self.newest:
             self.newest = newest
-        added = gold.events_frame(rows)
-        self.cells.add(added, self._viewers(added))
+        if self.counts_cells:
+            added = gold.events_frame(rows)
+            self.cells.add(added, self._viewers(added))
 
     def _viewers(self, added: pd.DataFrame) -> pd.DataFrame:
         """The held events of `added`'s viewers in the time their windows read (`gold.context_span`)."""
@@ -222,7 +230,8 @@ class RecentState:
         self.sessions = self.sessions.filter(
             pc.greater_equal(self.sessions["session_end"], at(floor - GAP))
         ).combine_chunks()
-        self.cells.forget(_micros(floor))
+        if self.counts_cells:
+            self.cells.forget(_micros(floor))
 
 
 def _micros(instant: datetime) -> int:

@@ -17,8 +17,8 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql import SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from pulse import io, preflight
-from pulse.jobs import Job, Query, bronze, positions, stream
+from pulse import engine, io, preflight
+from pulse.jobs import Job, Query, bronze, keyed, positions, stream
 from pulse.jobs.lease import (
     CHECKPOINT_ROLES,
     LEASES_FOLDER,
@@ -229,19 +229,43 @@ def _run_holding(
     with ProgressLog(settings.progress_log) as progress_log:
         began = time.monotonic()
         run_context = RunContext(threading.Event(), progress_log, leases.check, partitions)
-        if job is Job.all:
-            _refine_what_split_jobs_landed(spark, settings, run_context)
-        query = start_query(spark, settings, options, trigger, run_context)
-        started.append(query)
+        keyed_engine = job is Job.all and settings.engine == "keyed"
+        checkpoint = settings.checkpoint_path(Query.pipeline)
+        refined = job is Job.all and _refine_what_split_jobs_landed(spark, settings, run_context)
+        if refined and keyed_engine and io.has_checkpoint(spark, checkpoint):
+            keyed.request_rebuild(spark, checkpoint, "the split jobs refined events it has not seen")
         progress = ProgressLines({Query.bronze}, progress_log)
+        while True:
+            if keyed_engine:
+                keyed.rebuild_if_asked(spark, checkpoint)
+            try:
+                query = start_query(spark, settings, options, trigger, run_context)
+            except (keyed.EngineSwitchError, engine.EngineUnavailableError) as exc:
+                raise PipelineError(str(exc)) from None
+            started.append(query)
+            try:
+                if options.once:
+                    _await_once(query, leases)
+                else:
+                    _run_continuously(query, progress, run_context.stop, leases)
+            except PipelineError:
+                # A batch the keyed engine could not hold exactly stops its query for a rebuild; a run
+                # that lost its lease does not start again.
+                if keyed_engine and keyed.rebuild_asked(spark, checkpoint) and not run_context.stop.is_set():
+                    try:
+                        leases.check()
+                    except LeaseLostError as exc:
+                        raise PipelineError(str(exc)) from None
+                    continue
+                raise
+            if options.once and keyed_engine and keyed.rebuild_asked(spark, checkpoint):
+                continue
+            break
         if options.once:
-            _await_once(query, leases)
             progress.log_new(query)
             seconds = time.monotonic() - began
             log.info(f"{options.job}: caught up in {seconds:.1f} s")
             progress_log.caught_up(options.job, seconds)
-        else:
-            _run_continuously(query, progress, run_context.stop, leases)
 
 
 def _await_once(query: StreamingQuery, leases: Leases) -> None:
@@ -256,17 +280,18 @@ def _await_once(query: StreamingQuery, leases: Leases) -> None:
     _raise_if_failed(query)
 
 
-def _refine_what_split_jobs_landed(spark: SparkSession, settings: PulseSettings, run: RunContext) -> None:
+def _refine_what_split_jobs_landed(spark: SparkSession, settings: PulseSettings, run: RunContext) -> bool:
     """Before `all` starts: refine the Bronze rows `pulse pipeline bronze` landed that `silver` did not
     refine yet, then retire the refine checkpoint, so `all` (which starts after what Bronze holds) leaves
-    nothing behind, and a later `silver` starts after `all`'s commits (docs/pipeline.md, job modes)."""
+    nothing behind, and a later `silver` starts after `all`'s commits (docs/pipeline.md, job modes).
+    True when it refined rows (the keyed engine's state then has not seen them)."""
     bronze_path = settings.table_path("bronze", "events_raw")
     refine_checkpoint = settings.checkpoint_path(stream.FROM_BRONZE)
     if not io.table_exists(spark, bronze_path):
-        return
+        return False
     checkpointed = io.has_checkpoint(spark, refine_checkpoint)
     if not positions.bronze_has_unrefined_rows(spark, bronze_path, checkpointed):
-        return
+        return False
     log.info(
         "this lake ran the split jobs: first refining what `pulse pipeline bronze` landed "
         "(as `pulse pipeline silver --once` would)"
@@ -285,6 +310,7 @@ def _refine_what_split_jobs_landed(spark: SparkSession, settings: PulseSettings,
     retired = f"{refine_checkpoint.rsplit('/', 1)[0]}/_retired/{stamp}/{stream.FROM_BRONZE}"
     if io.move_tree(spark, refine_checkpoint, retired):
         log.info(f"the refine checkpoint moved to {retired}; a later `silver` starts after `all`'s commits")
+    return True
 
 
 def _run_continuously(

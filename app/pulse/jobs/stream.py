@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
 from pulse import io
-from pulse.jobs import positions
+from pulse.jobs import keyed, positions
 from pulse.jobs.medallion import MedallionWriter, ensure_tables, load_recent_state, read_progress
 from pulse.jobs.recent import RecentState
 from pulse.progress_log import ProgressLog
@@ -64,18 +64,27 @@ class BatchHandler:
         stop: threading.Event | None = None,
         progress_log: ProgressLog | None = None,
         guard: Callable[[], None] | None = None,
+        keyed_run: keyed.KeyedRun | None = None,
+        state: RecentState | None = None,
     ) -> None:
         self.spark = spark
         self.guard = guard
+        self.keyed_run = keyed_run
         self.stop = stop
         self.progress_log = progress_log or ProgressLog(None)
         self.settings = settings
         self.job = job
         self.write_bronze = write_bronze
         self.writer: MedallionWriter | None = None
+        # Set once a batch asked for the keyed engine's state to be rebuilt: the query then stops.
+        self.rebuild_asked = False
         # What the first batch needs from the tables loads while the query starts (docs/pipeline.md).
         preload = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pulse-preload")
-        self._state = preload.submit(load_recent_state, spark, settings)
+        self._state = (
+            preload.submit(lambda: state)
+            if state is not None
+            else preload.submit(load_recent_state, spark, settings, keyed_run is not None)
+        )
         self._progress = preload.submit(read_progress, spark, settings.table_path("gold", "video_activity"))
         preload.shutdown(wait=False)
 
@@ -98,18 +107,24 @@ class BatchHandler:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         if self.stop is not None and self.stop.is_set():
             raise StopBeforeBatchError(f"stopped before micro-batch {batch_id}, which the next start runs")
+        if self.keyed_run is not None and self.rebuild_asked:
+            # The operator's state is stale: the runner starts the query over (`keyed.rebuild_if_asked`).
+            raise StopBeforeBatchError(f"rebuilding the keyed engine's state before micro-batch {batch_id}")
         if self.guard is not None:
             self.guard()
         if self.writer is None:
             state, progress = self._preloaded()
             run_id = f"{self.job}-{self._checkpoint_id()}"
             self.writer = MedallionWriter(
-                self.spark, self.settings, run_id, self.write_bronze, state=state, guard=self.guard
-            )
+                self.spark, self.settings, run_id, self.write_bronze, state=state, guard=self.guard,
+                keyed_run=self.keyed_run,
+            )  # fmt: skip
             self.writer.newest_event_time = progress.newest_event_time if progress else None
         jobs_before = spark_job_counter(self.spark)
         result = self.writer.write(batch, batch_id)
         jobs_after = spark_job_counter(self.spark)
+        if self.keyed_run is not None:
+            self.rebuild_asked = keyed.rebuild_asked(self.spark, self.keyed_run.checkpoint)
         if not result.rows_in:
             return
         spark_jobs = jobs_after - jobs_before if jobs_before is not None and jobs_after else None
@@ -138,10 +153,19 @@ def start_from_kafka(
     ensure_tables(spark, settings)
     limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
     checkpoint = settings.checkpoint_path(FROM_KAFKA)
+    keyed_engine = settings.engine == "keyed"
+    keyed.check_engine(spark, checkpoint, keyed_engine)
     records = positions.kafka_records(spark, settings, checkpoint, limit, partitions)
     sink = io.StreamSink(FROM_KAFKA, checkpoint, trigger)
-    handler = BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log, guard)
-    return io.write_foreach_batch(records, handler, sink)
+    if not keyed_engine:
+        handler = BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log, guard)
+        return io.write_foreach_batch(records, handler, sink)
+    # The keyed engine: the operator's state starts from its checkpoint, or from the lake.
+    state = load_recent_state(spark, settings, keyed_engine=True)
+    start = keyed.start_state(spark, settings, checkpoint, state)
+    run = keyed.KeyedRun(checkpoint, start.floor_us)
+    handler = BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log, guard, run, state)
+    return io.write_foreach_batch(keyed.with_changes(records, settings, start), handler, sink)
 
 
 def start_from_bronze(

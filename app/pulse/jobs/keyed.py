@@ -1,0 +1,443 @@
+"""The keyed engine (`PULSE_ENGINE=keyed`): Gold's per-viewer work in Spark tasks, its state in Spark's.
+
+`pulse pipeline all` reads Kafka once into a query with two branches: the raw records, which the batch
+writes to Bronze, Silver and quarantine as the driver engine does, and the records' valid events through
+`ViewerChanges` (`pulse.engine`), a JVM operator keyed by viewer whose state lives in Spark's state store
+and is checkpointed with the query. Per micro-batch the operator emits each viewer's change to the
+per-minute figures and its new, changed and merged-away sessions; the batch sums the former per
+(video, window) in Spark and brings only the sums and the session rows to the driver, which adds them to
+the window cells (`gold.WindowCells`) and commits the touched Gold rows.
+
+What the operator cannot hold exactly goes through the driver's path from Silver instead, for that batch
+(`Suspects`), and the operator's state is then rebuilt from the lake:
+
+- events older than the window the operator counts from: the watermark's window (the newest event's
+  minute end less `PULSE_RECENT_MINUTES`), or after a rebuild the floor its state starts from;
+- events Silver held before this batch read them (a batch replayed after a failure, or the first batch
+  after a rebuild that re-reads records Bronze missed): the operator's state may already hold them.
+
+A rebuild moves the checkpoint aside and starts again after what Bronze holds, with each viewer's state
+built from Silver and Gold (`initial_state`). A marker in the checkpoint asks for it, written before the
+batch's Gold commits, so a crash in between is rebuilt too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pulse import engine, io
+from pulse.jobs.recent import RecentState
+from pulse.transforms import gold
+from pulse.transforms.silver import check_events, split_checked
+from pulse_core.semantics import SESSION_GAP_S
+from pulse_core.settings import PulseSettings
+
+log = logging.getLogger("pulse.pipeline")
+MINUTE_US = 60_000_000
+GAP_US = SESSION_GAP_S * 1_000_000
+# Tells the operator's rows (the change's kind) from the raw records (null) in the query's one output.
+KIND = "_change"
+# Files the keyed engine keeps in its checkpoint folder, beside Spark's.
+FLOOR_FILE = "pulse-keyed-floor.json"
+REBUILD_FILE = "pulse-keyed-rebuild"
+# The operator's change columns, as `gold.ACTIVITY` names them.
+ACTIVITY_OF_CHANGE = {
+    "active": "active_viewers",
+    "concurrent": "concurrent_viewers",
+    "messages": "message_count",
+    "likes": "like_count",
+    "events": "event_count",
+}
+
+
+# Spark settings of the keyed engine's query: `transformWithState` needs RocksDB, and changelog
+# checkpointing commits each batch's changes instead of a snapshot (off by default in open-source Spark).
+# Not counting the rows of every state store saves a pass over them each batch.
+STATE_CONF = {
+    "spark.sql.streaming.stateStore.providerClass": (
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+    ),
+    "spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled": "true",
+    "spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows": "false",
+}
+
+
+class EngineSwitchError(RuntimeError):
+    """The checkpoint was written by the other engine. The message says how to switch."""
+
+
+def horizon_us(settings: PulseSettings) -> int:
+    """The operator's lateness horizon: `PULSE_RECENT_MINUTES`, in µs (whole minutes, so the watermark
+    stays minute-aligned)."""
+    return settings.recent_minutes * MINUTE_US
+
+
+def window_of(t: int) -> int:
+    return t - t % MINUTE_US
+
+
+def check_engine(spark: SparkSession, checkpoint: str, keyed: bool) -> None:
+    """Refuse a checkpoint the other engine wrote: its query has another plan (the keyed one has state).
+
+    Raises:
+        EngineSwitchError: with the reset to run, which keeps every table exact.
+    """
+    if not io.has_checkpoint(spark, checkpoint):
+        return
+    stateful = io.path_exists(spark, f"{checkpoint}/state")
+    if stateful != keyed:
+        was, now = ("keyed", "driver") if stateful else ("driver", "keyed")
+        raise EngineSwitchError(
+            f"the pipeline checkpoint at {checkpoint} was written by PULSE_ENGINE={was}, and this run asks "
+            f"for {now}. Switching engines starts the query over: stop the pipeline, run "
+            "`pulse reset-checkpoints --query pipeline` (every table stays exact: the new run starts after "
+            f"what Bronze holds), then start it again with PULSE_ENGINE={now}."
+        )
+
+
+def operator_input(records: DataFrame) -> DataFrame:
+    """The records' valid events as the operator reads them: t in µs, and the Kafka record they came in."""
+    valid, _ = split_checked(check_events(records))
+    return valid.select(
+        "event_id",
+        "event",
+        "user_id",
+        "video_id",
+        F.unix_micros("event_time").alias("t"),
+        F.col("kafka_partition").alias("partition"),
+        F.col("kafka_offset").alias("offset"),
+    )
+
+
+@dataclass(frozen=True)
+class KeyedRun:
+    """What a keyed engine's batch needs of its query: the checkpoint (its watermark, the rebuild
+    marker), and the floor a rebuilt state started from (None: none)."""
+
+    checkpoint: str
+    floor_us: int | None
+
+
+@dataclass(frozen=True)
+class EngineStart:
+    """How the operator starts: from `initial` (None: its checkpoint, or an empty lake), whose held events
+    begin at `floor_us`, below which it counts nothing until its watermark passes."""
+
+    floor_us: int | None
+    initial: DataFrame | None
+
+
+def with_changes(records: DataFrame, settings: PulseSettings, start: EngineStart) -> DataFrame:
+    """The query's one output: the raw records (`KIND` null) and the operator's changes (`KIND` set).
+    Sets the session's state store to `STATE_CONF`, which the query's checkpoint then records."""
+    for key, value in STATE_CONF.items():
+        records.sparkSession.conf.set(key, value)
+    changes = engine.changes(
+        operator_input(records), GAP_US, horizon_us(settings), start.initial, start.floor_us
+    )
+    raw = records.withColumn(KIND, F.lit(None).cast("string"))
+    return raw.unionByName(changes.withColumnRenamed("kind", KIND), allowMissingColumns=True)
+
+
+def split_batch(batch: DataFrame, raw_columns: list[str]) -> tuple[DataFrame, DataFrame]:
+    """A micro-batch of `with_changes` as (raw records, the operator's changes)."""
+    return (
+        batch.where(F.col(KIND).isNull()).select(*raw_columns),
+        batch.where(F.col(KIND).isNotNull()),
+    )
+
+
+def state_floor(settings: PulseSettings) -> Callable[[datetime], datetime]:
+    """Where the driver's state (`RecentState`) begins for Silver's newest event time: the session gap
+    before the operator's floor (`floor_of`), so that `initial_state` can summarise the sessions the
+    floor cuts, and the window cells hold every window the operator counts."""
+    return lambda newest: _instant(floor_of(_micros(newest), settings) - GAP_US)
+
+
+def floor_of(newest_us: int, settings: PulseSettings) -> int:
+    """The operator's floor for a newest event time: the window before its watermark's (the newest
+    minute's end less the horizon), as the operator itself keeps (`ViewerChanges.keep`)."""
+    return window_of(newest_us) - horizon_us(settings)
+
+
+def start_state(
+    spark: SparkSession, settings: PulseSettings, checkpoint: str, state: RecentState
+) -> EngineStart:
+    """How the operator starts for this run: from its checkpoint, or (a fresh one) from the lake."""
+    if io.has_checkpoint(spark, checkpoint):
+        text = io.read_small_file(spark, f"{checkpoint}/{FLOOR_FILE}")
+        floor = json.loads(text)["floor_us"] if text else None
+        return EngineStart(floor, None)
+    if state.newest is None:
+        return EngineStart(None, None)
+    floor = floor_of(_micros(state.newest), settings)
+    initial = initial_state(state, floor)
+    io.write_small_file(spark, f"{checkpoint}/{FLOOR_FILE}", json.dumps({"floor_us": floor}))
+    rows = spark.createDataFrame(initial.to_pandas(), schema=INITIAL_SCHEMA)
+    log.info(
+        f"keyed engine: a new state from the lake, {initial.num_rows:,} rows from "
+        f"{_instant(floor).isoformat()} on"
+    )
+    return EngineStart(floor, rows)
+
+
+INITIAL_SCHEMA = (
+    "user_id string, video_id string, kind string, event_id string, event string, t long, start long, "
+    "end long, events long, messages long, leave boolean"
+)
+
+
+def initial_state(state: RecentState, floor: int) -> pa.Table:
+    """Each viewer's state as `ViewerChanges` takes it (`INITIAL_SCHEMA`): its Silver events from `floor`
+    on, and as summary segments the part before `floor` of its Gold sessions that a later event could
+    still extend (ending within the session gap of `floor`).
+
+    `state` must hold Silver from `floor` less the gap on (`state_floor`): the last event before `floor`
+    of a session that crosses it is there. A session's part before `floor` is the session less its events
+    from `floor` on; it ends at that last event, and not with a leave (a leave would have ended it).
+    """
+    events = gold.events_frame(state.events)
+    held = events[events["t"] >= floor]
+    sessions = gold.sessions_frame(state.sessions)
+    sessions = sessions[sessions["end"] >= floor - GAP_US]
+    joined = sessions.reset_index(names="session").merge(events, on=["user_id", "video_id"])
+    joined = joined[(joined["t"] >= joined["start"]) & (joined["t"] <= joined["end"])]
+    after = joined["t"] >= floor
+    per_session = pd.DataFrame(
+        {
+            "session": joined["session"],
+            "held": after.astype("int64"),
+            "held_messages": (after & (joined["event"] == "message")).astype("int64"),
+            "before_end": joined["t"].where(~after),
+        }
+    ).groupby("session")
+    counts = per_session.agg({"held": "sum", "held_messages": "sum", "before_end": "max"})
+    parts = sessions.join(counts, how="left").fillna({"held": 0, "held_messages": 0})
+    parts = parts[parts["events"] > parts["held"]]
+    crossing = parts["end"] >= floor
+    segments = pd.DataFrame(
+        {
+            "user_id": parts["user_id"],
+            "video_id": parts["video_id"],
+            "kind": "segment",
+            "start": parts["start"],
+            "end": np.where(crossing, parts["before_end"].fillna(parts["start"]), parts["end"]).astype(
+                "int64"
+            ),
+            "events": (parts["events"] - parts["held"]).astype("int64"),
+            "messages": (parts["messages"] - parts["held_messages"]).astype("int64"),
+            "leave": np.where(crossing, False, parts["leave"]).astype(bool),
+        }
+    )
+    rows = pd.DataFrame(
+        {
+            "user_id": held["user_id"],
+            "video_id": held["video_id"],
+            "kind": "event",
+            "event_id": held["event_id"],
+            "event": held["event"],
+            "t": held["t"].astype("int64"),
+        }
+    )
+    out = pd.concat([rows, segments], ignore_index=True)
+    schema = pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("video_id", pa.string()),
+            ("kind", pa.string()),
+            ("event_id", pa.string()),
+            ("event", pa.string()),
+            ("t", pa.int64()),
+            ("start", pa.int64()),
+            ("end", pa.int64()),
+            ("events", pa.int64()),
+            ("messages", pa.int64()),
+            ("leave", pa.bool_()),
+        ]
+    )
+    return pa.Table.from_pandas(out.reindex(columns=schema.names), schema=schema, preserve_index=False)
+
+
+def batch_watermark_us(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
+    """The event-time watermark Spark runs micro-batch `batch_id` with, in µs: from its offsets entry,
+    written before the batch runs (0 before any)."""
+    text = io.read_small_file(spark, f"{checkpoint}/offsets/{batch_id}")
+    if text is None:
+        raise RuntimeError(f"no offsets entry for micro-batch {batch_id} in {checkpoint}")
+    metadata = json.loads(text.splitlines()[1])
+    return int(metadata.get("batchWatermarkMs", 0)) * 1000
+
+
+def counted_from(watermark_us: int, floor_us: int | None) -> int:
+    """The first instant the operator counts in a batch: its watermark's window, and after a rebuild not
+    before the window after the floor its state starts from (`ViewerChanges.handleInputRows`)."""
+    counted = window_of(watermark_us)
+    return max(counted, floor_us + MINUTE_US) if floor_us is not None else counted
+
+
+def collect_changes(changes: DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The operator's changes on the driver, in one Spark job: the window figures' changes summed per
+    (video, window) and per (video, window, type) across viewers, and the session rows as they are.
+    Returns (activity, types, sessions)."""
+    kind = F.col(KIND)
+    sums = [F.sum(name).alias(name) for name in ACTIVITY_OF_CHANGE]
+    windows = (
+        changes.where(kind.isin("activity", "type"))
+        .groupBy(KIND, "video_id", "start", "event")
+        .agg(*sums)
+        .select(
+            KIND,
+            "video_id",
+            F.lit(None).cast("string").alias("user_id"),
+            "start",
+            F.lit(None).cast("long").alias("end"),
+            "event",
+            *ACTIVITY_OF_CHANGE,
+            F.lit(None).cast("boolean").alias("leave"),
+        )
+    )
+    sessions = changes.where(kind.isin("session", "gone")).select(
+        KIND, "video_id", "user_id", "start", "end", "event", *ACTIVITY_OF_CHANGE, "leave"
+    )
+    rows: pd.DataFrame = windows.unionByName(sessions).toPandas()
+    return (
+        rows[rows[KIND] == "activity"],
+        rows[rows[KIND] == "type"],
+        rows[rows[KIND].isin(["session", "gone"])],
+    )
+
+
+def apply_windows(cells: gold.WindowCells, activity: pd.DataFrame, types: pd.DataFrame) -> None:
+    """Add the summed window changes to the cells."""
+    stats = pd.DataFrame(
+        {
+            "window_start": activity["start"].astype("int64"),
+            "video_id": activity["video_id"],
+            **{name: activity[change].astype("int64") for change, name in ACTIVITY_OF_CHANGE.items()},
+        }
+    )
+    cells._add_stats(stats, 1)
+    for video, start, event, count in zip(
+        types["video_id"], types["start"], types["event"], types["events"], strict=True
+    ):
+        counts = cells.by_type.setdefault((video, int(start)), {})
+        counts[event] = counts.get(event, 0) + int(count)
+
+
+def touched_rows(
+    cells: gold.WindowCells,
+    activity: pd.DataFrame,
+    types: pd.DataFrame,
+    skip_activity: set[tuple[str, int]],
+    skip_types: set[tuple[str, int]],
+) -> dict[str, pa.Table]:
+    """The Gold rows of the cells the changes touched, less the (video, window) pairs a recount from
+    Silver writes in the same batch (`skip_activity`, `skip_types`)."""
+    keys = sorted(
+        {(v, int(s)) for v, s in zip(activity["video_id"], activity["start"], strict=True)} - skip_activity
+    )
+    held = [(video, start, cells.activity[(video, start)]) for video, start in keys]
+    held = [row for row in held if row[2][-1] > 0]  # a window without events of its own has no row
+    figures = np.array([row[2] for row in held], dtype="int64").reshape(len(held), len(gold.ACTIVITY))
+    stats = pd.DataFrame(
+        {
+            "window_start": np.array([row[1] for row in held], dtype="int64"),
+            "video_id": np.array([row[0] for row in held], dtype=object),
+            **{name: figures[:, i] for i, name in enumerate(gold.ACTIVITY)},
+        }
+    )
+    typed = sorted({(v, int(s)) for v, s in zip(types["video_id"], types["start"], strict=True)} - skip_types)
+    by_type = [
+        (video, start, event, count)
+        for video, start in typed
+        for event, count in sorted(cells.by_type.get((video, start), {}).items())
+    ]
+    starts = np.array([row[1] for row in by_type], dtype="int64")
+    return {
+        "video_activity": gold.activity_table(stats),
+        "events_by_type": pa.table(
+            {
+                "window_start": gold._ts(starts),
+                "window_end": gold._ts(starts + MINUTE_US),
+                "video_id": pa.array([row[0] for row in by_type], pa.string()),
+                "event": pa.array([row[2] for row in by_type], pa.string()),
+                "event_count": pa.array([row[3] for row in by_type], pa.int64()),
+            }
+        ),
+    }
+
+
+def session_rows(sessions: pd.DataFrame, skip: set[tuple[str, str]]) -> tuple[pa.Table, pa.Table]:
+    """The operator's session rows as (`gold.user_sessions` rows to upsert, rows to delete), less the
+    viewers in `skip` (those rebuilt from Silver in the same batch)."""
+    viewers = list(zip(sessions["user_id"], sessions["video_id"], strict=True))
+    keep = np.array([viewer not in skip for viewer in viewers], dtype=bool)
+    sessions = sessions[keep] if len(sessions) else sessions
+    upsert = sessions[sessions[KIND] == "session"]
+    gone = sessions[sessions[KIND] == "gone"]
+    frame = pd.DataFrame(
+        {
+            "user_id": upsert["user_id"],
+            "video_id": upsert["video_id"],
+            "start": upsert["start"].astype("int64"),
+            "end": upsert["end"].astype("int64"),
+            "events": upsert["events"].astype("int64"),
+            "messages": upsert["messages"].astype("int64"),
+            "leave": upsert["leave"].astype(bool),
+        }
+    )
+    stale = pd.DataFrame(
+        {
+            "user_id": gone["user_id"],
+            "video_id": gone["video_id"],
+            "start": gone["start"].astype("int64"),
+            "end": gone["start"].astype("int64"),
+            "events": 0,
+            "messages": 0,
+            "leave": False,
+        }
+    )
+    return gold.sessions_table(frame), gold.sessions_table(stale)
+
+
+def request_rebuild(spark: SparkSession, checkpoint: str, why: str) -> None:
+    """Mark the checkpoint for a rebuild, before the batch that needs it commits Gold."""
+    io.write_small_file(spark, f"{checkpoint}/{REBUILD_FILE}", why)
+
+
+def rebuild_asked(spark: SparkSession, checkpoint: str) -> bool:
+    """True when the checkpoint is marked for a rebuild."""
+    return io.path_exists(spark, f"{checkpoint}/{REBUILD_FILE}")
+
+
+def rebuild_if_asked(spark: SparkSession, checkpoint: str) -> bool:
+    """Move a checkpoint marked for a rebuild aside (to `_rebuilt/<time>/` beside it), so the query starts
+    over with its state built from the lake. True when it did."""
+    why = io.read_small_file(spark, f"{checkpoint}/{REBUILD_FILE}")
+    if why is None:
+        return False
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    parent, name = checkpoint.rstrip("/").rsplit("/", 1)
+    target = f"{parent}/_rebuilt/{stamp}/{name}"
+    io.move_tree(spark, checkpoint, target)
+    log.info(f"keyed engine: rebuilding the operator's state from the lake ({why.strip()}); the old "
+             f"checkpoint moved to {target}")  # fmt: skip
+    return True
+
+
+def _micros(instant: datetime) -> int:
+    return int(gold.micros(pa.array([instant], pa.timestamp("us", tz="UTC")))[0])
+
+
+def _instant(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros // 1_000_000, UTC).replace(microsecond=micros % 1_000_000)
