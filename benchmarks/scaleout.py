@@ -1,11 +1,13 @@
 """Benchmark 8: does Pulse scale out? `pulse pipeline all --once` over the same topic with one Spark task
-slot and with two (issue 22's first target).
+slot and with two (issue 22's first target), with each engine (`PULSE_ENGINE`).
 
-A Spark job should get faster with more task slots. Today's pipeline does its per-event work in pandas on
-the driver, so the second slot only helps the Kafka read and check. The figures:
+A Spark job should get faster with more task slots. The driver engine does its per-event work in pandas on
+the driver, so the second slot only helps the Kafka read and check; the keyed engine does it in Spark
+tasks (`pulse.jobs.keyed`). The figures, per engine:
 
 - events/s with `PULSE_SPARK_MASTER=local[1]` and `local[2]`, each over a fresh lake, alternated over the
-  rounds, and the ratio of the medians (target ≥ 1.7x at the quartiles, benchmarks.spread);
+  rounds, and the ratio of the medians (target ≥ 1.7x at the quartiles, benchmarks.spread); the
+  headline is the keyed engine's, the driver engine's is the before of the same run;
 - the same when one video holds 90% of the events (target ≥ 1.6x): no single key may bound the work;
 - the driver's Python process: CPU seconds per 100k events and its peak RSS (the JVM's are apart).
 
@@ -15,11 +17,13 @@ Both topics are filled once; every run reads the whole topic from a lake of its 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -41,6 +45,8 @@ QUICK = {"events": 30_000, "rounds": 2}
 TARGET = Target(1.7, "higher")
 TARGET_SKEWED = Target(1.6, "higher")
 MASTERS = ("local[1]", "local[2]")
+# `PULSE_BENCH_ENGINES` (comma-separated) runs a subset; the headline is the last one run.
+ENGINES = ("driver", "keyed")
 TOPICS = {"scaleout-even": False, "scaleout-skewed": True}  # topic: one video holds 90% of the events
 
 
@@ -88,11 +94,12 @@ def _fill(ws: Workspace, topic: str, events: int, skewed: bool) -> int:
     return len(stream)
 
 
-def _once(ws: Workspace, topic: str, master: str, tag: str) -> dict[str, Any]:
+def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict[str, Any]:
     """One `pulse pipeline all --once` over `topic` on a fresh lake; its time and the driver's CPU and RSS."""
     lake = ws.home / f"lake-{tag}"
     progress_log = ws.home / f"progress-{tag}.jsonl"
-    env = ws.env(PULSE_LAKE=str(lake), PULSE_KAFKA_TOPIC=topic, PULSE_SPARK_MASTER=master)
+    env = ws.env(PULSE_LAKE=str(lake), PULSE_KAFKA_TOPIC=topic, PULSE_SPARK_MASTER=master,
+                 PULSE_ENGINE=engine)  # fmt: skip
     with (ws.home / f"pipeline-{tag}.log").open("wb") as out:
         child = subprocess.Popen(
             [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--once",
@@ -163,79 +170,106 @@ def where_the_time_went(records: list[dict[str, Any]], seconds: float) -> dict[s
     }
 
 
+def engines() -> tuple[str, ...]:
+    """The engines to run: `PULSE_BENCH_ENGINES`, or both."""
+    asked = [e.strip() for e in os.environ.get("PULSE_BENCH_ENGINES", ",".join(ENGINES)).split(",")]
+    unknown = sorted(set(asked) - set(ENGINES) - {""})
+    if unknown:
+        raise ValueError(f"PULSE_BENCH_ENGINES: unknown {unknown}; choose from {', '.join(ENGINES)}")
+    return tuple(e for e in ENGINES if e in asked)
+
+
 def run(quick: bool) -> Result:
-    """Fill both topics; then, round after round, local[1] and local[2] over each (A B A B …); compare
-    events/s at the quartiles."""
+    """Fill both topics; then, round after round, each engine with local[1] and local[2] over each topic
+    (A B A B …); compare events/s at the quartiles."""
     size = QUICK if quick else FULL
     events = size["events"]
-    measured: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    chosen = engines()
+    measured: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {e: {} for e in chosen}
     with workspace(NAME) as ws, broker(ws):
         delivered = {}
         for topic, one_video_heavy in TOPICS.items():
             log(f"scaleout: filling {topic} with {events:,} events")
             delivered[topic] = _fill(ws, topic, events, one_video_heavy)
-            measured[topic] = {master: [] for master in MASTERS}
+            for engine in chosen:
+                measured[engine][topic] = {master: [] for master in MASTERS}
         for round_no in range(size["rounds"]):
             for topic in TOPICS:
-                for master in MASTERS:
-                    tag = f"{topic}-{master[6:-1]}-{round_no}"
-                    log(f"scaleout round {round_no + 1}/{size['rounds']}: {topic}, {master}")
-                    run_ = _once(ws, topic, master, tag)
-                    run_["events_per_s"] = round(delivered[topic] / run_["seconds"])
-                    run_["driver_cpu_s_per_100k"] = round(
-                        run_["driver_cpu_s"] * 100_000 / delivered[topic], 2
-                    )
-                    measured[topic][master].append(run_)
-                    log(f"  {run_}")
+                for engine in chosen:
+                    for master in MASTERS:
+                        tag = f"{topic}-{engine}-{master[6:-1]}-{round_no}"
+                        log(f"scaleout round {round_no + 1}/{size['rounds']}: {topic}, {engine}, {master}")
+                        run_ = _once(ws, topic, master, engine, tag)
+                        run_["events_per_s"] = round(delivered[topic] / run_["seconds"])
+                        run_["driver_cpu_s_per_100k"] = round(
+                            run_["driver_cpu_s"] * 100_000 / delivered[topic], 2
+                        )
+                        measured[engine][topic][master].append(run_)
+                        log(f"  {run_}")
 
-    def figures(topic: str, master: str, key: str) -> list[float]:
-        return [r[key] for r in measured[topic][master]]
+    def figures(engine: str, topic: str, master: str, key: str) -> list[float]:
+        return [r[key] for r in measured[engine][topic][master]]
 
     verdicts = {
-        topic: compare(
-            figures(topic, "local[1]", "events_per_s"), figures(topic, "local[2]", "events_per_s"), "higher",
-            target,
+        (engine, topic): compare(
+            figures(engine, topic, "local[1]", "events_per_s"),
+            figures(engine, topic, "local[2]", "events_per_s"), "higher", target,
         )
+        for engine in chosen
         for topic, target in (("scaleout-even", TARGET), ("scaleout-skewed", TARGET_SKEWED))
     }  # fmt: skip
     rows = [
-        compared_rounds(f"{topic.split('-')[1]} topic, local[2] ÷ local[1]: events/s", verdict, "events/s")
-        for topic, verdict in verdicts.items()
+        compared_rounds(f"{engine} engine, {topic.split('-')[1]} topic, local[2] ÷ local[1]: events/s",
+                        verdict, "events/s")
+        for (engine, topic), verdict in verdicts.items()
+    ]  # fmt: skip
+    if len(chosen) == 2:
+        rows += [
+            compared_rounds(
+                f"{topic.split('-')[1]} topic, {master}: keyed ÷ driver engine, events/s",
+                compare(figures("driver", topic, master, "events_per_s"),
+                        figures("keyed", topic, master, "events_per_s"), "higher", None),
+                "events/s",
+            )
+            for topic in TOPICS for master in MASTERS
+        ]  # fmt: skip
+    keyed_rows: list[tuple[str, str, str, Callable[[list[float]], float]]] = [
+        ("driver_cpu_s_per_100k", "driver CPU s per 100k events", "s", statistics.median),
+        *[(key, f"{label} s", "s", statistics.median) for key, label in PARTS.items()],
+        ("jvm_cpu_s", "Spark JVM CPU", "s", statistics.median),
+        ("machine_busy_cores", "machine's busy cores", "cores", statistics.median),
+        ("driver_peak_rss_mib", "driver peak RSS", "MiB", max),
     ]
     rows += [
-        {"label": f"{topic.split('-')[1]} topic, {master}: driver CPU s per 100k events (median)",
-         "candidate": statistics.median(figures(topic, master, "driver_cpu_s_per_100k")), "unit": "s"}
-        for topic in TOPICS for master in MASTERS
+        {"label": f"{engine} engine, {topic.split('-')[1]} topic, {master}: {label} "
+                  f"({'max' if pick is max else 'median'})",
+         "candidate": pick(figures(engine, topic, master, key)), "unit": unit}
+        for key, label, unit, pick in keyed_rows
+        for engine in chosen for topic in TOPICS for master in MASTERS
     ]  # fmt: skip
-    rows += [
-        {"label": f"{topic.split('-')[1]} topic, {master}: {label} s (median)",
-         "candidate": statistics.median(figures(topic, master, key)), "unit": "s"}
-        for topic in TOPICS for master in MASTERS for key, label in PARTS.items()
-    ]  # fmt: skip
-    rows += [
-        {"label": f"{topic.split('-')[1]} topic, {master}: {label} (median)",
-         "candidate": statistics.median(figures(topic, master, key)), "unit": unit}
-        for topic in TOPICS for master in MASTERS
-        for key, label, unit in (("jvm_cpu_s", "Spark JVM CPU", "s"),
-                                 ("machine_busy_cores", "machine's busy cores", "cores"))
-    ]  # fmt: skip
-    rows += [
-        {"label": f"{topic.split('-')[1]} topic, {master}: driver peak RSS (max)",
-         "candidate": max(figures(topic, master, "driver_peak_rss_mib")), "unit": "MiB"}
-        for topic in TOPICS for master in MASTERS
-    ]  # fmt: skip
-    met = [verdict["met"] for verdict in verdicts.values()]
+    headline_engine = chosen[-1]
+    met = [verdicts[(headline_engine, topic)]["met"] for topic in TOPICS]
     return Result(
         name=NAME,
         quick=quick,
-        parameters=size | {"masters": list(MASTERS), "order": "per round and topic: local[1], local[2]"},
-        metric="events/s with local[2] ÷ local[1]",
+        parameters=size
+        | {
+            "masters": list(MASTERS),
+            "engines": list(chosen),
+            "order": "per round, topic and engine: local[1], local[2]",
+        },
+        metric=f"events/s with local[2] ÷ local[1] ({headline_engine} engine)",
         unit="events/s",
         better="higher",
-        **headline(verdicts["scaleout-even"], {"label": "local[1]"}, {"label": "local[2]"}),
+        **headline(
+            verdicts[(headline_engine, "scaleout-even")], {"label": "local[1]"}, {"label": "local[2]"}
+        ),
         target=f"{TARGET} at the quartiles (one video at 90%: {TARGET_SKEWED})",
         passed=all_met(met),
         rows=rows,
         details={"runs": measured},
-        notes=["Each run on a fresh lake; the Spark session start is excluded (the caught-up record)."],
+        notes=[
+            "Each run on a fresh lake; the Spark session start is excluded (the caught-up record).",
+            "The driver engine's rows are the before of the same run; the headline is the keyed engine's.",
+        ],
     )

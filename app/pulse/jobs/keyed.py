@@ -100,8 +100,8 @@ def check_engine(spark: SparkSession, checkpoint: str, keyed: bool) -> None:
         raise EngineSwitchError(
             f"the pipeline checkpoint at {checkpoint} was written by PULSE_ENGINE={was}, and this run asks "
             f"for {now}. Switching engines starts the query over: stop the pipeline, run "
-            "`pulse reset-checkpoints --query pipeline` (every table stays exact: the new run starts after "
-            f"what Bronze holds), then start it again with PULSE_ENGINE={now}."
+            "`pulse reset-checkpoints pipeline --commit <a label>` (every table stays exact: the new run "
+            f"starts after what Bronze holds), then start it again with PULSE_ENGINE={now}."
         )
 
 
@@ -205,6 +205,8 @@ def initial_state(state: RecentState, floor: int) -> pa.Table:
     `state` must hold Silver from `floor` less the gap on (`state_floor`): the last event before `floor`
     of a session that crosses it is there. A session's part before `floor` is the session less its events
     from `floor` on; it ends at that last event, and not with a leave (a leave would have ended it).
+    Two sessions meet at one instant only through leaves: the first leave there (by event id) ends the
+    earlier one, and each further leave is a session of its own.
     """
     events = gold.events_frame(state.events)
     held = events[events["t"] >= floor]
@@ -212,6 +214,10 @@ def initial_state(state: RecentState, floor: int) -> pa.Table:
     sessions = sessions[sessions["end"] >= floor - GAP_US]
     joined = sessions.reset_index(names="session").merge(events, on=["user_id", "video_id"])
     joined = joined[(joined["t"] >= joined["start"]) & (joined["t"] <= joined["end"])]
+    # At the instant a session ends with a leave, a second leave (by event id) starts the next session.
+    leave_at_end = (joined["t"] == joined["end"]) & (joined["event"] == "leave") & joined["leave"]
+    first_leave = joined[leave_at_end].groupby("session")["event_id"].transform("min")
+    joined = joined[~leave_at_end | (joined["event_id"] == first_leave.reindex(joined.index))]
     after = joined["t"] >= floor
     per_session = pd.DataFrame(
         {
