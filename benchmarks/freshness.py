@@ -62,10 +62,13 @@ DEFAULT_TRIGGER_S = Trigger.interval_s
 DEFAULT_WRITER = "auto"
 # The Databricks writer's target at 200 events/s (issue 22).
 TARGET_P95_CLOUD_WRITER_S = 8.0
+# Last, the keyed engine (`PULSE_ENGINE=keyed`, Gold's per-viewer work in Spark tasks) at 200 events/s,
+# held to the same target as the driver engine.
 FULL: dict[str, Any] = {
-    "triggers_s": [DEFAULT_TRIGGER_S] * 4,
-    "background_rates": [200.0, 2000.0, 200.0, 200.0],
-    "writers": [DEFAULT_WRITER, DEFAULT_WRITER, DATABRICKS_GOLD_WRITER, "spark"],
+    "triggers_s": [DEFAULT_TRIGGER_S] * 5,
+    "background_rates": [200.0, 2000.0, 200.0, 200.0, 200.0],
+    "writers": [DEFAULT_WRITER, DEFAULT_WRITER, DATABRICKS_GOLD_WRITER, "spark", DEFAULT_WRITER],
+    "engines": ["driver", "driver", "driver", "driver", "keyed"],
     "probes": 300,
     "probe_rate": 2.0,
     "warmup_timeout_s": 420,
@@ -77,6 +80,7 @@ QUICK: dict[str, Any] = {
     "triggers_s": [DEFAULT_TRIGGER_S],
     "background_rates": [200.0],
     "writers": [DEFAULT_WRITER],
+    "engines": ["driver"],
     "probes": 60,
     "probe_rate": 1.0,
     "warmup_timeout_s": 300,
@@ -117,15 +121,17 @@ def one_setting(
     idle: dict,
     baseline: str | None = None,
     writer: str = DEFAULT_WRITER,
+    engine: str = "driver",
 ) -> dict:
     """One setting: start load, pipeline, dashboard and viewer; run the probes; stop all.
 
     With `baseline` (a git ref), the pipeline runs that commit's code; everything else is today's.
-    `writer` is the pipeline's `PULSE_GOLD_WRITER`.
+    `writer` is the pipeline's `PULSE_GOLD_WRITER`, `engine` its `PULSE_ENGINE`.
     """
     tag = (
         f"t{trigger_s:g}-r{rate:g}".replace(".", "_")
         + (f"-{writer}" if writer != DEFAULT_WRITER else "")
+        + (f"-{engine}" if engine != "driver" else "")
         + (f"-{baseline}" if baseline else "")
     )
     topic = f"fresh-{tag}"
@@ -136,6 +142,7 @@ def one_setting(
         PULSE_LAKE=str(lake),
         PULSE_DASHBOARD_REFRESH_SECONDS="5",
         PULSE_GOLD_WRITER=writer,
+        PULSE_ENGINE=engine,
     )
     logs = ws.home / tag
     logs.mkdir()
@@ -222,6 +229,7 @@ def one_setting(
         "trigger_s": trigger_s,
         "background_rate": rate,
         "gold_writer": writer,
+        "engine": engine,
         "latency_s": stats,
         "round_p95_s": [round(p95, 3) for p95 in round_p95s if p95 is not None],
         "probe": probe,
@@ -240,10 +248,12 @@ def run(quick: bool) -> list[Result]:
         idle["broker"] = tree_rss(broker_pid)
         sampler = RssSampler({"broker": broker_pid}).start()
         try:
-            for trigger_s, rate, writer in zip(
-                size["triggers_s"], size["background_rates"], size["writers"], strict=True
+            for trigger_s, rate, writer, engine in zip(
+                size["triggers_s"], size["background_rates"], size["writers"], size["engines"], strict=True
             ):
-                settings.append(one_setting(ws, trigger_s, rate, size, sampler, idle, writer=writer))
+                settings.append(
+                    one_setting(ws, trigger_s, rate, size, sampler, idle, writer=writer, engine=engine)
+                )
             baseline = baseline_ref()
             if baseline:
                 log(f"freshness: baseline, the pipeline of {baseline}, same load")
@@ -277,7 +287,8 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
         rows.append(
             {
                 "label": f"{s['code']}: {s['background_rate']:g} ev/s, trigger {s['trigger_s']:g} s, "
-                f"PULSE_GOLD_WRITER={s.get('gold_writer', DEFAULT_WRITER)}: "
+                f"PULSE_GOLD_WRITER={s.get('gold_writer', DEFAULT_WRITER)}"
+                f"{', PULSE_ENGINE=keyed' if s.get('engine') == 'keyed' else ''}: "
                 "p50 / p95 / p99 (s), all probes; ratio p95 ÷ trigger",
                 "baseline": s["trigger_s"],
                 "candidate": f"{lat['p50']} / {lat['p95']} / {lat['p99']}",
@@ -319,6 +330,7 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
             for s in ours
             if s["background_rate"] == before[0]["background_rate"]
             and s.get("gold_writer", DEFAULT_WRITER) == DEFAULT_WRITER
+            and s.get("engine", "driver") == "driver"
         )
         rows.append(
             {

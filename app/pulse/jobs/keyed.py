@@ -291,10 +291,10 @@ def counted_from(watermark_us: int, floor_us: int | None) -> int:
     return max(counted, floor_us + MINUTE_US) if floor_us is not None else counted
 
 
-def collect_changes(changes: DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The operator's changes on the driver, in one Spark job: the window figures' changes summed per
-    (video, window) and per (video, window, type) across viewers, and the session rows as they are.
-    Returns (activity, types, sessions)."""
+def for_driver(changes: DataFrame) -> DataFrame:
+    """The operator's changes as the driver takes them: the window figures' changes summed per
+    (video, window) and per (video, window, type) across viewers (in Spark tasks), and the session rows
+    as they are. `split_changes` splits them once on the driver."""
     kind = F.col(KIND)
     sums = [F.sum(name).alias(name) for name in ACTIVITY_OF_CHANGE]
     windows = (
@@ -315,7 +315,14 @@ def collect_changes(changes: DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     sessions = changes.where(kind.isin("session", "gone")).select(
         KIND, "video_id", "user_id", "start", "end", "event", *ACTIVITY_OF_CHANGE, "leave"
     )
-    rows: pd.DataFrame = windows.unionByName(sessions).toPandas()
+    return windows.unionByName(sessions)
+
+
+CHANGE_COLUMNS = (KIND, "video_id", "user_id", "start", "end", "event", *ACTIVITY_OF_CHANGE, "leave")
+
+
+def split_changes(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """`for_driver`'s rows on the driver as (window sums, type sums, session rows)."""
     return (
         rows[rows[KIND] == "activity"],
         rows[rows[KIND] == "type"],

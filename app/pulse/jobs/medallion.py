@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
@@ -272,19 +273,21 @@ class MedallionWriter:
         phases: dict[str, float] = {}
         delta_rs = self.appends_by_delta_rs()
         batch, changes = rows, None
-        if self.keyed_run is not None or not delta_rs:
-            # Read more than once: by the check and the operator's changes (the keyed engine), by the
-            # Bronze append (Spark's appends). The keyed engine's state is updated once, here.
+        if not delta_rs:
+            # Read twice: by the check and by Spark's Bronze append (the keyed engine's state is then
+            # updated once, by the first).
             batch = rows.persist()
             rows = batch
-        if self.keyed_run is not None:
-            rows, changes = keyed.split_batch(batch, list(BRONZE_EVENTS_RAW.fieldNames()))
         pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
         pending: list[Future[None]] = []
         try:
             self.guard()
             bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and delta_rs else ()
-            checked = self._read_and_check(rows, bronze_columns)
+            if self.keyed_run is not None:
+                checked, changes = self._read_check_and_change(batch, bronze_columns)
+                rows = keyed.split_batch(batch, list(BRONZE_EVENTS_RAW.fieldNames()))[0]
+            else:
+                checked = self._read_and_check(rows, bronze_columns)
             valid, rejected = split_checked_rows(checked)
             rows_in, quarantined = valid.num_rows + rejected.num_rows, rejected.num_rows
             rejected = self._not_quarantined(rejected)
@@ -325,7 +328,7 @@ class MedallionWriter:
             raise
         finally:
             pool.shutdown(wait=True)
-            if batch.is_cached:
+            if not delta_rs:
                 batch.unpersist()
         seconds = time.monotonic() - began
         result = BatchResult(
@@ -433,6 +436,22 @@ class MedallionWriter:
         to the driver; all that follows works from there."""
         return checked_rows(check_events(rows), bronze_columns).toArrow()
 
+    def _read_check_and_change(
+        self, batch: DataFrame, bronze_columns: tuple[str, ...]
+    ) -> tuple[pa.Table, pd.DataFrame]:
+        """The keyed engine's read → check: one Spark job brings the checked raw records and the
+        operator's changes, summed per window (`keyed.for_driver`), to the driver. The operator's state is
+        updated by this job alone."""
+        raw, changes = keyed.split_batch(batch, list(BRONZE_EVENTS_RAW.fieldNames()))
+        checked = checked_rows(check_events(raw), bronze_columns).withColumn(
+            keyed.KIND, F.lit(None).cast("string")
+        )
+        both = checked.unionByName(keyed.for_driver(changes), allowMissingColumns=True).toArrow()
+        is_raw = pc.is_null(both[keyed.KIND])
+        rows = both.filter(is_raw).select(checked.columns[:-1])
+        change_rows = both.filter(pc.invert(is_raw)).select(list(keyed.CHANGE_COLUMNS))
+        return rows, change_rows.to_pandas()
+
     def _appendable(self, rows: pa.Table, table: catalogue.Table) -> pa.Table | DataFrame:
         """Rows as `_append` takes them: Arrow for delta-rs, a Spark frame when Spark appends."""
         return rows if self.appends_by_delta_rs() else spark_frame(self.spark, rows, spark_schema(table))
@@ -473,7 +492,7 @@ class MedallionWriter:
         self,
         new: pa.Table,
         absent: pa.Table,
-        changes: DataFrame,
+        changes: pd.DataFrame,
         batch_id: int,
         silver_written: Future[None],
     ) -> tuple[list[GoldUpdate], bool]:
@@ -495,7 +514,7 @@ class MedallionWriter:
         batch = gold.events_frame(new)
         held_before = ~batch["event_id"].isin(absent["event_id"].to_pylist())
         suspects = batch[(batch["t"] < counted) | held_before]
-        activity, types, sessions = keyed.collect_changes(changes)
+        activity, types, sessions = keyed.split_changes(changes)
         if not suspects.empty:
             late, replayed = int((suspects["t"] < counted).sum()), int(held_before.sum())
             keyed.request_rebuild(self.spark, run.checkpoint,
