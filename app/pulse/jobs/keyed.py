@@ -32,7 +32,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+import pyarrow.compute as pc
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from pulse import engine, io
@@ -45,8 +46,11 @@ from pulse_core.settings import PulseSettings
 log = logging.getLogger("pulse.pipeline")
 MINUTE_US = 60_000_000
 GAP_US = SESSION_GAP_S * 1_000_000
-# Tells the operator's rows (the change's kind) from the raw records (null) in the query's one output.
+# The change's kind on the operator's rows of the query's one output (null on the raw records).
 KIND = "_change"
+# True on the raw records, false on the operator's rows: a literal on each branch, so a filter on it
+# prunes the other branch at planning (a filter on `KIND` would run the operator to discard its rows).
+RAW = "_is_record"
 # Files the keyed engine keeps in its checkpoint folder, beside Spark's.
 FLOOR_FILE = "pulse-keyed-floor.json"
 REBUILD_FILE = "pulse-keyed-rebuild"
@@ -145,16 +149,15 @@ def with_changes(records: DataFrame, settings: PulseSettings, start: EngineStart
     changes = engine.changes(
         operator_input(records), GAP_US, horizon_us(settings), start.initial, start.floor_us
     )
-    raw = records.withColumn(KIND, F.lit(None).cast("string"))
-    return raw.unionByName(changes.withColumnRenamed("kind", KIND), allowMissingColumns=True)
+    raw = records.withColumn(KIND, F.lit(None).cast("string")).withColumn(RAW, F.lit(True))
+    changes = changes.withColumnRenamed("kind", KIND).withColumn(RAW, F.lit(False))
+    return raw.unionByName(changes, allowMissingColumns=True)
 
 
-def split_batch(batch: DataFrame, raw_columns: list[str]) -> tuple[DataFrame, DataFrame]:
-    """A micro-batch of `with_changes` as (raw records, the operator's changes)."""
-    return (
-        batch.where(F.col(KIND).isNull()).select(*raw_columns),
-        batch.where(F.col(KIND).isNotNull()),
-    )
+def raw_records(batch: DataFrame, raw_columns: list[str]) -> DataFrame:
+    """The raw records of a micro-batch of `with_changes` (for Spark's Bronze append, over a cached
+    batch: foreachBatch hands the batch over as one dataset, which a filter does not split)."""
+    return batch.where(F.col(RAW)).select(*raw_columns)
 
 
 def state_floor(settings: PulseSettings) -> Callable[[datetime], datetime]:
@@ -291,43 +294,33 @@ def counted_from(watermark_us: int, floor_us: int | None) -> int:
     return max(counted, floor_us + MINUTE_US) if floor_us is not None else counted
 
 
-def for_driver(changes: DataFrame) -> DataFrame:
-    """The operator's changes as the driver takes them: the window figures' changes summed per
-    (video, window) and per (video, window, type) across viewers (in Spark tasks), and the session rows
-    as they are. `split_changes` splits them once on the driver."""
-    kind = F.col(KIND)
-    sums = [F.sum(name).alias(name) for name in ACTIVITY_OF_CHANGE]
-    windows = (
-        changes.where(kind.isin("activity", "type"))
-        .groupBy(KIND, "video_id", "start", "event")
-        .agg(*sums)
-        .select(
-            KIND,
-            "video_id",
-            F.lit(None).cast("string").alias("user_id"),
-            "start",
-            F.lit(None).cast("long").alias("end"),
-            "event",
-            *ACTIVITY_OF_CHANGE,
-            F.lit(None).cast("boolean").alias("leave"),
-        )
-    )
-    sessions = changes.where(kind.isin("session", "gone")).select(
-        KIND, "video_id", "user_id", "start", "end", "event", *ACTIVITY_OF_CHANGE, "leave"
-    )
-    return windows.unionByName(sessions)
-
-
 CHANGE_COLUMNS = (KIND, "video_id", "user_id", "start", "end", "event", *ACTIVITY_OF_CHANGE, "leave")
+# The operator's columns travel beside the checked records' in one row set, under names of their own.
+CHANGE_PREFIX = "change_"
 
 
-def split_changes(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """`for_driver`'s rows on the driver as (window sums, type sums, session rows)."""
-    return (
-        rows[rows[KIND] == "activity"],
-        rows[rows[KIND] == "type"],
-        rows[rows[KIND].isin(["session", "gone"])],
-    )
+def carried() -> tuple[Column, ...]:
+    """The columns that carry the operator's rows beside the checked records (`split_rows` reads them)."""
+    return (F.col(RAW), *(F.col(name).alias(CHANGE_PREFIX + name) for name in CHANGE_COLUMNS))
+
+
+def split_rows(rows: pa.Table) -> tuple[pa.Table, pd.DataFrame]:
+    """A batch's rows on the driver (checked records, with `carried` columns) as (the checked records,
+    the operator's rows)."""
+    raw = pc.fill_null(rows[RAW], False)
+    names = [name for name in rows.column_names if name != RAW and not name.startswith(CHANGE_PREFIX)]
+    changes = rows.filter(pc.invert(raw)).select([CHANGE_PREFIX + name for name in CHANGE_COLUMNS])
+    frame: pd.DataFrame = changes.rename_columns(list(CHANGE_COLUMNS)).to_pandas()
+    return rows.filter(raw).select(names), frame
+
+
+def sum_changes(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The operator's rows as (window changes summed per (video, window), per-type counts summed per
+    (video, window, type), session rows): the second aggregation, over viewers, of the per-viewer changes."""
+    sums = list(ACTIVITY_OF_CHANGE)
+    activity = rows[rows[KIND] == "activity"].groupby(["video_id", "start"], as_index=False)[sums].sum()
+    types = rows[rows[KIND] == "type"].groupby(["video_id", "start", "event"], as_index=False)[sums].sum()
+    return activity, types, rows[rows[KIND].isin(["session", "gone"])]
 
 
 def apply_windows(cells: gold.WindowCells, activity: pd.DataFrame, types: pd.DataFrame) -> None:

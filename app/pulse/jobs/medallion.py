@@ -29,7 +29,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
@@ -274,8 +273,8 @@ class MedallionWriter:
         delta_rs = self.appends_by_delta_rs()
         batch, changes = rows, None
         if not delta_rs:
-            # Read twice: by the check and by Spark's Bronze append (the keyed engine's state is then
-            # updated once, by the first).
+            # Read twice: by the check and by Spark's Bronze append (so the keyed engine's operator runs
+            # once, in the first).
             batch = rows.persist()
             rows = batch
         pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="pulse-write")
@@ -285,7 +284,7 @@ class MedallionWriter:
             bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and delta_rs else ()
             if self.keyed_run is not None:
                 checked, changes = self._read_check_and_change(batch, bronze_columns)
-                rows = keyed.split_batch(batch, list(BRONZE_EVENTS_RAW.fieldNames()))[0]
+                rows = keyed.raw_records(batch, list(BRONZE_EVENTS_RAW.fieldNames()))
             else:
                 checked = self._read_and_check(rows, bronze_columns)
             valid, rejected = split_checked_rows(checked)
@@ -439,18 +438,12 @@ class MedallionWriter:
     def _read_check_and_change(
         self, batch: DataFrame, bronze_columns: tuple[str, ...]
     ) -> tuple[pa.Table, pd.DataFrame]:
-        """The keyed engine's read → check: one Spark job brings the checked raw records and the
-        operator's changes, summed per window (`keyed.for_driver`), to the driver. The operator's state is
-        updated by this job alone."""
-        raw, changes = keyed.split_batch(batch, list(BRONZE_EVENTS_RAW.fieldNames()))
-        checked = checked_rows(check_events(raw), bronze_columns).withColumn(
-            keyed.KIND, F.lit(None).cast("string")
-        )
-        both = checked.unionByName(keyed.for_driver(changes), allowMissingColumns=True).toArrow()
-        is_raw = pc.is_null(both[keyed.KIND])
-        rows = both.filter(is_raw).select(checked.columns[:-1])
-        change_rows = both.filter(pc.invert(is_raw)).select(list(keyed.CHANGE_COLUMNS))
-        return rows, change_rows.to_pandas()
+        """The keyed engine's read → check: one Spark job brings the checked records and the operator's
+        rows to the driver. The batch is one Spark dataset of both (foreachBatch hands it over whole), so
+        one pass over it runs the operator once: the check is a projection, and leaves the operator's
+        columns as they are."""
+        rows = checked_rows(check_events(batch), bronze_columns, keyed.carried()).toArrow()
+        return keyed.split_rows(rows)
 
     def _appendable(self, rows: pa.Table, table: catalogue.Table) -> pa.Table | DataFrame:
         """Rows as `_append` takes them: Arrow for delta-rs, a Spark frame when Spark appends."""
@@ -514,7 +507,7 @@ class MedallionWriter:
         batch = gold.events_frame(new)
         held_before = ~batch["event_id"].isin(absent["event_id"].to_pylist())
         suspects = batch[(batch["t"] < counted) | held_before]
-        activity, types, sessions = keyed.split_changes(changes)
+        activity, types, sessions = keyed.sum_changes(changes)
         if not suspects.empty:
             late, replayed = int((suspects["t"] < counted).sum()), int(held_before.sum())
             keyed.request_rebuild(self.spark, run.checkpoint,

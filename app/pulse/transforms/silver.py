@@ -161,13 +161,16 @@ def split_checked(checked: DataFrame) -> tuple[DataFrame, DataFrame]:
 BRONZE_PREFIX = "bronze_"
 
 
-def checked_rows(checked: DataFrame, bronze_columns: tuple[str, ...] = ()) -> DataFrame:
+def checked_rows(
+    checked: DataFrame, bronze_columns: tuple[str, ...] = (), extra: tuple[Column, ...] = ()
+) -> DataFrame:
     """Checked rows (see `check_events`) with the Silver and the quarantine columns side by side, so one
     Spark job brings a whole micro-batch to the driver; `split_checked_rows` splits it as `split_checked`
     does.
 
     Silver's own columns are null on rejected rows, and the quarantine's on valid ones. `bronze_columns`
-    come along too, named with `BRONZE_PREFIX`, for a Bronze append from the driver.
+    come along too, named with `BRONZE_PREFIX`, for a Bronze append from the driver, and `extra` columns
+    after them (the keyed engine's changes, which share the batch).
     """
     is_valid = F.col("_reason").isNull()
     shared = ("kafka_partition", "kafka_offset", "ingested_at")
@@ -177,7 +180,7 @@ def checked_rows(checked: DataFrame, bronze_columns: tuple[str, ...] = ()) -> Da
         for name, column in _rejected_named()
     ]
     bronze = [F.col(name).alias(BRONZE_PREFIX + name) for name in bronze_columns]
-    return checked.select(*silver, *quarantine, *bronze)
+    return checked.select(*silver, *quarantine, *bronze, *extra)
 
 
 def split_checked_rows(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
