@@ -1,7 +1,7 @@
-"""The JVM keyed operator `ViewerChanges` (benchmarks/jvm) against the driver's own arithmetic: after
-every micro-batch, its window changes summed over viewers equal `gold.window_stats` and the per-type
-counts, and its session changes applied in order equal `gold.sessionize`, over the distinct events
-delivered so far.
+"""The keyed engine's JVM operator `ViewerChanges` (app/pulse/engine/java) against the driver's own
+arithmetic: after every micro-batch, its window changes summed over viewers equal `gold.window_stats` and
+the per-type counts, and its session changes applied in order equal `gold.sessionize`, over the distinct
+events delivered so far.
 
 Two kinds of scenario, over two Kafka partitions. Shuffled: events of 14 minutes in random order, with
 duplicates within and across batches, late events that merge sessions, leaves, same-instant ties, gaps

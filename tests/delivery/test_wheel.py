@@ -129,6 +129,23 @@ def test_wheel_contains_the_console_script_and_the_app_package(built_wheel: Buil
         assert required in built_wheel.names, f"{required} missing from {built_wheel.path.name}"
 
 
+def test_wheel_carries_the_keyed_engines_operator_source_that_compiles(
+    built_wheel: BuiltWheel, tmp_path
+) -> None:
+    """The keyed engine compiles its JVM operator from the wheel's own Java source (`pulse.engine`): the
+    source is in the wheel, and the unpacked wheel's copy builds a jar that holds the operator's class."""
+    import zipfile
+
+    from pulse import engine
+
+    source = "pulse/engine/java/pulse/engine/ViewerChanges.java"
+    assert source in built_wheel.names, f"{source} missing from {built_wheel.path.name}"
+    shipped = built_wheel.unpacked / source
+    assert shipped.read_bytes() == (REPO_ROOT / "app" / source).read_bytes()
+    jar = engine.build_jar(tmp_path / "jvm", built_wheel.unpacked / "pulse" / "engine" / "java")
+    assert "pulse/engine/ViewerChanges.class" in zipfile.ZipFile(jar).namelist()
+
+
 def test_wheel_carries_the_license(built_wheel: BuiltWheel) -> None:
     """pyproject.toml declares Apache-2.0: the wheel carries the repository's LICENSE, and says so."""
     assert built_wheel.metadata["License-Expression"] == PYPROJECT["license"] == "Apache-2.0"

@@ -26,22 +26,22 @@ class EngineUnavailableError(RuntimeError):
     """The keyed engine's jar cannot be built or loaded. The message says what to install or set."""
 
 
-def sources() -> list[Path]:
-    """The operator's Java sources, in a stable order."""
-    return sorted(SOURCES.rglob("*.java"))
+def sources(root: Path = SOURCES) -> list[Path]:
+    """The operator's Java sources under `root` (the package's own by default), in a stable order."""
+    return sorted(root.rglob("*.java"))
 
 
-def jar_path(jvm_dir: Path) -> Path:
+def jar_path(jvm_dir: Path, root: Path = SOURCES) -> Path:
     """Where the jar of the current sources is cached: named after their hash, so a changed source (a
     new wheel) builds a new jar and an old one is never loaded by mistake."""
     digest = hashlib.sha256()
-    for source in sources():
-        digest.update(source.relative_to(SOURCES).as_posix().encode())
+    for source in sources(root):
+        digest.update(source.relative_to(root).as_posix().encode())
         digest.update(source.read_bytes())
     return jvm_dir / f"pulse-engine-{digest.hexdigest()[:12]}.jar"
 
 
-def build_jar(jvm_dir: Path) -> Path:
+def build_jar(jvm_dir: Path, root: Path = SOURCES) -> Path:
     """The operator's jar, compiled first when the cache has none for these sources.
 
     Raises:
@@ -49,7 +49,7 @@ def build_jar(jvm_dir: Path) -> Path:
     """
     import pyspark
 
-    jar = jar_path(jvm_dir)
+    jar = jar_path(jvm_dir, root)
     if jar.exists():
         return jar
     for tool in ("javac", "jar"):
@@ -62,12 +62,12 @@ def build_jar(jvm_dir: Path) -> Path:
     jvm_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as classes:
         compiled = subprocess.run(
-            ["javac", "-nowarn", "-d", classes, "-cp", classpath, *map(str, sources())],
+            ["javac", "-nowarn", "-d", classes, "-cp", classpath, *map(str, sources(root))],
             capture_output=True,
             text=True,
         )
         if compiled.returncode != 0:
-            raise EngineUnavailableError(f"javac failed on {SOURCES}:\n{compiled.stderr[-4000:]}")
+            raise EngineUnavailableError(f"javac failed on {root}:\n{compiled.stderr[-4000:]}")
         partial = jar.with_suffix(".jar.partial")
         subprocess.run(["jar", "cf", str(partial), "-C", classes, "."], check=True)
         partial.replace(jar)
@@ -101,12 +101,15 @@ def changes(
 ) -> DataFrame:
     """The operator's changes (`ViewerChanges.CHANGES`) from parsed events (event_id, event, user_id,
     video_id, t in µs, partition, offset), keyed by viewer; with each viewer's state starting from
-    `initial` (held events from `floor_us` on, and the segments of sessions before it) after a reset."""
+    `initial` (held events from `floor_us` on, and the segments of sessions before it) after a reset,
+    and with `floor_us` alone when a query built that way resumes from its checkpoint."""
     from pyspark.sql import DataFrame
 
     spark = parsed.sparkSession
     cls = operator(spark)
-    if initial is None:
+    if floor_us is None:
+        assert initial is None, "an initial state starts at a floor"
         return DataFrame(cls.changes(parsed._jdf, gap_us, horizon_us), spark)
-    assert floor_us is not None, "an initial state starts at a floor"
-    return DataFrame(cls.changes(parsed._jdf, initial._jdf, gap_us, horizon_us, floor_us), spark)
+    # A query resumed from its checkpoint keeps the floor its state was built from, without the rows.
+    initial_jdf = initial._jdf if initial is not None else None
+    return DataFrame(cls.changes(parsed._jdf, initial_jdf, gap_us, horizon_us, floor_us), spark)

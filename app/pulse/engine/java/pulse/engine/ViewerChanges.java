@@ -54,23 +54,23 @@ import scala.jdk.javaapi.CollectionConverters;
  * </ul>
  *
  * <p>Its state is bounded by the lateness horizon. The query runs in event time, with a watermark of
- * the newest event time minus the horizon. Each batch drops the viewer's held events from before the
- * window preceding the watermark's (the floor): a window at or after the watermark's needs only those
- * after it. The sessions they belonged to that a later event could still extend or merge (ending
- * within 300 s of the floor) are kept as summary segments, and chained with the held events as
- * `gold.update_sessions` chains Gold's sessions with new events. An event from before the
- * watermark's window is not counted here, since the window before its own may have been dropped: it
- * comes out as a {@code late} row (its id in `event`), for the recount from Silver that the driver
- * already does below its floor. Spark itself drops rows older than the watermark before they reach
- * the operator (the test saw a record 20 minutes late dropped), so the pipeline takes those from its
- * raw branch, which sees every row. A timer clears a viewer who has been quiet past the horizon.
+ * the end of the newest event's minute minus the horizon (so it is minute-aligned). Each batch drops the
+ * viewer's held events from before the window preceding the watermark's (the floor): a window at or
+ * after the watermark's needs only those after it. The sessions they belonged to that a later event
+ * could still extend or merge (ending within 300 s of the floor) are kept as summary segments, and
+ * chained with the held events as `gold.update_sessions` chains Gold's sessions with new events. An
+ * event from before the watermark's window is not counted here, since the window before its own may
+ * have been dropped: Spark drops it before it reaches the operator, or (after a rebuild, below) it comes
+ * out as a {@code late} row (its id in `event`). The pipeline finds those events in the batch's own
+ * rows, recomputes what they change from Silver, and rebuilds this state (`pulse.jobs.keyed`). A timer
+ * clears a viewer who has been quiet past the horizon.
  *
- * <p>After a checkpoint reset, the state starts from what the tables hold ({@link #changes(Dataset,
- * Dataset, long, long, long)}): each viewer's events from a minute-aligned `floor` on, and the
- * sessions before it that a later event could still extend, as segments. Until the watermark passes
- * it, an event from before the window after `floor` comes back as late, whichever its viewer.
+ * <p>After a checkpoint reset or a rebuild, the state starts from what the tables hold ({@link
+ * #changes(Dataset, Dataset, long, long, long)}): each viewer's events from a minute-aligned `floor` on,
+ * and the sessions before it that a later event could still extend, as segments. Until the watermark
+ * passes it, an event from before the window after `floor` comes back as late, whichever its viewer.
  *
- * <p>Not yet: a duplicate id on another viewer (dedupe keyed by event_id first).
+ * <p>Not yet: a duplicate id on another viewer is counted under both (a dedupe keyed by event_id first).
  */
 public final class ViewerChanges extends StatefulProcessorWithInitialState<String, Row, Row, Row> {
   private static final long MINUTE_US = 60_000_000L;
