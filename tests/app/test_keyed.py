@@ -68,7 +68,7 @@ def test_initial_state_chains_into_the_sessions_gold_holds(seed: int) -> None:
     floor = keyed.window_of(newest) - 15 * MINUTE
     sessions = _sessions(everything)
     state_floor = floor - keyed.GAP_US
-    held = silver.filter(pa.compute.greater_equal(silver["event_time"], gold._ts([state_floor])[0]))
+    held = silver.filter(pa.compute.greater_equal(silver["event_time"], gold.timestamps([state_floor])[0]))
     gold_rows = gold.sessions_table(sessions[sessions["end"] >= state_floor - keyed.GAP_US])
     state = RecentState(timedelta(minutes=15), None, held, gold_rows)
 

@@ -4,12 +4,12 @@
 writes to Bronze, Silver and quarantine as the driver engine does, and the records' valid events through
 `ViewerChanges` (`pulse.engine`), a JVM operator keyed by viewer whose state lives in Spark's state store
 and is checkpointed with the query. Per micro-batch the operator emits each viewer's change to the
-per-minute figures and its new, changed and merged-away sessions; the batch sums the former per
-(video, window) in Spark and brings only the sums and the session rows to the driver, which adds them to
-the window cells (`gold.WindowCells`) and commits the touched Gold rows.
+per-minute figures and its new, changed and merged-away sessions. One Spark job brings those rows to the
+driver with the checked records; the driver sums the former per (video, window) over viewers, adds the
+sums to the window cells (`gold.WindowCells`) and commits the touched Gold rows.
 
 What the operator cannot hold exactly goes through the driver's path from Silver instead, for that batch
-(`Suspects`), and the operator's state is then rebuilt from the lake:
+(its "suspects", `MedallionWriter._fold_keyed`), and the operator's state is then rebuilt from the lake:
 
 - events older than the window the operator counts from: the watermark's window (the newest event's
   minute end less `PULSE_RECENT_MINUTES`), or after a rebuild the floor its state starts from;
@@ -48,8 +48,7 @@ MINUTE_US = 60_000_000
 GAP_US = SESSION_GAP_S * 1_000_000
 # The change's kind on the operator's rows of the query's one output (null on the raw records).
 KIND = "_change"
-# True on the raw records, false on the operator's rows: a literal on each branch, so a filter on it
-# prunes the other branch at planning (a filter on `KIND` would run the operator to discard its rows).
+# True on the raw records, false on the operator's rows.
 RAW = "_is_record"
 # Files the keyed engine keeps in its checkpoint folder, beside Spark's.
 FLOOR_FILE = "pulse-keyed-floor.json"
@@ -324,7 +323,7 @@ def sum_changes(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
 
 
 def apply_windows(cells: gold.WindowCells, activity: pd.DataFrame, types: pd.DataFrame) -> None:
-    """Add the summed window changes to the cells."""
+    """Add the summed window changes (`sum_changes`) to the cells."""
     stats = pd.DataFrame(
         {
             "window_start": activity["start"].astype("int64"),
@@ -332,12 +331,8 @@ def apply_windows(cells: gold.WindowCells, activity: pd.DataFrame, types: pd.Dat
             **{name: activity[change].astype("int64") for change, name in ACTIVITY_OF_CHANGE.items()},
         }
     )
-    cells._add_stats(stats, 1)
-    for video, start, event, count in zip(
-        types["video_id"], types["start"], types["event"], types["events"], strict=True
-    ):
-        counts = cells.by_type.setdefault((video, int(start)), {})
-        counts[event] = counts.get(event, 0) + int(count)
+    counts = types.rename(columns={"start": "window_start", "events": "event_count"})
+    cells.add_sums(stats, counts[["video_id", "window_start", "event", "event_count"]])
 
 
 def touched_rows(
@@ -373,8 +368,8 @@ def touched_rows(
         "video_activity": gold.activity_table(stats),
         "events_by_type": pa.table(
             {
-                "window_start": gold._ts(starts),
-                "window_end": gold._ts(starts + MINUTE_US),
+                "window_start": gold.timestamps(starts),
+                "window_end": gold.timestamps(starts + MINUTE_US),
                 "video_id": pa.array([row[0] for row in by_type], pa.string()),
                 "event": pa.array([row[2] for row in by_type], pa.string()),
                 "event_count": pa.array([row[3] for row in by_type], pa.int64()),

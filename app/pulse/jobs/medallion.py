@@ -225,8 +225,10 @@ class MedallionWriter:
         keyed_run: KeyedRun | None = None,
     ) -> None:
         self.spark = spark
-        # The keyed engine's query (`pulse.jobs.keyed`): Gold from its operator's changes.
+        # The keyed engine's query (`pulse.jobs.keyed`): Gold from its operator's changes; set once a
+        # batch asked for its state to be rebuilt.
         self.keyed_run = keyed_run
+        self.rebuild_requested = False
         self.settings = settings
         self.run_id = run_id
         self.write_bronze = write_bronze
@@ -510,6 +512,7 @@ class MedallionWriter:
         activity, types, sessions = keyed.sum_changes(changes)
         if not suspects.empty:
             late, replayed = int((suspects["t"] < counted).sum()), int(held_before.sum())
+            self.rebuild_requested = True
             keyed.request_rebuild(self.spark, run.checkpoint,
                                   f"batch {batch_id}: {late:,} events older than the operator counts, "
                                   f"{replayed:,} Silver held already")  # fmt: skip

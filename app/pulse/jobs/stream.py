@@ -123,8 +123,7 @@ class BatchHandler:
         jobs_before = spark_job_counter(self.spark)
         result = self.writer.write(batch, batch_id)
         jobs_after = spark_job_counter(self.spark)
-        if self.keyed_run is not None:
-            self.rebuild_asked = keyed.rebuild_asked(self.spark, self.keyed_run.checkpoint)
+        self.rebuild_asked = self.writer.rebuild_requested
         if not result.rows_in:
             return
         spark_jobs = jobs_after - jobs_before if jobs_before is not None and jobs_after else None

@@ -68,7 +68,7 @@ def sessions_frame(sessions: pa.Table) -> pd.DataFrame:
     )
 
 
-def _ts(values: pd.Series | np.ndarray) -> pa.Array:
+def timestamps(values: pd.Series | np.ndarray) -> pa.Array:
     return pa.array(np.asarray(values, dtype="int64"), type=pa.int64()).cast(_TS)
 
 
@@ -120,8 +120,8 @@ def events_by_type(context: pd.DataFrame, new: pd.DataFrame) -> pa.Table:
     starts = (window // width) * MINUTE_US
     return pa.table(
         {
-            "window_start": _ts(starts),
-            "window_end": _ts(starts + MINUTE_US),
+            "window_start": timestamps(starts),
+            "window_end": timestamps(starts + MINUTE_US),
             "video_id": pa.array(np.asarray(video_names, dtype=object)[window % width], pa.string()),
             "event": pa.array(np.asarray(event_names, dtype=object)[event], pa.string()),
             "event_count": pa.array(counts.astype("int64"), pa.int64()),
@@ -146,8 +146,8 @@ def activity_table(stats: pd.DataFrame) -> pa.Table:
     out = stats.sort_values(["video_id", "window_start"], kind="stable")
     return pa.table(
         {
-            "window_start": _ts(out["window_start"]),
-            "window_end": _ts(out["window_start"] + MINUTE_US),
+            "window_start": timestamps(out["window_start"]),
+            "window_end": timestamps(out["window_start"] + MINUTE_US),
             "video_id": pa.array(out["video_id"], pa.string()),
             **{name: pa.array(out[name].to_numpy("int64"), pa.int64()) for name in ACTIVITY},
         }
@@ -303,14 +303,24 @@ class WindowCells:
         starts = np.array([row[1] for row in types], dtype="int64")
         by_type = pa.table(
             {
-                "window_start": _ts(starts),
-                "window_end": _ts(starts + MINUTE_US),
+                "window_start": timestamps(starts),
+                "window_end": timestamps(starts + MINUTE_US),
                 "video_id": pa.array([row[0] for row in types], pa.string()),
                 "event": pa.array([row[2] for row in types], pa.string()),
                 "event_count": pa.array([row[3] for row in types], pa.int64()),
             }
         )
         return {"video_activity": activity_table(stats), "events_by_type": by_type}
+
+    def add_sums(self, stats: pd.DataFrame, types: pd.DataFrame) -> None:
+        """Add figures summed over viewers elsewhere (the keyed engine's operator): `stats` as
+        `window_stats` gives them, `types` (video_id, window_start, event, event_count)."""
+        self._add_stats(stats, 1)
+        for video, start, event, count in zip(
+            types["video_id"], types["window_start"], types["event"], types["event_count"], strict=True
+        ):
+            counts = self.by_type.setdefault((video, int(start)), {})
+            counts[event] = counts.get(event, 0) + int(count)
 
     def _add_stats(self, stats: pd.DataFrame, sign: int) -> None:
         values = stats[list(ACTIVITY)].to_numpy("int64") * sign
@@ -435,8 +445,8 @@ def sessions_table(sessions: pd.DataFrame) -> pa.Table:
         {
             "user_id": pa.array(sessions["user_id"], pa.string()),
             "video_id": pa.array(sessions["video_id"], pa.string()),
-            "session_start": _ts(sessions["start"]),
-            "session_end": _ts(sessions["end"]),
+            "session_start": timestamps(sessions["start"]),
+            "session_end": timestamps(sessions["end"]),
             "duration_seconds": pa.array(
                 (np.asarray(sessions["end"], "int64") - np.asarray(sessions["start"], "int64")) / 1_000_000,
                 pa.float64(),
