@@ -44,12 +44,13 @@ CLASSPATH_CONF = "spark.driver.extraClassPath"
 
 
 def _engine_jar(settings: PulseSettings) -> Path | None:
-    """The keyed engine's jar for a local session, built on first use; None without a JDK, unless the
-    settings ask for the keyed engine, whose error then says what to install."""
+    """The keyed engine's jar for a local session, built once into the jar cache (shared by every
+    PULSE_HOME that shares it); None without a JDK, unless the settings ask for the keyed engine, whose
+    error then says what to install."""
     from pulse import engine
 
     try:
-        return engine.build_jar(settings.home / "jvm")
+        return engine.build_jar(settings.jars_dir / "engine")
     except engine.EngineUnavailableError:
         if settings.engine == "keyed":
             raise

@@ -1,14 +1,16 @@
 """The keyed engine: Pulse's per-viewer work as a JVM operator in Spark tasks (`ViewerChanges.java`).
 
 The operator's Java source ships in the wheel (`java/`). A local session compiles it once with `javac`
-against pyspark's own jars, so the classes match the Spark that runs them, and caches the jar under
-`$PULSE_HOME/jvm/`, named after the sources' hash. `pulse.spark.get_spark` puts it on the driver's
-classpath (locally the driver and the executors are one JVM). `changes` is the operator's Python face.
+against pyspark's own jars, so the classes match the Spark that runs them, and caches the jar in the jar
+cache (`$PULSE_HOME/jars/engine/`, or under `PULSE_JARS`), named after the sources' hash.
+`pulse.spark.get_spark` puts it on the driver's classpath (locally the driver and the executors are one
+JVM). `changes` is the operator's Python face.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -68,7 +70,10 @@ def build_jar(jvm_dir: Path, root: Path = SOURCES) -> Path:
         )
         if compiled.returncode != 0:
             raise EngineUnavailableError(f"javac failed on {root}:\n{compiled.stderr[-4000:]}")
-        partial = jar.with_suffix(".jar.partial")
+        # A name of its own, so that two processes building at once each replace the jar whole.
+        handle, name = tempfile.mkstemp(dir=jvm_dir, suffix=".jar.partial")
+        os.close(handle)
+        partial = Path(name)
         subprocess.run(["jar", "cf", str(partial), "-C", classes, "."], check=True)
         partial.replace(jar)
     return jar
