@@ -117,3 +117,15 @@ def test_counted_from_is_the_watermarks_window_and_not_before_a_rebuilt_floor() 
 
 def test_the_horizon_is_whole_minutes_of_recent_minutes() -> None:
     assert keyed.horizon_us(PulseSettings(recent_minutes=7)) == 7 * MINUTE
+
+
+def test_without_a_jdk_the_driver_engine_starts_and_the_keyed_engine_says_what_to_install(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulse import engine
+    from pulse.spark import _engine_jar
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no javac, no jar
+    assert _engine_jar(PulseSettings(home=tmp_path, jars=tmp_path / "jars")) is None
+    with pytest.raises(engine.EngineUnavailableError, match="JDK 17"):
+        _engine_jar(PulseSettings(home=tmp_path, jars=tmp_path / "jars", engine="keyed"))

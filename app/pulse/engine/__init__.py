@@ -47,13 +47,23 @@ def build_jar(jvm_dir: Path, root: Path = SOURCES) -> Path:
     """The operator's jar, compiled first when the cache has none for these sources.
 
     Raises:
-        EngineUnavailableError: no JDK (`javac`, `jar`), or the sources do not compile.
+        EngineUnavailableError: no JDK (`javac`, `jar`), the sources do not compile, or the jar cannot be
+            written.
     """
-    import pyspark
-
     jar = jar_path(jvm_dir, root)
     if jar.exists():
         return jar
+    try:
+        return _compile(jar, root)
+    except OSError as exc:  # a cache folder that cannot be written
+        raise EngineUnavailableError(f"cannot build the keyed engine's jar at {jar}: {exc}") from exc
+
+
+def _compile(jar: Path, root: Path) -> Path:
+    """Compile the sources under `root` into `jar`."""
+    import pyspark
+
+    jvm_dir = jar.parent
     for tool in ("javac", "jar"):
         if shutil.which(tool) is None:
             raise EngineUnavailableError(
@@ -74,7 +84,12 @@ def build_jar(jvm_dir: Path, root: Path = SOURCES) -> Path:
         handle, name = tempfile.mkstemp(dir=jvm_dir, suffix=".jar.partial")
         os.close(handle)
         partial = Path(name)
-        subprocess.run(["jar", "cf", str(partial), "-C", classes, "."], check=True)
+        packed = subprocess.run(
+            ["jar", "cf", str(partial), "-C", classes, "."], capture_output=True, text=True
+        )
+        if packed.returncode != 0:
+            partial.unlink(missing_ok=True)
+            raise EngineUnavailableError(f"jar failed on {root}:\n{packed.stderr[-4000:]}")
         partial.replace(jar)
     return jar
 
