@@ -46,7 +46,7 @@ def tie_events(moment: datetime) -> tuple[list[Event], list[Event], int]:
     At one instant: a heartbeat and a leave sent in different batches (the leave counts as later, for
     presence and where the session ends); a join, a leave and a second join; chat, a like and a share,
     ordered by their derived ids; ids chosen against the send order; a leave exactly at a window's end;
-    and a resend of one of them (a duplicate across batches).
+    a resend of one of them (a duplicate across batches); and one's id reused by another viewer.
     """
     boundary = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
@@ -75,6 +75,8 @@ def tie_events(moment: datetime) -> tuple[list[Event], list[Event], int]:
         at(0, "join", "tie_f", "video_3"),
         at(60, "join", "tie_f", "video_3"),
         before[4],  # the same event again: one row in Silver
+        # tie_d's like's id again, under another viewer: Silver keeps the first record, tie_d's like
+        at(20, "share", "tie_g", "video_2", event_id="tie-d-2"),
     ]
     # Silver's identity of an event: its id, or what its id is derived from.
     identities = {

@@ -307,7 +307,7 @@ class MedallionWriter:
                 phases["silver"] = time.monotonic() - step
                 step = time.monotonic()
                 if self.keyed_run is not None and changes is not None:
-                    updates, rebuilt = self._fold_keyed(new, absent, changes, batch_id, silver)
+                    updates, rebuilt = self._fold_keyed(valid, new, absent, changes, batch_id, silver)
                 else:
                     updates, rebuilt = self._fold(new, silver)
                 phases["compute"] = time.monotonic() - step
@@ -485,6 +485,7 @@ class MedallionWriter:
 
     def _fold_keyed(
         self,
+        valid: pa.Table,
         new: pa.Table,
         absent: pa.Table,
         changes: pd.DataFrame,
@@ -493,8 +494,9 @@ class MedallionWriter:
     ) -> tuple[list[GoldUpdate], bool]:
         """The keyed engine's fold (`pulse.jobs.keyed`): the Gold rows the operator's changes touch, from
         the window cells and its session rows; and for the events it cannot hold exactly (`suspects`:
-        older than it counts from, or held by Silver before this batch), the rows recomputed from Silver
-        as the driver engine does, after which the operator's state is rebuilt. Sessions last."""
+        older than it counts from, held by Silver before this batch, or copies of another viewer's event,
+        which the operator, telling copies apart per viewer, counted), the rows recomputed from Silver as
+        the driver engine does, after which the operator's state is rebuilt. Sessions last."""
         assert self.keyed_run is not None
         state = self.recent()
         state.add(new)  # for deduplication only: the operator's sums change the cells
@@ -508,14 +510,22 @@ class MedallionWriter:
         counted = keyed.counted_from(watermark, run.floor_us)
         batch = gold.events_frame(new)
         held_before = ~batch["event_id"].isin(absent["event_id"].to_pylist())
-        suspects = batch[(batch["t"] < counted) | held_before]
+        # Only a batch with copies (valid records that are not new) can hold another viewer's event.
+        copies = (
+            gold.events_frame(state.copies_of_other_viewers(valid))
+            if valid.num_rows > new.num_rows
+            else batch.iloc[:0]
+        )
+        copies = copies[copies["t"] >= counted]
+        suspects = pd.concat([batch[(batch["t"] < counted) | held_before], copies], ignore_index=True)
         activity, types, sessions = keyed.sum_changes(changes)
         if not suspects.empty:
-            late, replayed = int((suspects["t"] < counted).sum()), int(held_before.sum())
+            late, replayed = int((batch["t"] < counted).sum()), int(held_before.sum())
             self.rebuild_requested = True
             keyed.request_rebuild(self.spark, run.checkpoint,
-                                  f"batch {batch_id}: {late:,} events older than the operator counts, "
-                                  f"{replayed:,} Silver held already")  # fmt: skip
+                                  f"batch {batch_id}: events older than the operator counts: {late:,}; "
+                                  f"held by Silver already: {replayed:,}; copies of another viewer's "
+                                  f"event: {len(copies):,}")  # fmt: skip
         cells = state.cells
         keyed.apply_windows(cells, activity, types)
         reader = RecentReader(self.spark, state, self.paths, silver_written)
@@ -548,9 +558,10 @@ class MedallionWriter:
         upsert, stale = keyed.session_rows(sessions, viewers)
         session_starts = [*gold.micros(upsert["session_start"]), *gold.micros(stale["session_start"])]
         rebuilt = False
-        if viewers:
-            pairs = pd.Series(list(zip(batch["user_id"], batch["video_id"], strict=True)), index=batch.index)
-            theirs = batch[pairs.isin(viewers)]
+        pairs = pd.Series(list(zip(batch["user_id"], batch["video_id"], strict=True)), index=batch.index)
+        # A copy's viewer may have no new event: its Gold sessions, which never took the copy, then stand.
+        theirs = batch[pairs.isin(viewers)] if viewers else batch.iloc[:0]
+        if not theirs.empty:
             first = _instant(int(theirs["t"].min()))
             rows_of, stale_of = self._sessions(reader, theirs, first)
             upsert = pa.concat_tables([upsert, rows_of])

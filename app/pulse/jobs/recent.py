@@ -157,6 +157,30 @@ class RecentState:
             return unique
         return unique.filter(pa.array([not h for h in held], pa.bool_()))
 
+    def copies_of_other_viewers(self, valid: pa.Table) -> pa.Table:
+        """The records of `valid` that copy an event the state holds from another record of another
+        viewer (user_id, video_id): an id a producer reused, which Silver holds once, as its first record."""
+        ids = valid["event_id"].to_pylist()
+        known = list(map(self._coordinates.get, ids))
+        copy = [
+            held is not None and held != own for held, own in zip(known, _coordinates(valid), strict=True)
+        ]
+        if not any(copy):
+            return valid.slice(0, 0)
+        copies = valid.filter(pa.array(copy, pa.bool_()))
+        held = self.events.filter(pc.is_in(self.events["event_id"], value_set=copies["event_id"]))
+        viewer_of = dict(
+            zip(
+                held["event_id"].to_pylist(),
+                zip(held["user_id"].to_pylist(), held["video_id"].to_pylist(), strict=True),
+                strict=True,
+            )
+        )
+        own = zip(copies["event_id"].to_pylist(), copies["user_id"].to_pylist(),
+                  copies["video_id"].to_pylist(), strict=True)  # fmt: skip
+        other = [viewer_of.get(event_id, (user, video)) != (user, video) for event_id, user, video in own]
+        return copies.filter(pa.array(other, pa.bool_()))
+
     def add(self, new: pa.Table) -> None:
         """Hold the batch's new Silver events (those the state covers and does not hold yet), and count
         them in the window cells."""

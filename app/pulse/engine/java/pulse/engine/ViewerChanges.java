@@ -70,7 +70,9 @@ import scala.jdk.javaapi.CollectionConverters;
  * and the sessions before it that a later event could still extend, as segments. Until the watermark
  * passes it, an event from before the window after `floor` comes back as late, whichever its viewer.
  *
- * <p>Not yet: a duplicate id on another viewer is counted under both (a dedupe keyed by event_id first).
+ * <p>A copy of an event under another viewer (a reused id) is counted under that viewer too: only a
+ * dedupe keyed by event_id sees it. The pipeline's driver names such copies and recounts their windows
+ * from Silver, then rebuilds this state (`MedallionWriter._fold_keyed`).
  */
 public final class ViewerChanges extends StatefulProcessorWithInitialState<String, Row, Row, Row> {
   private static final long MINUTE_US = 60_000_000L;
