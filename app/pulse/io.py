@@ -354,6 +354,14 @@ def path_exists(spark: SparkSession, path: str) -> bool:
     return bool(fs.exists(target))  # type: ignore[attr-defined]
 
 
+def list_names(spark: SparkSession, path: str) -> list[str]:
+    """The names of the entries of a folder (none when it does not exist), on any Hadoop file system."""
+    target, fs = _hadoop_path(spark, path)
+    if not fs.exists(target):  # type: ignore[attr-defined]
+        return []
+    return [status.getPath().getName() for status in fs.listStatus(target)]  # type: ignore[attr-defined]
+
+
 def read_small_file(spark: SparkSession, path: str) -> str | None:
     """A small text file's contents (a checkpoint's offsets entry), or None when it is absent."""
     target, fs = _hadoop_path(spark, path)

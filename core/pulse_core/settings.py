@@ -88,6 +88,17 @@ class PulseSettings(BaseSettings):
             "checkpoint reset (`pulse reset-checkpoints`), which keeps every table exact."
         ),
     )
+    state_partitions: int | None = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        description=(
+            "How many tasks share the keyed engine's state: its query's shuffle partitions, which Spark "
+            "freezes into the checkpoint at its first run. Unset: the session's `spark.sql.shuffle."
+            "partitions` (locally one per core). Choose it for the largest cluster the job will run on; a "
+            "new value takes effect after `pulse reset-checkpoints pipeline` (docs/pipeline.md)."
+        ),
+    )
     delta_rs_credential: str | None = Field(
         default=None,
         description=(

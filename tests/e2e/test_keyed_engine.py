@@ -115,3 +115,41 @@ def test_switching_engines_needs_a_reset_and_stays_exact(
     third = produce_late_stream(load_settings(), events=4000, seed=7)
     run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=2000), load_settings())
     assert_every_table_exact(lake, *astuple(_total(first, second, third)))
+
+
+def _state_partitions(lake: Path) -> int:
+    return sum(p.name.isdigit() for p in (lake / "_checkpoints" / "pipeline" / "state" / "0").iterdir())
+
+
+def test_state_partitions_are_chosen_once_and_changed_by_a_reset(
+    spark,
+    broker: Broker,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`PULSE_STATE_PARTITIONS` sets a new checkpoint's state partitions; a checkpoint keeps its own, with a
+    warning that names the reset, and after the reset the new value holds. Every table stays exact."""
+    lake = broker.home / "lake"
+    monkeypatch.setenv("PULSE_ENGINE", "keyed")
+    monkeypatch.setenv("PULSE_STATE_PARTITIONS", "3")
+    first = produce_late_stream(load_settings(), events=2000, seed=31)
+    run_pipeline(PipelineOptions("all", once=True), load_settings())
+    assert _state_partitions(lake) == 3
+    session_partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    assert session_partitions != "3", "the session's own shuffle partitions are left as they were"
+
+    monkeypatch.setenv("PULSE_STATE_PARTITIONS", "5")
+    caplog.set_level(logging.WARNING, logger="pulse.pipeline")
+    second = produce_late_stream(load_settings(), events=2000, seed=32)
+    run_pipeline(PipelineOptions("all", once=True), load_settings())
+    warnings = [r.message for r in caplog.records if "PULSE_STATE_PARTITIONS=5" in r.message]
+    assert warnings, "a setting the checkpoint does not hold is reported"
+    assert "pulse reset-checkpoints pipeline" in warnings[0], warnings
+    assert _state_partitions(lake) == 3
+    assert_every_table_exact(lake, *astuple(_total(first, second)))
+
+    move_checkpoints_aside(spark, load_settings(), "partitions", [Query.pipeline])
+    third = produce_late_stream(load_settings(), events=2000, seed=33)
+    run_pipeline(PipelineOptions("all", once=True), load_settings())
+    assert _state_partitions(lake) == 5
+    assert_every_table_exact(lake, *astuple(_total(first, second, third)))

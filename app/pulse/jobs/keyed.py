@@ -75,6 +75,10 @@ STATE_CONF = {
 }
 
 
+# The query's shuffle partitions: the operator's state partitions, fixed in the checkpoint at its first run.
+PARTITIONS_CONF = "spark.sql.shuffle.partitions"
+
+
 class EngineSwitchError(RuntimeError):
     """The checkpoint was written by the other engine. The message says how to switch."""
 
@@ -106,6 +110,31 @@ def check_engine(spark: SparkSession, checkpoint: str, keyed: bool) -> None:
             "`pulse reset-checkpoints pipeline --commit <a label>` (every table stays exact: the new run "
             f"starts after what Bronze holds), then start it again with PULSE_ENGINE={now}."
         )
+
+
+def checkpoint_partitions(spark: SparkSession, checkpoint: str) -> int | None:
+    """The state partitions a keyed checkpoint holds (one folder each under its operator's), or None
+    before its first batch committed state."""
+    count = sum(name.isdigit() for name in io.list_names(spark, f"{checkpoint}/state/0"))
+    return count or None
+
+
+def state_partitions(spark: SparkSession, settings: PulseSettings, checkpoint: str) -> int:
+    """The state partitions this run's query gets: its checkpoint's, which Spark froze at the first run,
+    else `PULSE_STATE_PARTITIONS`, else the session's shuffle partitions. A setting the checkpoint does
+    not hold is reported with the reset that applies it: it is not an error, the query runs as before."""
+    held = checkpoint_partitions(spark, checkpoint)
+    wanted = settings.state_partitions
+    if held is None:
+        return wanted or int(spark.conf.get(PARTITIONS_CONF) or 1)
+    if wanted is not None and wanted != held:
+        log.warning(
+            f"keyed engine: PULSE_STATE_PARTITIONS={wanted}, but the checkpoint at {checkpoint} holds its "
+            f"state in {held} partitions, fixed at its first run; it keeps {held}. To apply {wanted}, stop "
+            "the pipeline, run `pulse reset-checkpoints pipeline --commit <a label>` (every table stays "
+            "exact: the state is rebuilt from the lake), and start it again."
+        )
+    return held
 
 
 def operator_input(records: DataFrame) -> DataFrame:

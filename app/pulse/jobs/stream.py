@@ -164,7 +164,14 @@ def start_from_kafka(
     start = keyed.start_state(spark, settings, checkpoint, state)
     run = keyed.KeyedRun(checkpoint, start.floor_us)
     handler = BatchHandler(spark, settings, FROM_KAFKA, True, stop, progress_log, guard, run, state)
-    return io.write_foreach_batch(keyed.with_changes(records, settings, start), handler, sink)
+    # The query copies the session's settings when it starts, and a new checkpoint keeps its partitions.
+    partitions = keyed.state_partitions(spark, settings, checkpoint)
+    session_partitions = spark.conf.get(keyed.PARTITIONS_CONF)
+    spark.conf.set(keyed.PARTITIONS_CONF, str(partitions))
+    try:
+        return io.write_foreach_batch(keyed.with_changes(records, settings, start), handler, sink)
+    finally:
+        spark.conf.set(keyed.PARTITIONS_CONF, session_partitions or str(partitions))
 
 
 def start_from_bronze(
