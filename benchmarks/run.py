@@ -29,6 +29,7 @@ BENCHMARKS = {
     "scaleout": "benchmarks.scaleout",
     "driver_windows": "benchmarks.driver_windows",
     "keyed_state": "benchmarks.keyed_state",
+    "dedupe_index": "benchmarks.dedupe_index",
 }
 ALIASES = {"memory": "freshness"}
 REFUSED = 2  # the exit status when a busy machine stopped the run

@@ -463,12 +463,11 @@ class MedallionWriter:
         state = self.recent()
         unique = first_per_event_id(valid)
         if state.floor is None:
-            return state.unseen(unique), state.absent(unique)
+            return state.deduplicate(unique)
         covered = pc.greater_equal(unique["event_time"], at(state.floor))
         late_new, late_absent = self._unseen_in_silver(unique.filter(pc.invert(covered)))
-        new = pa.concat_tables([state.unseen(unique.filter(covered)), late_new])
-        absent = pa.concat_tables([state.absent(unique.filter(covered)), late_absent])
-        return new, absent
+        new, absent = state.deduplicate(unique.filter(covered))
+        return pa.concat_tables([new, late_new]), pa.concat_tables([absent, late_absent])
 
     def _fold(self, new: pa.Table, silver_written: Future[None]) -> tuple[list[GoldUpdate], bool]:
         """Fold the new events into the recent state, and into Gold: the Gold rows they change (sessions

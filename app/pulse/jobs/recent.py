@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from pulse import io
+from pulse.jobs.event_index import ABSENT, EventIndex
 from pulse.preflight import on_local_disk
 from pulse.transforms import gold
 from pulse_core import catalogue
@@ -72,9 +73,8 @@ class RecentState:
         self.floor = floor
         self.events = events.select(list(EVENT_COLUMNS))
         self.sessions = sessions
-        # event_id -> its Kafka record as one int (`_coordinates`): ints, unlike tuples, are nothing the
-        # garbage collector tracks, and a collection over millions of tuples cost up to a second a batch.
-        self._coordinates: dict[str, int] = {}
+        # event_id -> its Kafka record as one int (`_coordinates`), in numpy arrays: 32 B an event.
+        self._records = EventIndex()
         self._index(self.events)
         self.newest: datetime | None = None
         if self.events.num_rows:
@@ -131,41 +131,38 @@ class RecentState:
         )
         return state
 
-    def _index(self, events: pa.Table, ids: list[str] | None = None) -> None:
-        ids = events["event_id"].to_pylist() if ids is None else ids
-        self._coordinates.update(zip(ids, _coordinates(events), strict=True))
+    def _index(self, events: pa.Table) -> None:
+        self._records.add(events["event_id"], _coordinates(events), _times(events))
 
     def covers(self, instant: datetime) -> bool:
         """True when every Silver event at or after `instant` is in the state."""
         return self.floor is None or instant >= self.floor
 
+    def deduplicate(self, unique: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """`unseen` and `absent` of the same events, with one lookup."""
+        held = self._records.records(unique["event_id"])
+        if (held == ABSENT).all():
+            return unique, unique
+        own = _coordinates(unique)
+        unseen = unique.filter(pa.array((held == ABSENT) | (held == own), pa.bool_()))
+        return unseen, unique.filter(pa.array(held == ABSENT, pa.bool_()))
+
     def unseen(self, unique: pa.Table) -> pa.Table:
         """`transforms.silver.unseen_events` against the state, for events the state covers: the ones no
         other Kafka record delivered before."""
-        # The lookups run in C (`map`); only ids the state knows (replays, duplicates) are compared.
-        known = list(map(self._coordinates.get, unique["event_id"].to_pylist()))
-        if known.count(None) == len(known):
-            return unique
-        keep = [held is None or held == own for held, own in zip(known, _coordinates(unique), strict=True)]
-        return unique.filter(pa.array(keep, pa.bool_()))
+        return self.deduplicate(unique)[0]
 
     def absent(self, unique: pa.Table) -> pa.Table:
         """The events whose event_id the state does not hold at all (from any Kafka record), among those
         it covers: what a Silver append adds."""
-        held = list(map(self._coordinates.__contains__, unique["event_id"].to_pylist()))
-        if not any(held):
-            return unique
-        return unique.filter(pa.array([not h for h in held], pa.bool_()))
+        return self.deduplicate(unique)[1]
 
     def copies_of_other_viewers(self, valid: pa.Table) -> pa.Table:
         """The records of `valid` that copy an event the state holds from another record of another
         viewer (user_id, video_id): an id a producer reused, which Silver holds once, as its first record."""
-        ids = valid["event_id"].to_pylist()
-        known = list(map(self._coordinates.get, ids))
-        copy = [
-            held is not None and held != own for held, own in zip(known, _coordinates(valid), strict=True)
-        ]
-        if not any(copy):
+        held = self._records.records(valid["event_id"])
+        copy = (held != ABSENT) & (held != _coordinates(valid))
+        if not copy.any():
             return valid.slice(0, 0)
         copies = valid.filter(pa.array(copy, pa.bool_()))
         held = self.events.filter(pc.is_in(self.events["event_id"], value_set=copies["event_id"]))
@@ -186,19 +183,14 @@ class RecentState:
         them in the window cells."""
         if self.floor is not None:
             new = new.filter(pc.greater_equal(new["event_time"], at(self.floor)))
-        ids = new["event_id"].to_pylist()
-        held = list(map(self._coordinates.__contains__, ids))
-        if all(held):
+        fresh = self._records.records(new["event_id"]) == ABSENT
+        if not fresh.any():
             return
         rows = new.select(list(EVENT_COLUMNS))
-        if any(held):
-            fresh = [not h for h in held]
-            rows, ids = (
-                rows.filter(pa.array(fresh, pa.bool_())),
-                [i for i, f in zip(ids, fresh, strict=True) if f],
-            )
+        if not fresh.all():
+            rows = rows.filter(pa.array(fresh, pa.bool_()))
         rows = rows.cast(self.events.schema)
-        self._index(rows, ids)
+        self._index(rows)
         self.events = pa.concat_tables([self.events, rows])
         newest = pc.max(rows["event_time"]).as_py()
         if self.newest is None or newest > self.newest:
@@ -248,8 +240,7 @@ class RecentState:
             return
         self.floor = floor
         expired = pc.less(self.events["event_time"], at(floor))
-        for event_id in self.events.filter(expired)["event_id"].to_pylist():
-            self._coordinates.pop(event_id, None)
+        self._records.drop_before(_micros(floor))
         self.events = self.events.filter(pc.invert(expired)).combine_chunks()
         self.sessions = self.sessions.filter(
             pc.greater_equal(self.sessions["session_end"], at(floor - GAP))
@@ -267,11 +258,17 @@ def _instant(micros: int) -> pa.Scalar:
     return pa.scalar(micros, pa.int64()).cast(_TS)
 
 
-def _coordinates(events: pa.Table) -> list[int]:
-    """Each row's Kafka (partition, offset) as one int: the partition above bit 40."""
+def _coordinates(events: pa.Table) -> np.ndarray:
+    """Each row's Kafka (partition, offset) as one int64: the partition above bit 40."""
     partitions = events["kafka_partition"].to_numpy(zero_copy_only=False).astype("int64")
     offsets = events["kafka_offset"].to_numpy(zero_copy_only=False).astype("int64")
-    return ((partitions << 40) | offsets).tolist()
+    return (partitions << 40) | offsets
+
+
+def _times(events: pa.Table) -> np.ndarray:
+    """Each row's event time in µs."""
+    micros = events["event_time"].cast(pa.timestamp("us", "UTC")).cast(pa.int64())
+    return micros.to_numpy(zero_copy_only=False)
 
 
 def spark_frame(spark: SparkSession, table: pa.Table, schema: StructType) -> DataFrame:

@@ -1,0 +1,83 @@
+"""`EventIndex`, the driver's dedupe index: the same answers as a dict of the ids, in 32 B an event, also
+when ids share a hash."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pulse.jobs import event_index
+from pulse.jobs.event_index import ABSENT, EventIndex
+
+# A history: batches of (id number, event time) to add, each followed by a floor to drop before.
+History = list[tuple[list[tuple[int, int]], int]]
+EVENTS = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 1000)), max_size=40)
+BATCHES = st.lists(st.tuples(EVENTS, st.integers(0, 700)), max_size=12)
+
+
+def _replay(history: History) -> None:
+    """Apply `history` to an index and to a dict, as `RecentState` does (an id held already is not added
+    again), and compare every id's record after each step."""
+    index, reference = EventIndex(), {}
+    record = 0
+    for batch, floor in history:
+        fresh: dict[str, tuple[int, int]] = {}
+        for number, time in batch:
+            event_id = f"event-{number}"
+            if event_id not in reference and event_id not in fresh:
+                record += 1
+                fresh[event_id] = (record, time)
+        ids = pa.array(list(fresh), pa.string())
+        index.add(ids, np.array([r for r, _ in fresh.values()]), np.array([t for _, t in fresh.values()]))
+        reference |= fresh
+        asked = pa.array([f"event-{n}" for n in range(401)], pa.string())
+        expected = [reference[i][0] if i in reference else ABSENT for i in asked.to_pylist()]
+        assert index.records(asked).tolist() == expected
+        index.drop_before(floor)
+        reference = {i: (r, t) for i, (r, t) in reference.items() if t >= floor}
+        assert len(index) == len(reference)
+        assert index.records(asked).tolist() == [
+            reference[i][0] if i in reference else ABSENT for i in asked.to_pylist()
+        ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(BATCHES)
+def test_the_index_answers_as_a_dict_of_the_ids_does(
+    history: History,
+) -> None:
+    _replay(history)
+
+
+@settings(max_examples=40, deadline=None)
+@given(BATCHES)
+def test_ids_that_share_their_first_hash_are_told_apart_by_the_second(
+    history: History,
+) -> None:
+    # Three values of the first hash for 401 ids: long runs of equal first hashes in every sorted run.
+    def weak(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+        values = ids.to_numpy(zero_copy_only=False)
+        second = pd.util.hash_array(values, hash_key="0123456789abcdef", categorize=False)
+        return (second % np.uint64(3)).astype(np.uint64), second
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(event_index, "id_hashes", weak)
+        _replay(history)
+
+
+def test_an_event_costs_32_bytes_and_runs_stay_few() -> None:
+    index = EventIndex()
+    for batch in range(200):
+        ids = pa.array([f"{batch}-{i}" for i in range(500)], pa.string())
+        index.add(ids, np.arange(500), np.full(500, batch))
+    assert len(index) == 100_000
+    assert index.nbytes == 32 * 100_000
+    assert len(index._runs) <= 10, "runs merge as they grow"
+    index.drop_before(150)
+    assert len(index) == 25_000
+    assert index.records(pa.array(["149-0", "150-0", "199-499"]))[0] == ABSENT
+    assert index.records(pa.array(["150-7"]))[0] == 7
