@@ -3,7 +3,7 @@
 The recent state holds the ids of 15 minutes of events (`PULSE_RECENT_MINUTES`) to deduplicate Silver.
 Until session 15 that was a dict from each id's string to its Kafka record: about 154 B an event, the
 larger part of the state's 250 B (issue 22). `EventIndex` keeps a 128-bit hash of the id, the record and
-the event time in numpy arrays.
+the event time and a hash of the viewer in numpy arrays.
 
 Per rate and round: the ids of 15 minutes of events (uuid4 strings, as the producer sends), added a
 second at a time as the pipeline adds its batches; then one second's batch looked up (1% of it ids the
@@ -65,12 +65,13 @@ def one_round(rate: int, held_s: int, lookups: int, seed: int) -> dict[str, Any]
     ids = _ids(count, seed)
     records = np.arange(count, dtype=np.int64)
     times = records // rate * 1_000_000
+    viewers = records.astype(np.uint64) % np.uint64(max(rate, 1))
 
     def index_by_second() -> EventIndex:
         index = EventIndex()
         for second in range(held_s):
             at = slice(second * rate, (second + 1) * rate)
-            index.add(ids[at], records[at], times[at])
+            index.add(ids[at], records[at], times[at], viewers[at])
         return index
 
     index, index_bytes, index_build_s = _measured(index_by_second)

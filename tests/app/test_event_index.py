@@ -1,5 +1,5 @@
-"""`EventIndex`, the driver's dedupe index: the same answers as a dict of the ids, in 32 B an event, also
-when ids share a hash."""
+"""`EventIndex`, the driver's dedupe index: the same answers as a dict of the ids, in 40 B an event, also
+when ids share a hash; and `RecentState.copies_of_other_viewers` through it."""
 
 from __future__ import annotations
 
@@ -32,11 +32,14 @@ def _replay(history: History) -> None:
                 record += 1
                 fresh[event_id] = (record, time)
         ids = pa.array(list(fresh), pa.string())
-        index.add(ids, np.array([r for r, _ in fresh.values()]), np.array([t for _, t in fresh.values()]))
+        records = np.array([r for r, _ in fresh.values()])
+        index.add(ids, records, np.array([t for _, t in fresh.values()]), records.astype(np.uint64) % 7)
         reference |= fresh
         asked = pa.array([f"event-{n}" for n in range(401)], pa.string())
         expected = [reference[i][0] if i in reference else ABSENT for i in asked.to_pylist()]
-        assert index.records(asked).tolist() == expected
+        found, viewers = index.find(asked)
+        assert found.tolist() == expected
+        assert viewers.tolist() == [r % 7 if r != ABSENT else 0 for r in expected]
         index.drop_before(floor)
         reference = {i: (r, t) for i, (r, t) in reference.items() if t >= floor}
         assert len(index) == len(reference)
@@ -69,13 +72,13 @@ def test_ids_that_share_their_first_hash_are_told_apart_by_the_second(
         _replay(history)
 
 
-def test_an_event_costs_32_bytes_and_runs_stay_few() -> None:
+def test_an_event_costs_40_bytes_and_runs_stay_few() -> None:
     index = EventIndex()
     for batch in range(200):
         ids = pa.array([f"{batch}-{i}" for i in range(500)], pa.string())
-        index.add(ids, np.arange(500), np.full(500, batch))
+        index.add(ids, np.arange(500), np.full(500, batch), np.zeros(500, np.uint64))
     assert len(index) == 100_000
-    assert index.nbytes == 32 * 100_000
+    assert index.nbytes == 40 * 100_000
     assert len(index._runs) <= 10, "runs merge as they grow"
     index.drop_before(150)
     assert len(index) == 25_000

@@ -132,3 +132,26 @@ def test_reads_below_the_floor_are_refused() -> None:
     recent = state(events(("a", 0, 0, 1)), floor=T0)
     with pytest.raises(AssertionError, match="floor"):
         recent.events_since(T0 - timedelta(seconds=1))
+
+
+def test_a_copy_under_another_viewer_is_found_with_or_without_the_events_held() -> None:
+    held = events(("a", 0, 0, 1), ("b", 1, 0, 2))
+    # "a" again under u2 (another viewer), "b" again under u1 (the same viewer), "c" new under u2.
+    batch = pa.concat_tables([held.slice(0, 2), events(("b", 1, 1, 7))])
+    batch = pa.concat_tables(
+        [batch, events(("a", 0, 1, 8), ("c", 2, 1, 9)).set_column(3, "user_id", pa.array(["u2", "u2"]))]
+    )
+    for release in (False, True):
+        recent = state(held)
+        if release:
+            recent.release_events()
+            assert recent.events.num_rows == 0
+            assert not recent.holds_events_since(T0 - timedelta(days=1)), "reads go to Delta"
+        copies = recent.copies_of_other_viewers(batch)
+        assert list(zip(copies["event_id"].to_pylist(), copies["kafka_offset"].to_pylist(), strict=True)) == [
+            ("a", 8)
+        ]
+        assert recent.unseen(batch)["event_id"].to_pylist() == ["a", "b", "c"]
+        recent.add(events(("d", 3, 0, 10)))
+        assert recent.unseen(events(("d", 3, 1, 11))).num_rows == 0, "the ids are still held"
+        assert recent.events.num_rows == (0 if release else 3)

@@ -204,7 +204,18 @@ def floor_of(newest_us: int, settings: PulseSettings) -> int:
 def start_state(
     spark: SparkSession, settings: PulseSettings, checkpoint: str, state: RecentState
 ) -> EngineStart:
-    """How the operator starts for this run: from its checkpoint, or (a fresh one) from the lake."""
+    """How the operator starts for this run: from its checkpoint, or (a fresh one) from the lake. The
+    driver's state then keeps only its events' ids (`RecentState.release_events`): the operator holds
+    the events."""
+    try:
+        return _start_state(spark, settings, checkpoint, state)
+    finally:
+        state.release_events()
+
+
+def _start_state(
+    spark: SparkSession, settings: PulseSettings, checkpoint: str, state: RecentState
+) -> EngineStart:
     if io.has_checkpoint(spark, checkpoint):
         text = io.read_small_file(spark, f"{checkpoint}/{FLOOR_FILE}")
         floor = json.loads(text)["floor_us"] if text else None

@@ -176,7 +176,7 @@ class RecentReader:
 
     def silver(self, low: datetime, high: datetime | None = None) -> pa.Table:
         """Silver events with `low` <= event time (< `high`), with the columns Gold uses."""
-        if self.state.covers(low):
+        if self.state.holds_events_since(low):
             return self.state.events_since(low, high).select(list(GOLD_INPUT))
         log.info(f"reading silver.events from Delta since {low.isoformat()}: below the recent state's floor")
         self.silver_written.result()
@@ -430,6 +430,8 @@ class MedallionWriter:
         """The driver-side state, loaded from the tables the first time and after a failed batch."""
         if self.state is None:
             self.state = load_recent_state(self.spark, self.settings, self.keyed_run is not None)
+            if self.keyed_run is not None:
+                self.state.release_events()
         return self.state
 
     def _read_and_check(self, rows: DataFrame, bronze_columns: tuple[str, ...]) -> pa.Table:

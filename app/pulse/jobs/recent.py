@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from pulse import io
-from pulse.jobs.event_index import ABSENT, EventIndex
+from pulse.jobs.event_index import ABSENT, EventIndex, viewer_hashes
 from pulse.preflight import on_local_disk
 from pulse.transforms import gold
 from pulse_core import catalogue
@@ -73,12 +73,15 @@ class RecentState:
         self.floor = floor
         self.events = events.select(list(EVENT_COLUMNS))
         self.sessions = sessions
-        # event_id -> its Kafka record as one int (`_coordinates`), in numpy arrays: 32 B an event.
+        # event_id -> its Kafka record as one int (`_coordinates`), time and viewer: 40 B an event
+        # (`pulse.jobs.event_index`).
         self._records = EventIndex()
         self._index(self.events)
         self.newest: datetime | None = None
         if self.events.num_rows:
             self.newest = pc.max(self.events["event_time"]).as_py()
+        # False once `release_events` dropped the events: the ids stay, for deduplication.
+        self.holds_events = True
         # Gold's per-minute figures of the held windows, which each added event updates (`gold.WindowCells`).
         self.cells = gold.WindowCells.of(
             gold.events_frame(self.events), None if floor is None else _micros(floor)
@@ -132,7 +135,18 @@ class RecentState:
         return state
 
     def _index(self, events: pa.Table) -> None:
-        self._records.add(events["event_id"], _coordinates(events), _times(events))
+        viewers = viewer_hashes(events["user_id"], events["video_id"])
+        self._records.add(events["event_id"], _coordinates(events), _times(events), viewers)
+
+    def release_events(self) -> None:
+        """Keep only the ids of the events, for deduplication (the keyed engine, whose operator holds its
+        viewers' events in Spark's state store: reads of Silver then go to Delta)."""
+        self.events = self.events.slice(0, 0)
+        self.holds_events = False
+
+    def holds_events_since(self, instant: datetime) -> bool:
+        """True when every Silver event at or after `instant` is in the state's events."""
+        return self.holds_events and self.covers(instant)
 
     def covers(self, instant: datetime) -> bool:
         """True when every Silver event at or after `instant` is in the state."""
@@ -160,23 +174,12 @@ class RecentState:
     def copies_of_other_viewers(self, valid: pa.Table) -> pa.Table:
         """The records of `valid` that copy an event the state holds from another record of another
         viewer (user_id, video_id): an id a producer reused, which Silver holds once, as its first record."""
-        held = self._records.records(valid["event_id"])
+        held, viewer = self._records.find(valid["event_id"])
         copy = (held != ABSENT) & (held != _coordinates(valid))
         if not copy.any():
             return valid.slice(0, 0)
-        copies = valid.filter(pa.array(copy, pa.bool_()))
-        held = self.events.filter(pc.is_in(self.events["event_id"], value_set=copies["event_id"]))
-        viewer_of = dict(
-            zip(
-                held["event_id"].to_pylist(),
-                zip(held["user_id"].to_pylist(), held["video_id"].to_pylist(), strict=True),
-                strict=True,
-            )
-        )
-        own = zip(copies["event_id"].to_pylist(), copies["user_id"].to_pylist(),
-                  copies["video_id"].to_pylist(), strict=True)  # fmt: skip
-        other = [viewer_of.get(event_id, (user, video)) != (user, video) for event_id, user, video in own]
-        return copies.filter(pa.array(other, pa.bool_()))
+        own_viewer = viewer_hashes(valid["user_id"], valid["video_id"])
+        return valid.filter(pa.array(copy & (viewer != own_viewer), pa.bool_()))
 
     def add(self, new: pa.Table) -> None:
         """Hold the batch's new Silver events (those the state covers and does not hold yet), and count
@@ -191,7 +194,8 @@ class RecentState:
             rows = rows.filter(pa.array(fresh, pa.bool_()))
         rows = rows.cast(self.events.schema)
         self._index(rows)
-        self.events = pa.concat_tables([self.events, rows])
+        if self.holds_events:
+            self.events = pa.concat_tables([self.events, rows])
         newest = pc.max(rows["event_time"]).as_py()
         if self.newest is None or newest > self.newest:
             self.newest = newest
@@ -211,7 +215,7 @@ class RecentState:
 
     def events_since(self, low: datetime, high: datetime | None = None) -> pa.Table:
         """The held events with `low` <= event time (< `high`); `low` must be covered."""
-        assert self.covers(low), f"{low} is before the state's floor {self.floor}"
+        assert self.holds_events_since(low), f"no events held since {low} (floor {self.floor})"
         mask = pc.greater_equal(self.events["event_time"], at(low))
         if high is not None:
             mask = pc.and_(mask, pc.less(self.events["event_time"], at(high)))
