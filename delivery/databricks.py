@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -158,11 +158,21 @@ def volume_name(path: str) -> str:
     return ".".join(parts[:3])
 
 
-def stage_wheel(w: WorkspaceClient, local: Path, target: str) -> bool:
-    """Uploads the wheel before the apply repoints the jobs at it, if its volume exists yet.
+@dataclass(frozen=True)
+class EngineJar:
+    """The keyed engine's operator jar (``python -m delivery.engine_jar``) and where the tasks install it,
+    beside the wheel."""
+
+    local: Path
+    uri: str
+
+
+def stage_wheel(w: WorkspaceClient, local: Path, target: str, engine_jar: EngineJar | None = None) -> bool:
+    """Uploads the wheel (and the keyed engine's jar) before the apply repoints the jobs at them, if
+    their volume exists yet.
 
     Returns:
-        Whether it was uploaded; before the first apply there is no volume, and ``rollout`` uploads it.
+        Whether they were uploaded; before the first apply there is no volume, and ``rollout`` uploads them.
     """
     try:
         w.volumes.read(volume_name(target))
@@ -170,6 +180,8 @@ def stage_wheel(w: WorkspaceClient, local: Path, target: str) -> bool:
         say(f"no volume {volume_name(target)} yet (first apply): rollout uploads the wheel after the apply")
         return False
     upload(w, local, target)
+    if engine_jar is not None:
+        upload(w, engine_jar.local, engine_jar.uri)
     return True
 
 
@@ -221,8 +233,9 @@ def reset_parameters(commit: str, reset_jobs: list[str]) -> list[str]:
 def reset_task(job: Job, wheel_uri: str, commit: str, reset_jobs: list[str]) -> SubmitTask:
     """A one-off task on the streaming job's own cluster and wheel entry point that resets checkpoints.
 
-    The cluster (inside the workspace's network, with ``PULSE_LAKE``) and the package/entry point come from
-    the job as terraform made it, so the reset reaches the same storage with the same settings.
+    The cluster (inside the workspace's network, with ``PULSE_LAKE``), the package/entry point and the
+    jars its tasks install (the keyed engine's) come from the job as terraform made it, so the reset
+    reaches the same storage with the same settings and classes.
 
     Raises:
         DeployError: If the job has no job cluster or no python_wheel_task to copy.
@@ -232,10 +245,11 @@ def reset_task(job: Job, wheel_uri: str, commit: str, reset_jobs: list[str]) -> 
     wheel_tasks = [t.python_wheel_task for t in settings.tasks or [] if t.python_wheel_task is not None]
     if not clusters or clusters[0].new_cluster is None or not wheel_tasks:
         raise DeployError(f"job {settings.name} has no job cluster or wheel task to run the reset on")
+    jars = [lib.jar for t in settings.tasks or [] for lib in t.libraries or [] if lib.jar]
     return SubmitTask(
         task_key="reset",
         new_cluster=clusters[0].new_cluster,
-        libraries=[Library(whl=wheel_uri)],
+        libraries=[Library(whl=wheel_uri), *(Library(jar=jar) for jar in dict.fromkeys(jars))],
         python_wheel_task=PythonWheelTask(
             package_name=wheel_tasks[0].package_name,
             entry_point=wheel_tasks[0].entry_point,
@@ -303,8 +317,10 @@ def rollout(
     configured_pause: PauseStatus | None,
     stop_timeout_seconds: float = STOP_TIMEOUT_SECONDS,
     poll_seconds: float = POLL_SECONDS,
+    engine_jar: EngineJar | None = None,
 ) -> None:
-    """Uploads the wheel, then restarts the streaming job onto it, resetting checkpoints first if asked.
+    """Uploads the wheel (and the keyed engine's jar), then restarts the streaming job onto it, resetting
+    checkpoints first if asked.
 
     Either way the job is paused, its runs cancelled, and nothing starts again until every cancelled run
     has stopped (``stop_runs``, at most ``stop_timeout_seconds``): two runs never write the lake at once.
@@ -315,6 +331,8 @@ def rollout(
     deploy with the job still paused.
     """
     upload(w, wheel, wheel_uri)
+    if engine_jar is not None:
+        upload(w, engine_jar.local, engine_jar.uri)
     job = find_job(w, pipeline_job)
     job_id = job.job_id or 0
     if reset_jobs:
@@ -342,10 +360,15 @@ def rollout(
 # ----------------------------------------------------------------------------------------------- smoke
 
 
-def stale_tasks(job: Job, wheel_uri: str) -> list[str]:
-    """Tasks of the job that do not install ``wheel_uri``."""
+def stale_tasks(job: Job, wheel_uri: str, jar_uri: str | None = None) -> list[str]:
+    """Tasks of the job that do not install ``wheel_uri`` (or ``jar_uri``, when given)."""
     tasks = (job.settings or JobSettings()).tasks or []
-    return [t.task_key for t in tasks if wheel_uri not in [lib.whl for lib in t.libraries or []]]
+    return [
+        t.task_key
+        for t in tasks
+        if wheel_uri not in [lib.whl for lib in t.libraries or []]
+        or (jar_uri is not None and jar_uri not in [lib.jar for lib in t.libraries or []])
+    ]
 
 
 def smoke(
@@ -355,8 +378,10 @@ def smoke(
     maintenance_job: str,
     timeout_seconds: float,
     poll_seconds: float = SMOKE_POLL_SECONDS,
+    engine_jar_uri: str | None = None,
 ) -> str:
-    """Checks both jobs install the new wheel and the streaming job runs healthy (unless paused or scheduled).
+    """Checks both jobs install the new wheel, the streaming job's tasks the keyed engine's new jar where
+    the environment runs it, and the streaming job runs healthy (unless paused or scheduled).
 
     Returns:
         What was found, in one line.
@@ -366,10 +391,11 @@ def smoke(
             healthy within ``timeout_seconds``.
     """
     pipeline = find_job(w, pipeline_job)
-    for job in (pipeline, find_job(w, maintenance_job)):
-        if stale := stale_tasks(job, wheel_uri):
+    for job, jar in ((pipeline, engine_jar_uri), (find_job(w, maintenance_job), None)):
+        if stale := stale_tasks(job, wheel_uri, jar):
+            on = f"{wheel_uri} and {jar}" if jar else wheel_uri
             raise DeployError(
-                f"tasks of {(job.settings or JobSettings()).name} not on {wheel_uri}: {' '.join(stale)}"
+                f"tasks of {(job.settings or JobSettings()).name} not on {on}: {' '.join(stale)}"
             )
     settings = pipeline.settings or JobSettings()
     if pause_status(settings) == PauseStatus.PAUSED:
@@ -422,6 +448,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=[s.value for s in PauseStatus],
         help="Configured pause status, resumed after a reset.",
     )
+    _engine_jar_arguments(out)
     out.add_argument(
         "--stop-timeout-seconds",
         type=float,
@@ -433,6 +460,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     stage.add_argument("--wheel", type=Path, required=True, help="The wheel file to upload.")
     stage.add_argument("--wheel-uri", required=True, help="Its /Volumes/... path, which the jobs install.")
+    _engine_jar_arguments(stage)
     scope = commands.add_parser("check-scope", help="Fail unless the bootstrap secret scope exists.")
     scope.add_argument("--scope", required=True, help="The Key Vault-backed scope's name.")
     check = commands.add_parser("smoke", help="The jobs use the new wheel; the streaming job is healthy.")
@@ -440,10 +468,24 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--job", required=True, help="The streaming job's name.")
     check.add_argument("--maintenance-job", required=True)
     check.add_argument("--timeout-seconds", type=float, default=900.0)
+    check.add_argument("--engine-jar-uri", help="The keyed engine's jar the streaming job's tasks install.")
     write = commands.add_parser("write-record", help="Store FILE as the environment's deploy record.")
     write.add_argument("file", type=Path)
     write.add_argument("--record", required=True, help="The record's /Volumes/... path.")
     return parser
+
+
+def _engine_jar_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--engine-jar", type=Path, help="The keyed engine's jar, where it runs (engine=keyed)."
+    )
+    command.add_argument("--engine-jar-uri", help="Its /Volumes/... path, beside the wheel.")
+
+
+def _engine_jar(args: argparse.Namespace) -> EngineJar | None:
+    if (args.engine_jar is None) != (args.engine_jar_uri is None):
+        raise ValueError("--engine-jar and --engine-jar-uri go together")
+    return EngineJar(args.engine_jar, args.engine_jar_uri) if args.engine_jar is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,13 +506,15 @@ def main(argv: list[str] | None = None) -> int:
                 args.reset_jobs.split(),
                 pause,
                 stop_timeout_seconds=args.stop_timeout_seconds,
+                engine_jar=_engine_jar(args),
             )
         elif args.command == "stage-wheel":
-            stage_wheel(w, args.wheel, args.wheel_uri)
+            stage_wheel(w, args.wheel, args.wheel_uri, _engine_jar(args))
         elif args.command == "check-scope":
             say(check_scope(w, args.scope))
         elif args.command == "smoke":
-            say(smoke(w, args.wheel_uri, args.job, args.maintenance_job, args.timeout_seconds))
+            say(smoke(w, args.wheel_uri, args.job, args.maintenance_job, args.timeout_seconds,
+                      engine_jar_uri=args.engine_jar_uri))  # fmt: skip
         else:
             upload(w, args.file, args.record)
     except (DeployError, DatabricksError, ValueError, OSError) as exc:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from delivery import state_versions as states
+from delivery.engine_jar import engine_jar_file_name
 from infra.config import ENVIRONMENTS
 from infra.naming import ResourceKind
 
@@ -47,6 +48,8 @@ SIGN_IN_TF_VARIABLES = {
     "dashboard_auth_client_secret": "environment secret DASHBOARD_AUTH_CLIENT_SECRET (bootstrap)",
 }
 VIEWER_GROUP_TF_VARIABLE = {"dashboard_viewer_group_id": "environment secret DASHBOARD_VIEWER_GROUP_ID"}
+# Only where the pipeline runs the keyed engine (`databricks.engine` in infra/config.py).
+ENGINE_JAR_TF_VARIABLE = {"pulse_engine_jar_uri": "built once with the wheel, uploaded beside it"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,9 @@ class DeployPlan:
     commit: str
     wheel_file: str
     wheel_uri: str
+    engine: str
+    engine_jar_file: str
+    engine_jar_uri: str
     image: str
     deploy_record: str
 
@@ -124,6 +130,7 @@ def build_plan(env: str, commit: str, registry: str) -> DeployPlan:
     namer = config.namer
     name, version = project_version()
     wheel = wheel_file_name(name, version)
+    jar = engine_jar_file_name(version)
     return DeployPlan(
         env=env,
         stack=config.stack_name,
@@ -141,6 +148,12 @@ def build_plan(env: str, commit: str, registry: str) -> DeployPlan:
         # Per-commit folders in the environment's artifacts volume, which only the deployer writes: a
         # cluster never reuses a cached library of the same file name from an older build.
         wheel_uri=f"{config.artifacts.wheels_dir}/{commit}/{wheel}",
+        engine=config.databricks.engine,
+        engine_jar_file=jar,
+        # Beside the wheel, where the keyed engine's tasks install it; none elsewhere.
+        engine_jar_uri=f"{config.artifacts.wheels_dir}/{commit}/{jar}"
+        if config.databricks.engine == "keyed"
+        else "",
         image=f"{registry}/{IMAGE_NAME}:{commit}",
         deploy_record=config.artifacts.deploy_record,
     )
@@ -177,6 +190,8 @@ def render(plan: DeployPlan, decision: states.Decision, jobs: list[dict[str, obj
         "artifacts (built once, promoted unchanged dev -> staging -> prod)",
         f"  wheel:              {plan.wheel_file} (version {plan.version})",
         f"  wheel in workspace: {plan.wheel_uri}",
+        f"  engine:             {plan.engine}"
+        + (f" (its jar {plan.engine_jar_file} at {plan.engine_jar_uri})" if plan.engine_jar_uri else ""),
         f"  dashboard image:    {plan.image}",
         "Terraform variables (TF_VAR_*)",
     ]
@@ -185,6 +200,8 @@ def render(plan: DeployPlan, decision: states.Decision, jobs: list[dict[str, obj
         variables |= SIGN_IN_TF_VARIABLES
     if plan.dashboard_viewer_group:
         variables |= VIEWER_GROUP_TF_VARIABLE
+    if plan.engine_jar_uri:
+        variables |= ENGINE_JAR_TF_VARIABLE
     lines += [f"  {name:<30} {source}" for name, source in variables.items()]
     lines += [
         "Databricks",

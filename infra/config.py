@@ -74,6 +74,15 @@ class DatabricksConfig(_Frozen):
             ``--once`` on ``pipeline_cron``); None takes the environment's default
             (``DEFAULT_PIPELINE_MODE``: scheduled in dev, continuous in staging and prod).
         pipeline_cron: Quartz cron (UTC) of the scheduled mode; ignored by the continuous mode.
+        engine: Where ``pulse pipeline all`` computes Gold (``PULSE_ENGINE``): ``driver`` (pandas on the
+            driver) or ``keyed`` (the JVM operator in Spark tasks, which more workers scale; docs/scale.md).
+            ``keyed`` runs only in the continuous mode (the scheduled mode's refine job is the driver
+            engine's), and its tasks get the operator's jar, built once with the wheel. Switching an
+            environment's engine needs a deploy with ``reset_state`` (the pipeline refuses a checkpoint
+            the other engine wrote).
+        state_partitions: The keyed engine's state partitions (``PULSE_STATE_PARTITIONS``), fixed in the
+            checkpoint at its first run: size them for ``max_workers``' cores. None: the cluster's
+            ``spark.sql.shuffle.partitions``.
     """
 
     spark_version: str = "17.3.x-scala2.13"
@@ -85,6 +94,8 @@ class DatabricksConfig(_Frozen):
     pipeline_paused: bool
     pipeline_mode: PipelineMode | None = None
     pipeline_cron: str = "0 0 * * * ?"
+    engine: Literal["driver", "keyed"] = "driver"
+    state_partitions: PositiveInt | None = None
 
     @field_validator("pipeline_mode", mode="before")
     @classmethod
@@ -97,6 +108,8 @@ class DatabricksConfig(_Frozen):
     def _bounds(self) -> DatabricksConfig:
         if self.min_workers > self.max_workers:
             raise ValueError("min_workers must not exceed max_workers")
+        if self.state_partitions is not None and self.engine != "keyed":
+            raise ValueError("state_partitions sizes the keyed engine's state: set engine='keyed' or drop it")
         return self
 
 
@@ -234,6 +247,11 @@ class EnvConfig(_Frozen):
                 f"dashboard.public is refused for {self.env}: only dev may serve the dashboard without "
                 "sign-in; staging and prod admit only the organisation's Entra ID users (docs/infra.md, "
                 '"Who can open the dashboard")'
+            )
+        if self.databricks.engine == "keyed" and self.pipeline_mode != "continuous":
+            raise ValueError(
+                f"{self.env}: the keyed engine runs `pulse pipeline all`, which only the continuous mode "
+                "runs; set databricks.pipeline_mode='continuous' or engine='driver'"
             )
         Namer(self.prefix, self.env, self.name_seed)  # fails early on a prefix outside the naming bounds
         return self

@@ -89,7 +89,12 @@ class PulseStack(TerraformStack):
         )
         AzapiProvider(self, "azapi")
         TimeProvider(self, "time")
-        inputs = StackInputs(self, wheels_dir=config.artifacts.wheels_dir, dashboard=config.dashboard)
+        inputs = StackInputs(
+            self,
+            wheels_dir=config.artifacts.wheels_dir,
+            dashboard=config.dashboard,
+            engine_jar=config.databricks.engine == "keyed",
+        )
         ConfluentProvider(
             self,
             "confluent",
@@ -136,6 +141,7 @@ class PulseStack(TerraformStack):
             lake=self.lake,
             kafka=kafka,
             wheel_uri=inputs.pulse_wheel_uri,
+            engine_jar_uri=inputs.pulse_engine_jar_uri,
             alert_emails=inputs.alert_emails,
             deployer_application_id=inputs.deployer_application_id,
             databricks_account_id=inputs.databricks_account_id,

@@ -38,6 +38,8 @@ class StackInputs:
         confluent_cloud_api_secret: Confluent Cloud API secret (sensitive).
         dashboard_image: Container image of the dashboard, e.g. ``ghcr.io/org/pulse-dashboard:1.2.3``.
         pulse_wheel_uri: Where the pipeline wheel was uploaded, e.g. a Unity Catalog volume path.
+        pulse_engine_jar_uri: Where the keyed engine's operator jar was uploaded, beside the wheel; None
+            where the environment runs the driver engine (no variable is declared).
         alert_emails: Who is mailed when a Databricks job fails.
         operator_ip_ranges: CIDRs allowed through the Key Vault firewall (the deployer's egress).
         azure_databricks_sp_object_id: Object id of the ``AzureDatabricks`` enterprise app in the tenant.
@@ -49,13 +51,16 @@ class StackInputs:
         dashboard_sign_in: The dashboard's sign-in inputs, or None where the config serves it publicly.
     """
 
-    def __init__(self, stack: TerraformStack, *, wheels_dir: str, dashboard: DashboardConfig) -> None:
+    def __init__(
+        self, stack: TerraformStack, *, wheels_dir: str, dashboard: DashboardConfig, engine_jar: bool = False
+    ) -> None:
         """Declares the variables.
 
         Args:
             stack: The environment's stack.
             wheels_dir: The only folder a wheel may be installed from (the deployer-only artifacts volume).
             dashboard: The dashboard's config: whether it signs users in, and whether a group restricts them.
+            engine_jar: Whether the pipeline's tasks install the keyed engine's jar (``engine='keyed'``).
         """
         self._stack = stack
         self.confluent_cloud_api_key = self._sensitive(
@@ -67,23 +72,12 @@ class StackInputs:
         self.dashboard_image = self._plain(
             "dashboard_image", "Dashboard container image, built once and promoted across environments."
         ).string_value
-        self.pulse_wheel_uri = TerraformVariable(
-            stack,
-            "pulse_wheel_uri",
-            type="string",
-            nullable=False,
-            description=f"The pulse wheel in the deployer-only volume: {wheels_dir}/<commit>/<file>.whl.",
-            # A wheel anywhere else could be replaced by any workspace user and run with the Kafka secrets.
-            validation=[
-                TerraformVariableValidationConfig(
-                    condition=(
-                        f'${{startswith(var.pulse_wheel_uri, "{wheels_dir}/") && '
-                        'endswith(var.pulse_wheel_uri, ".whl") && !strcontains(var.pulse_wheel_uri, "..")}'
-                    ),
-                    error_message=f"pulse_wheel_uri must be a .whl under {wheels_dir}/ (deployer-only).",
-                )
-            ],
-        ).string_value
+        self.pulse_wheel_uri = self._artifact("pulse_wheel_uri", "The pulse wheel", ".whl", wheels_dir)
+        self.pulse_engine_jar_uri = (
+            self._artifact("pulse_engine_jar_uri", "The keyed engine's operator jar", ".jar", wheels_dir)
+            if engine_jar
+            else None
+        )
         self.alert_emails = self._plain(
             "alert_emails", "E-mail addresses alerted when a Databricks job fails.", type="list(string)"
         ).list_value
@@ -105,6 +99,26 @@ class StackInputs:
             "databricks_account_id", "Azure Databricks account id (account console, top right)."
         )
         self.dashboard_sign_in = self._sign_in(dashboard) if dashboard.sign_in else None
+
+    def _artifact(self, name: str, what: str, suffix: str, wheels_dir: str) -> str:
+        """A file the jobs install, which only the deployer can write: anywhere else, any workspace user
+        could replace it and run it with the Kafka secrets."""
+        return TerraformVariable(
+            self._stack,
+            name,
+            type="string",
+            nullable=False,
+            description=f"{what} in the deployer-only volume: {wheels_dir}/<commit>/<file>{suffix}.",
+            validation=[
+                TerraformVariableValidationConfig(
+                    condition=(
+                        f'${{startswith(var.{name}, "{wheels_dir}/") && '
+                        f'endswith(var.{name}, "{suffix}") && !strcontains(var.{name}, "..")}}'
+                    ),
+                    error_message=f"{name} must be a {suffix} under {wheels_dir}/ (deployer-only).",
+                )
+            ],
+        ).string_value
 
     def _sign_in(self, dashboard: DashboardConfig) -> SignInInputs:
         app_registration = "the dashboard's sign-in app registration (bootstrap, docs/infra.md)"

@@ -163,6 +163,7 @@ class DatabricksPipeline(Construct):
         lake: DataLake,
         kafka: ConfluentKafka,
         wheel_uri: str,
+        engine_jar_uri: str | None,
         alert_emails: list[str],
         deployer_application_id: str,
         databricks_account_id: str,
@@ -350,8 +351,18 @@ class DatabricksPipeline(Construct):
             "PULSE_GOLD_WRITER": DATABRICKS_GOLD_WRITER,
             # What delta-rs commits with: a reference to a credential, whose tokens the job asks for.
             "PULSE_DELTA_RS_CREDENTIAL": self.commit_credential.name,
+            # Named, not left to the default: the keyed engine's tasks also install its jar (below).
+            "PULSE_ENGINE": dbx.engine,
         }
+        if dbx.state_partitions is not None:
+            env_vars["PULSE_STATE_PARTITIONS"] = str(dbx.state_partitions)
         library = [JobTaskLibrary(whl=wheel_uri)]
+        pipeline_library = list(library)
+        if dbx.engine == "keyed":
+            if engine_jar_uri is None:
+                raise ValueError(f"{config.env}: the keyed engine's tasks need its jar (engine_jar_uri)")
+            # The operator's classes, on the driver's and the executors' classpath (`pulse.engine`).
+            pipeline_library.append(JobTaskLibrary(jar=engine_jar_uri))
         notifications = JobEmailNotifications(on_failure=alert_emails, no_alert_for_skipped_runs=True)
 
         self.streaming_job = Job(
@@ -370,7 +381,7 @@ class DatabricksPipeline(Construct):
             run_as=run_as,
             tags=config.all_tags,
             depends_on=[self.job_principal_users],
-            **pipeline_run_settings(config, library),
+            **pipeline_run_settings(config, pipeline_library),
         )
         self.maintenance_job = Job(
             self,
@@ -435,7 +446,7 @@ def pipeline_run_settings(config: EnvConfig, library: list[JobTaskLibrary]) -> d
 
     Args:
         config: The environment; ``config.pipeline_mode`` picks the mode.
-        library: The wheel every task installs.
+        library: What every task installs: the wheel, and the keyed engine's jar where it runs.
 
     Returns:
         Keyword arguments of the ``Job``: ``continuous`` or ``schedule``, ``task`` and ``description``.

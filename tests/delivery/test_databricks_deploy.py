@@ -419,3 +419,75 @@ def test_smoke_times_out_when_the_job_never_runs(
     workspace.active_runs[PIPELINE_ID] = [[]]
     with pytest.raises(dbx.DeployError, match=r"did not become healthy within 0\.3 s"):
         _smoke(workspace, tmp_path, monkeypatch, timeout=0.3)
+
+
+# ------------------------------------------------------------------------------ the keyed engine's jar
+
+JAR_URI = WHEEL_URI.rsplit("/", 1)[0] + "/pulse_engine-0.1.0.jar"
+
+
+def _keyed(ws: FakeWorkspace) -> None:
+    """The streaming job as terraform makes it where the environment runs the keyed engine."""
+    for task in ws.jobs[PIPELINE_ID]["settings"]["tasks"]:
+        task["libraries"] = [{"whl": WHEEL_URI}, {"jar": JAR_URI}]
+
+
+def _jar(tmp_path: Path) -> Path:
+    jar = tmp_path / "pulse_engine-0.1.0.jar"
+    jar.write_bytes(os.urandom(1024))
+    return jar
+
+
+def test_the_engines_jar_is_staged_and_rolled_out_beside_the_wheel(
+    workspace: FakeWorkspace, tmp_path: Path
+) -> None:
+    workspace.volumes.add("pulse_prod.deploy.artifacts")
+    _keyed(workspace)
+    jar_args = ("--engine-jar", str(_jar(tmp_path)), "--engine-jar-uri", JAR_URI)
+    wheel = _wheel(tmp_path)
+    staged = run_cli(
+        workspace, tmp_path, "stage-wheel", "--wheel", str(wheel), "--wheel-uri", WHEEL_URI, *jar_args
+    )
+    assert staged.returncode == 0, staged.stderr
+    assert {WHEEL_URI, JAR_URI} <= set(workspace.files)
+    workspace.files.clear()
+    name = workspace.jobs[PIPELINE_ID]["settings"]["name"]
+    rolled = run_cli(workspace, tmp_path, *_rollout_args(wheel, name, *jar_args))
+    assert rolled.returncode == 0, rolled.stderr
+    routes = workspace.routes()
+    assert _index(routes, f"PUT /api/2.0/fs/files{JAR_URI}") < _index(routes, "POST /api/2.2/jobs/update")
+    half = run_cli(workspace, tmp_path, *_rollout_args(wheel, name, "--engine-jar", str(_jar(tmp_path))))
+    assert half.returncode == 1
+    assert "--engine-jar and --engine-jar-uri go together" in half.stderr
+
+
+def test_a_reset_run_installs_the_jobs_jars_too(workspace: FakeWorkspace, tmp_path: Path) -> None:
+    _keyed(workspace)
+    workspace.run_script = [("TERMINATED", "SUCCESS")]
+    name = workspace.jobs[PIPELINE_ID]["settings"]["name"]
+    args = _rollout_args(_wheel(tmp_path), name, "--reset-jobs", "pipeline", "--pause", "UNPAUSED")
+    result = run_cli(workspace, tmp_path, *args)
+    assert result.returncode == 0, result.stderr
+    (submitted,) = workspace.bodies("POST /api/2.2/jobs/runs/submit")
+    assert submitted["tasks"][0]["libraries"] == [{"whl": WHEEL_URI}, {"jar": JAR_URI}]
+
+
+def test_smoke_fails_when_a_streaming_task_lacks_the_engines_new_jar(
+    workspace: FakeWorkspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace.active_runs[PIPELINE_ID] = [[_run("RUNNING", [("RUNNING", None)])]] * 3
+    _keyed(workspace)
+    with serve(workspace) as databricks_env:
+        for key, value in databricks_env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+        names = [workspace.jobs[i]["settings"]["name"] for i in (PIPELINE_ID, MAINTENANCE_ID)]
+        client = dbx.WorkspaceClient()
+        healthy = dbx.smoke(
+            client, WHEEL_URI, *names, timeout_seconds=30, poll_seconds=0, engine_jar_uri=JAR_URI
+        )
+        assert healthy.startswith("streaming job healthy")
+        task = workspace.jobs[PIPELINE_ID]["settings"]["tasks"][0]
+        task["libraries"] = [{"whl": WHEEL_URI}, {"jar": JAR_URI.replace(COMMIT, "0ld")}]
+        with pytest.raises(dbx.DeployError, match=f"not on {WHEEL_URI} and {JAR_URI}: {task['task_key']}"):
+            dbx.smoke(client, WHEEL_URI, *names, timeout_seconds=30, poll_seconds=0, engine_jar_uri=JAR_URI)

@@ -56,3 +56,24 @@ def test_plan_reports_a_needed_reset(tmp_path) -> None:
 
 def test_plan_rejects_an_unknown_environment() -> None:
     assert _plan("--env", "qa").returncode == 2
+
+
+def test_the_plan_names_the_engine_and_its_jar_beside_the_wheel_where_it_runs(monkeypatch) -> None:
+    from delivery import plan as deploy_plan
+    from infra.config import ENVIRONMENTS, EnvConfig
+
+    for env in ("dev", "staging", "prod"):
+        driver = deploy_plan.build_plan(env, SHA, "ghcr.io/acme")
+        assert (driver.engine, driver.engine_jar_uri) == ("driver", ""), "no jar where the driver engine runs"
+        assert driver.engine_jar_file == f"pulse_engine-{VERSION}.jar"
+    staging = ENVIRONMENTS["staging"]
+    keyed = EnvConfig.model_validate(
+        staging.model_dump() | {"databricks": staging.databricks.model_dump() | {"engine": "keyed"}}
+    )
+    monkeypatch.setitem(deploy_plan.ENVIRONMENTS, "staging", keyed)
+    planned = deploy_plan.build_plan("staging", SHA, "ghcr.io/acme")
+    assert planned.engine == "keyed"
+    assert planned.engine_jar_uri == planned.wheel_uri.rsplit("/", 1)[0] + f"/pulse_engine-{VERSION}.jar"
+    assert "pulse_engine_jar_uri" in deploy_plan.render(
+        planned, deploy_plan.states.decide({}, None, False), None
+    )

@@ -14,7 +14,7 @@ from deltalake import DeltaTable
 
 from pulse.jobs import Query
 from pulse.jobs.reset import move_checkpoints_aside
-from pulse.jobs.runner import PipelineError, PipelineOptions, run_pipeline
+from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker
 from tests.e2e.lake_checks import assert_every_table_exact
@@ -89,31 +89,33 @@ def test_keyed_engine_matches_reference_and_replays_idempotently(
     assert_lake_exact(lake, sent)
 
 
-def test_switching_engines_needs_a_reset_and_stays_exact(
-    spark, broker: Broker, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+def test_switching_engines_moves_the_other_engines_checkpoint_aside_and_stays_exact(
+    spark, broker: Broker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A checkpoint written by one engine is refused by the other with the reset to run; after the reset
-    the other engine starts after what Bronze holds, and every table stays exact."""
+    """A checkpoint written by one engine is moved aside by the other, which starts after what Bronze
+    holds, as after a reset (a deploy that changes an environment's engine needs nothing more); every
+    table stays exact."""
     lake = broker.home / "lake"
+    caplog.set_level(logging.WARNING, logger="pulse.pipeline")
     monkeypatch.setenv("PULSE_ENGINE", "driver")
     first = produce_late_stream(load_settings(), events=4000, seed=5)
     run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=2000), load_settings())
 
     monkeypatch.setenv("PULSE_ENGINE", "keyed")
-    with pytest.raises(PipelineError, match="reset-checkpoints"):
-        run_pipeline(PipelineOptions("all", once=True), load_settings())
-    move_checkpoints_aside(spark, load_settings(), "switch-1", [Query.pipeline])
     second = produce_late_stream(load_settings(), events=4000, seed=6)
     run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=2000), load_settings())
     assert (lake / "_checkpoints" / "pipeline" / "state").is_dir()
+    switched = [r.message for r in caplog.records if "this run asks for keyed" in r.message]
+    assert switched, "the driver engine's checkpoint was moved aside"
+    assert "PULSE_ENGINE=driver" in switched[0]
+    assert len(list((lake / "_checkpoints" / "_switched").iterdir())) == 1
     assert_every_table_exact(lake, *astuple(_total(first, second)))
 
     monkeypatch.setenv("PULSE_ENGINE", "driver")
-    with pytest.raises(PipelineError, match="PULSE_ENGINE=keyed"):
-        run_pipeline(PipelineOptions("all", once=True), load_settings())
-    move_checkpoints_aside(spark, load_settings(), "switch-2", [Query.pipeline])
     third = produce_late_stream(load_settings(), events=4000, seed=7)
     run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=2000), load_settings())
+    assert not (lake / "_checkpoints" / "pipeline" / "state").exists()
+    assert any("this run asks for driver" in r.message for r in caplog.records)
     assert_every_table_exact(lake, *astuple(_total(first, second, third)))
 
 

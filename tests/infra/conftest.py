@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from infra_testkit import ENV_NAMES, SynthesizedStack, public_dev_config
+from infra_testkit import ENV_NAMES, SynthesizedStack, keyed_staging_config, public_dev_config
 
 from infra.config import ENVIRONMENTS, ORG_STACK_NAME, EnvConfig
 
@@ -17,13 +17,15 @@ from infra.config import ENVIRONMENTS, ORG_STACK_NAME, EnvConfig
 @pytest.fixture(scope="session")
 def synth_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Synthesizes the whole app (every environment and the organization bootstrap) once, with a dev that
-    opts out of sign-in beside it (``public_dev``)."""
+    opts out of sign-in (``public_dev``) and a staging that runs the keyed engine (``keyed_staging``)
+    beside it."""
     from infra.main import build_app
     from infra.stack import PulseStack
 
     outdir = tmp_path_factory.mktemp("cdktf-out")
     app = build_app(outdir=outdir)
     PulseStack(app, public_dev_config())
+    PulseStack(app, keyed_staging_config())
     app.synth()
     return outdir
 
@@ -50,6 +52,13 @@ def org_stack(synth_outdir: Path) -> SynthesizedStack:
 def public_dev(synth_outdir: Path) -> SynthesizedStack:
     """A dev stack whose config serves the dashboard without sign-in (``dashboard.public``)."""
     config = public_dev_config()
+    return _load(synth_outdir, config.stack_name, config)
+
+
+@pytest.fixture(scope="session")
+def keyed_staging(synth_outdir: Path) -> SynthesizedStack:
+    """A staging stack whose config runs the keyed engine (``databricks.engine``)."""
+    config = keyed_staging_config()
     return _load(synth_outdir, config.stack_name, config)
 
 

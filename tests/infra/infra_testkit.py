@@ -32,6 +32,16 @@ def public_dev_config() -> EnvConfig:
     )
 
 
+def keyed_staging_config() -> EnvConfig:
+    """Staging as it would be if its config ran the keyed engine with 32 state partitions, under its own
+    prefix so that its stack synthesizes next to the real ones."""
+    staging = ENVIRONMENTS["staging"]
+    databricks = staging.databricks.model_dump() | {"engine": "keyed", "state_partitions": 32}
+    return EnvConfig.model_validate(
+        staging.model_dump() | {"prefix": "pulse-keyed", "databricks": databricks}
+    )
+
+
 @dataclass(frozen=True)
 class SynthesizedStack:
     """One environment's synthesized stack.

@@ -102,7 +102,15 @@ def operator(spark: SparkSession):  # type: ignore[no-untyped-def]
     """
     from py4j.java_gateway import JavaClass
 
+    from pulse.spark import on_databricks
+
     found = spark._jvm.pulse.engine.ViewerChanges  # type: ignore[union-attr]
+    if not isinstance(found, JavaClass) and on_databricks():
+        raise EngineUnavailableError(
+            f"the cluster cannot load {OPERATOR_CLASS}: on Databricks the keyed engine's jar is a library "
+            "of the job's tasks, which the deploy attaches where the environment runs it (databricks.engine "
+            "= 'keyed' in infra/config.py, docs/delivery.md); or set PULSE_ENGINE=driver"
+        )
     if not isinstance(found, JavaClass):  # py4j names an unknown class as a package
         raise EngineUnavailableError(
             f"the Spark session cannot load {OPERATOR_CLASS}: the keyed engine needs its jar on the "

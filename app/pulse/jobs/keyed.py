@@ -79,10 +79,6 @@ STATE_CONF = {
 PARTITIONS_CONF = "spark.sql.shuffle.partitions"
 
 
-class EngineSwitchError(RuntimeError):
-    """The checkpoint was written by the other engine. The message says how to switch."""
-
-
 def horizon_us(settings: PulseSettings) -> int:
     """The operator's lateness horizon: `PULSE_RECENT_MINUTES`, in µs (whole minutes, so the watermark
     stays minute-aligned)."""
@@ -93,23 +89,24 @@ def window_of(t: int) -> int:
     return t - t % MINUTE_US
 
 
-def check_engine(spark: SparkSession, checkpoint: str, keyed: bool) -> None:
-    """Refuse a checkpoint the other engine wrote: its query has another plan (the keyed one has state).
-
-    Raises:
-        EngineSwitchError: with the reset to run, which keeps every table exact.
-    """
+def switch_engine(spark: SparkSession, checkpoint: str, keyed: bool) -> bool:
+    """Move aside a checkpoint the other engine wrote (its query has another plan: the keyed one has
+    state), to `_switched/<time>/` beside it. The query then starts after what Bronze holds, as after a
+    reset, so every table stays exact (docs/pipeline.md, "Resets and job modes"). True when it did."""
     if not io.has_checkpoint(spark, checkpoint):
-        return
+        return False
+    # A keyed query that stopped before its first batch committed state is taken for the driver's: moved
+    # aside too, and started after Bronze as well, which is exact either way.
     stateful = io.path_exists(spark, f"{checkpoint}/state")
-    if stateful != keyed:
-        was, now = ("keyed", "driver") if stateful else ("driver", "keyed")
-        raise EngineSwitchError(
-            f"the pipeline checkpoint at {checkpoint} was written by PULSE_ENGINE={was}, and this run asks "
-            f"for {now}. Switching engines starts the query over: stop the pipeline, run "
-            "`pulse reset-checkpoints pipeline --commit <a label>` (every table stays exact: the new run "
-            f"starts after what Bronze holds), then start it again with PULSE_ENGINE={now}."
-        )
+    if stateful == keyed:
+        return False
+    was, now = ("keyed", "driver") if stateful else ("driver", "keyed")
+    target = _move_aside(spark, checkpoint, "_switched")
+    log.warning(
+        f"the pipeline checkpoint was written by PULSE_ENGINE={was}, and this run asks for {now}: it "
+        f"moved to {target}, and the query starts after what Bronze holds (every table stays exact)"
+    )
+    return True
 
 
 def checkpoint_partitions(spark: SparkSession, checkpoint: str) -> int | None:
@@ -467,13 +464,19 @@ def rebuild_if_asked(spark: SparkSession, checkpoint: str) -> bool:
     why = io.read_small_file(spark, f"{checkpoint}/{REBUILD_FILE}")
     if why is None:
         return False
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    parent, name = checkpoint.rstrip("/").rsplit("/", 1)
-    target = f"{parent}/_rebuilt/{stamp}/{name}"
-    io.move_tree(spark, checkpoint, target)
+    target = _move_aside(spark, checkpoint, "_rebuilt")
     log.info(f"keyed engine: rebuilding the operator's state from the lake ({why.strip()}); the old "
              f"checkpoint moved to {target}")  # fmt: skip
     return True
+
+
+def _move_aside(spark: SparkSession, checkpoint: str, folder: str) -> str:
+    """Move a checkpoint to `<folder>/<time>/<name>` beside it; returns where."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    parent, name = checkpoint.rstrip("/").rsplit("/", 1)
+    target = f"{parent}/{folder}/{stamp}/{name}"
+    io.move_tree(spark, checkpoint, target)
+    return target
 
 
 def _micros(instant: datetime) -> int:

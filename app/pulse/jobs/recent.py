@@ -149,7 +149,9 @@ class RecentState:
         return self.holds_events and self.covers(instant)
 
     def covers(self, instant: datetime) -> bool:
-        """True when every Silver event at or after `instant` is in the state."""
+        """True when the state deduplicates every Silver event at or after `instant` (its id is held) and
+        holds the sessions a later event could extend; its events too unless released
+        (`holds_events_since`)."""
         return self.floor is None or instant >= self.floor
 
     def deduplicate(self, unique: pa.Table) -> tuple[pa.Table, pa.Table]:

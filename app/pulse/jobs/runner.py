@@ -240,7 +240,7 @@ def _run_holding(
                 keyed.rebuild_if_asked(spark, checkpoint)
             try:
                 query = start_query(spark, settings, options, trigger, run_context)
-            except (keyed.EngineSwitchError, engine.EngineUnavailableError) as exc:
+            except engine.EngineUnavailableError as exc:
                 raise PipelineError(str(exc)) from None
             started.append(query)
             try:

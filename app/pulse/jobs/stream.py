@@ -153,7 +153,7 @@ def start_from_kafka(
     limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
     checkpoint = settings.checkpoint_path(FROM_KAFKA)
     keyed_engine = settings.engine == "keyed"
-    keyed.check_engine(spark, checkpoint, keyed_engine)
+    keyed.switch_engine(spark, checkpoint, keyed_engine)
     records = positions.kafka_records(spark, settings, checkpoint, limit, partitions)
     sink = io.StreamSink(FROM_KAFKA, checkpoint, trigger)
     if not keyed_engine:
