@@ -78,10 +78,11 @@ class DatabricksConfig(_Frozen):
             driver) or ``keyed`` (the JVM operator in Spark tasks, which more workers scale; docs/scale.md).
             ``keyed`` runs only in the continuous mode (the scheduled mode's refine job is the driver
             engine's), and its tasks get the operator's jar, built once with the wheel. Switching an
-            environment's engine needs a deploy with ``reset_state`` (the pipeline refuses a checkpoint
-            the other engine wrote).
+            environment's engine is a plain deploy: the pipeline moves the other engine's checkpoint aside
+            and starts after what Bronze holds.
         state_partitions: The keyed engine's state partitions (``PULSE_STATE_PARTITIONS``), fixed in the
-            checkpoint at its first run: size them for ``max_workers``' cores. None: the cluster's
+            checkpoint at its first run: size them for ``max_workers``' cores. A deploy that changes them
+            rebuilds the keyed state from the lake in the new count. None: the cluster's
             ``spark.sql.shuffle.partitions``.
     """
 

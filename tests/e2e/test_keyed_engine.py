@@ -12,8 +12,6 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from pulse.jobs import Query
-from pulse.jobs.reset import move_checkpoints_aside
 from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker
@@ -123,14 +121,15 @@ def _state_partitions(lake: Path) -> int:
     return sum(p.name.isdigit() for p in (lake / "_checkpoints" / "pipeline" / "state" / "0").iterdir())
 
 
-def test_state_partitions_are_chosen_once_and_changed_by_a_reset(
+def test_state_partitions_follow_the_setting_through_a_rebuild(
     spark,
     broker: Broker,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """`PULSE_STATE_PARTITIONS` sets a new checkpoint's state partitions; a checkpoint keeps its own, with a
-    warning that names the reset, and after the reset the new value holds. Every table stays exact."""
+    """`PULSE_STATE_PARTITIONS` sets a new checkpoint's state partitions. A checkpoint that holds another
+    count is moved aside and its state rebuilt from the lake in the count asked for; without the setting a
+    checkpoint keeps its own. Every table stays exact throughout."""
     lake = broker.home / "lake"
     monkeypatch.setenv("PULSE_ENGINE", "keyed")
     monkeypatch.setenv("PULSE_STATE_PARTITIONS", "3")
@@ -145,13 +144,15 @@ def test_state_partitions_are_chosen_once_and_changed_by_a_reset(
     second = produce_late_stream(load_settings(), events=2000, seed=32)
     run_pipeline(PipelineOptions("all", once=True), load_settings())
     warnings = [r.message for r in caplog.records if "PULSE_STATE_PARTITIONS=5" in r.message]
-    assert warnings, "a setting the checkpoint does not hold is reported"
-    assert "pulse reset-checkpoints pipeline" in warnings[0], warnings
-    assert _state_partitions(lake) == 3
+    assert warnings, "a checkpoint in other partitions is reported"
+    assert "held its state in 3 partitions" in warnings[0], warnings
+    assert _state_partitions(lake) == 5
+    assert len(list((lake / "_checkpoints" / "_repartitioned").iterdir())) == 1
     assert_every_table_exact(lake, *astuple(_total(first, second)))
 
-    move_checkpoints_aside(spark, load_settings(), "partitions", [Query.pipeline])
+    monkeypatch.delenv("PULSE_STATE_PARTITIONS")
     third = produce_late_stream(load_settings(), events=2000, seed=33)
     run_pipeline(PipelineOptions("all", once=True), load_settings())
-    assert _state_partitions(lake) == 5
+    assert _state_partitions(lake) == 5, "without the setting a checkpoint keeps its partitions"
+    assert len(list((lake / "_checkpoints" / "_repartitioned").iterdir())) == 1
     assert_every_table_exact(lake, *astuple(_total(first, second, third)))

@@ -116,22 +116,32 @@ def checkpoint_partitions(spark: SparkSession, checkpoint: str) -> int | None:
     return count or None
 
 
-def state_partitions(spark: SparkSession, settings: PulseSettings, checkpoint: str) -> int:
-    """The state partitions this run's query gets: its checkpoint's, which Spark froze at the first run,
-    else `PULSE_STATE_PARTITIONS`, else the session's shuffle partitions. A setting the checkpoint does
-    not hold is reported with the reset that applies it: it is not an error, the query runs as before."""
-    held = checkpoint_partitions(spark, checkpoint)
+def repartition(spark: SparkSession, settings: PulseSettings, checkpoint: str) -> bool:
+    """Move aside a keyed checkpoint whose state partitions are not `PULSE_STATE_PARTITIONS`, to
+    `_repartitioned/<time>/` beside it: Spark fixes a stateful query's partitions at its first run and
+    cannot change them, so the state is rebuilt from the lake in the partitions asked for, and the query
+    starts after what Bronze holds, as after an engine switch (every table stays exact). True when it did."""
     wanted = settings.state_partitions
-    if held is None:
-        return wanted or int(spark.conf.get(PARTITIONS_CONF) or 1)
-    if wanted is not None and wanted != held:
-        log.warning(
-            f"keyed engine: PULSE_STATE_PARTITIONS={wanted}, but the checkpoint at {checkpoint} holds its "
-            f"state in {held} partitions, fixed at its first run; it keeps {held}. To apply {wanted}, stop "
-            "the pipeline, run `pulse reset-checkpoints pipeline --commit <a label>` (every table stays "
-            "exact: the state is rebuilt from the lake), and start it again."
-        )
-    return held
+    held = checkpoint_partitions(spark, checkpoint) if wanted is not None else None
+    if held is None or held == wanted:
+        return False
+    target = _move_aside(spark, checkpoint, "_repartitioned")
+    log.warning(
+        f"keyed engine: PULSE_STATE_PARTITIONS={wanted}, and the checkpoint held its state in {held} "
+        f"partitions: it moved to {target}, and the state is rebuilt from the lake in {wanted} (the query "
+        "starts after what Bronze holds; every table stays exact)"
+    )
+    return True
+
+
+def state_partitions(spark: SparkSession, settings: PulseSettings, checkpoint: str) -> int:
+    """The state partitions this run's query gets: its checkpoint's, which Spark froze at the first run
+    (`repartition` has moved aside one that `PULSE_STATE_PARTITIONS` does not match), else
+    `PULSE_STATE_PARTITIONS`, else the session's shuffle partitions."""
+    held = checkpoint_partitions(spark, checkpoint)
+    if held is not None:
+        return held
+    return settings.state_partitions or int(spark.conf.get(PARTITIONS_CONF) or 1)
 
 
 def operator_input(records: DataFrame) -> DataFrame:

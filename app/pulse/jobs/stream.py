@@ -154,6 +154,8 @@ def start_from_kafka(
     checkpoint = settings.checkpoint_path(FROM_KAFKA)
     keyed_engine = settings.engine == "keyed"
     keyed.switch_engine(spark, checkpoint, keyed_engine)
+    if keyed_engine:
+        keyed.repartition(spark, settings, checkpoint)
     records = positions.kafka_records(spark, settings, checkpoint, limit, partitions)
     sink = io.StreamSink(FROM_KAFKA, checkpoint, trigger)
     if not keyed_engine:
