@@ -144,10 +144,7 @@ def read_delta_stream(
 def has_checkpoint(spark: SparkSession, checkpoint: str) -> bool:
     """True when a streaming query's checkpoint has planned at least one batch (a query started from it
     resumes there, and ignores its source's starting position)."""
-    target, fs = _hadoop_path(spark, f"{checkpoint.rstrip('/')}/offsets")
-    if not fs.exists(target):  # type: ignore[attr-defined]
-        return False
-    return any(status.getPath().getName().isdigit() for status in fs.listStatus(target))  # type: ignore[attr-defined]
+    return any(name.isdigit() for name in list_names(spark, f"{checkpoint.rstrip('/')}/offsets"))
 
 
 # The MERGE aliases: `t` the target table, `s` the source rows. Only this module writes SQL with them.
