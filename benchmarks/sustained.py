@@ -4,6 +4,10 @@ defaults: Gold's lag (now minus the newest event time Gold reflects), sampled ev
 
 Baseline, same run and load: the pipeline of `PULSE_BENCH_BASELINE_REF` (a shorter window: it is there to
 show whether the earlier design kept up, not to be measured for ten minutes).
+
+Each engine of `PULSE_BENCH_ENGINES` (default both; `benchmarks.scaleout.engines`) runs the whole window:
+the driver engine is the headline (the defaults), the keyed engine (`PULSE_ENGINE=keyed`) is reported
+beside it, with its peak RSS over the ten minutes (does its memory grow with the events held?).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from benchmarks.harness import (
 from benchmarks.pipeline_progress import baseline_records, batch_stats
 from benchmarks.result import Result, compared_rounds, ratio
 from benchmarks.rss import RssSampler
+from benchmarks.scaleout import engines
 from benchmarks.spread import against_limit, consecutive
 from benchmarks.stats import summary_stats
 from pulse.progress_log import read_progress_log
@@ -53,13 +58,18 @@ def _progress(logs: Path, baseline: str | None) -> list[dict[str, Any]]:
     return read_progress_log(logs / PROGRESS_LOG)
 
 
-def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str | None) -> dict[str, Any]:
-    """Producer at the rate, the pipeline (ours or `baseline`'s), then Gold's lag sampled for `measure_s`."""
-    tag = baseline or "ours"
+def one_run(
+    ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str | None, engine: str = "driver"
+) -> dict[str, Any]:
+    """Producer at the rate, the pipeline (ours with `engine`, or `baseline`'s with its defaults), then
+    Gold's lag sampled for `measure_s`."""
+    tag = baseline or ("ours" if engine == "driver" else f"ours-{engine}")
     topic = f"sustained-{tag}"
     create_topic(ws.bootstrap, topic)
     lake = ws.home / f"lake-{tag}"
     env = ws.env(PULSE_KAFKA_TOPIC=topic, PULSE_LAKE=str(lake))
+    if baseline is None:
+        env["PULSE_ENGINE"] = engine
     logs = ws.home / tag
     logs.mkdir()
     processes = []
@@ -103,7 +113,8 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
     batches = batch_stats(measured).get("pipeline", {})
     rows_in = batches.get("rows_in_total", 0)
     result = {
-        "code": baseline or "this commit",
+        "code": baseline or ("this commit" if engine == "driver" else f"this commit, PULSE_ENGINE={engine}"),
+        "engine": None if baseline else engine,
         "rate": size["rate"],
         "measure_s": measure_s,
         "warmup_s": warmup_s,
@@ -130,14 +141,16 @@ def one_run(ws: Workspace, size: dict[str, Any], measure_s: float, baseline: str
 
 def run(quick: bool) -> list[Result]:
     size = QUICK if quick else FULL
+    chosen = engines()
     runs = []
     with workspace(NAME) as ws, broker(ws):
-        runs.append(one_run(ws, size, size["measure_s"], None))
+        for engine in chosen:
+            runs.append(one_run(ws, size, size["measure_s"], None, engine))
         baseline = baseline_ref()
         if baseline:
             runs.append(one_run(ws, size, size["baseline_measure_s"], baseline))
     ours = runs[0]
-    before = runs[1] if len(runs) > 1 else None
+    before = next((r for r in runs if r["engine"] is None), None)
     rows = [
         {
             "label": f"{r['code']}: {r['rate']:g} ev/s for {r['measure_s']} s: Gold lag max / p95 / p50 (s)",
@@ -161,9 +174,11 @@ def run(quick: bool) -> list[Result]:
         b = r["pipeline_batches"].get("batch_seconds", {})
         rows.append(
             {
-                "label": f"  {r['code']}: mean lag first → last third (s); pipeline ev/s; batch p50/p95 (s)",
+                "label": f"  {r['code']}: mean lag first → last third (s); pipeline ev/s; batch p50/p95 (s); "
+                "peak RSS (GiB)",
                 "candidate": f"{r['mean_lag_first_third_s']} → {r['mean_lag_last_third_s']}; "
-                f"{r['pipeline_events_per_s']:g}; {b.get('p50')} / {b.get('p95')}",
+                f"{r['pipeline_events_per_s']:g}; {b.get('p50')} / {b.get('p95')}; "
+                f"{r['pipeline_peak_rss_gib']}",
                 "unit": "",
             }
         )
@@ -189,7 +204,7 @@ def run(quick: bool) -> list[Result]:
             better="lower",
             baseline={"label": "target", "value": TARGET_MAX_LAG_S},
             candidate={
-                "label": f"{ours['rate']:g} ev/s for {ours['measure_s']} s",
+                "label": f"{ours['rate']:g} ev/s for {ours['measure_s']} s ({ours['code']})",
                 "value": ours["max_lag_s"],
             },
             ratio=ratio(ours["max_lag_s"], TARGET_MAX_LAG_S),
