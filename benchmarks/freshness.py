@@ -397,7 +397,8 @@ def _memory_result(quick: bool, size: dict[str, Any], sampler: RssSampler, idle:
     # Each setting's pipeline (its writer and load: a Spark-committing pipeline's JVM holds more).
     rows += [
         {
-            "label": f"  pipeline peak RSS, {name.partition('@')[2]}",
+            "label": f"  pipeline peak RSS, {name.partition('@')[2]} (its Python driver alone: "
+            f"{sampler.own_peaks.get(name, 0) / GIB:.2f} GiB)",
             "candidate": round(rss / GIB, 2),
             "unit": "GiB",
         }
@@ -426,6 +427,7 @@ def _memory_result(quick: bool, size: dict[str, Any], sampler: RssSampler, idle:
             "value": round(total_peak / GIB, 2),
             "peak_bytes": peaks,
             "peak_by_setting_bytes": sampler.peaks,
+            "python_driver_peak_by_setting_bytes": sampler.own_peaks,
         },
         ratio=ratio(total_peak, total_idle),
         target="info (no target)",

@@ -9,6 +9,15 @@ from dataclasses import dataclass, field
 import psutil
 
 
+def own_rss(pid: int) -> int:
+    """RSS of one process alone (a pipeline's Python driver without its Spark JVM), in bytes (0 once it
+    is gone)."""
+    try:
+        return int(psutil.Process(pid).memory_info().rss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
 def tree_rss(pid: int) -> int:
     """RSS of a process and all its descendants, in bytes (0 once it is gone)."""
     try:
@@ -25,11 +34,13 @@ def tree_rss(pid: int) -> int:
 
 @dataclass
 class RssSampler:
-    """Samples the RSS (children included) of named processes every `interval_s` in a thread."""
+    """Samples the RSS (children included) of named processes every `interval_s` in a thread; `own_peaks`
+    keeps each process's own peak without its children (a pipeline's Python driver, without its JVM)."""
 
     pids: dict[str, int]
     interval_s: float = 0.5
     peaks: dict[str, int] = field(default_factory=dict)
+    own_peaks: dict[str, int] = field(default_factory=dict)
     first: dict[str, int] = field(default_factory=dict)
     samples: int = 0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -50,6 +61,7 @@ class RssSampler:
                 if rss:
                     self.first.setdefault(name, rss)
                     self.peaks[name] = max(self.peaks.get(name, 0), rss)
+                    self.own_peaks[name] = max(self.own_peaks.get(name, 0), own_rss(pid))
             self.samples += 1
             self._stop.wait(self.interval_s)
 
