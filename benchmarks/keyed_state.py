@@ -49,7 +49,7 @@ from typing import Any
 from benchmarks import jvm_build
 from benchmarks.harness import broker, log, run_json_child, workspace
 from benchmarks.result import Result, compared_rounds, headline
-from benchmarks.scaleout import _fill as fill_topic
+from benchmarks.scaleout import fill_topic
 from benchmarks.spread import compare
 from pulse_core.semantics import SESSION_GAP_S
 from pulse_core.settings import PulseSettings

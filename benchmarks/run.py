@@ -30,6 +30,7 @@ BENCHMARKS = {
     "driver_windows": "benchmarks.driver_windows",
     "keyed_state": "benchmarks.keyed_state",
     "dedupe_index": "benchmarks.dedupe_index",
+    "jvm_profile": "benchmarks.jvm_profile",
 }
 ALIASES = {"memory": "freshness"}
 REFUSED = 2  # the exit status when a busy machine stopped the run

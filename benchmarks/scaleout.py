@@ -61,7 +61,7 @@ def _audience(videos: int, rate: float, events: int, start: datetime, seed: int)
     raise AssertionError("the simulator's stream is endless")
 
 
-def _fill(ws: Workspace, topic: str, events: int, skewed: bool) -> int:
+def fill_topic(ws: Workspace, topic: str, events: int, skewed: bool) -> int:
     """Produce `events` to `topic`: 20 videos, or (skewed) 90% of them on one video. Returns delivered.
 
     A live topic is written in event-time order, and Spark reads each partition's backlog in proportion
@@ -190,7 +190,7 @@ def run(quick: bool) -> Result:
         delivered = {}
         for topic, one_video_heavy in TOPICS.items():
             log(f"scaleout: filling {topic} with {events:,} events")
-            delivered[topic] = _fill(ws, topic, events, one_video_heavy)
+            delivered[topic] = fill_topic(ws, topic, events, one_video_heavy)
             for engine in chosen:
                 measured[engine][topic] = {master: [] for master in MASTERS}
         for round_no in range(size["rounds"]):

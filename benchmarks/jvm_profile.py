@@ -1,0 +1,179 @@
+"""Benchmark 12: where each engine's Spark JVM spends its CPU, by Java Flight Recorder.
+
+`pulse pipeline all --once` over the `scaleout` even topic (300,000 events) on one task slot, once per engine
+(`PULSE_BENCH_ENGINES`, default both) and round, with JFR's execution sampler on the pipeline's JVM
+(`JAVA_TOOL_OPTIONS`, so the broker's JVM is not recorded). Each sample is put in one group by the innermost
+frame of a known kind (`GROUPS`): the Kafka read, the parse and check, the keyed operator with its state
+store and shuffle, the Arrow transfer to the driver, and start-up (class loading, code generation,
+planning). The figure is the samples per group, keyed ÷ driver engine: it says what the keyed engine's
+per-event work costs beyond the driver engine's, and where (docs/scale.md).
+
+JFR samples a few threads each period, so only the shares and the ratios between the engines mean
+something, not the sample counts themselves.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.harness import REPO, Workspace, broker, log, workspace
+from benchmarks.result import Result, ratio
+from benchmarks.scaleout import engines, fill_topic
+
+NAME = "jvm_profile"
+FULL = {"events": 300_000, "rounds": 3}
+QUICK = {"events": 30_000, "rounds": 1}
+TOPIC = "scaleout-even"
+# (group, a substring of a frame's class or method name); a sample takes the group of its innermost frame
+# that matches one, in this order for a frame matching several.
+FRAMES = (
+    ("operator, state store, shuffle", "pulse/engine/ViewerChanges"),
+    ("operator, state store, shuffle", "org/rocksdb"),
+    ("operator, state store, shuffle", "execution/streaming/state"),
+    ("operator, state store, shuffle", "TransformWithState"),
+    ("operator, state store, shuffle", "org/apache/spark/shuffle"),
+    ("operator, state store, shuffle", "org/apache/spark/util/collection"),
+    ("operator, state store, shuffle", "org/apache/spark/serializer"),
+    ("operator, state store, shuffle", "net/jpountz"),
+    ("Kafka read", "org/apache/kafka"),
+    ("parse and check", "catalyst/json"),
+    ("parse and check", "com/fasterxml/jackson"),
+    ("parse and check", "DateTimeUtils"),
+    ("parse and check", "java/util/regex"),
+    ("parse and check", "UTF8String"),
+    ("start-up: classes, code generation, planning", "ClassLoader"),
+    ("start-up: classes, code generation, planning", "java/util/zip"),
+    ("start-up: classes, code generation, planning", "URLClassPath"),
+    ("start-up: classes, code generation, planning", "sun/nio/cs/StreamDecoder"),
+    ("start-up: classes, code generation, planning", "org/codehaus"),
+    ("start-up: classes, code generation, planning", "catalyst/optimizer"),
+    ("start-up: classes, code generation, planning", "catalyst/analysis"),
+    ("start-up: classes, code generation, planning", "SparkStrategies"),
+    ("Arrow to the driver, py4j", "org/apache/arrow"),
+    ("Arrow to the driver, py4j", "ArrowConverters"),
+    ("Arrow to the driver, py4j", "py4j"),
+    # Last: generated code runs the projections and filters of the check, and calls all of the above.
+    ("parse and check", "GeneratedClass"),
+)
+GROUPS = (*dict.fromkeys(group for group, _ in FRAMES), "other")
+STARTUP = "start-up: classes, code generation, planning"
+
+
+def jfr_tool() -> str:
+    """The JDK's `jfr` command; raises with what to install when there is none."""
+    found = shutil.which("jfr") or (
+        str(Path(os.environ["JAVA_HOME"]) / "bin" / "jfr") if os.environ.get("JAVA_HOME") else None
+    )
+    if not found or not Path(found).exists():
+        raise RuntimeError("jvm_profile needs a JDK's `jfr` tool (apt-get install openjdk-17-jdk-headless)")
+    return found
+
+
+def group_of(frames: list[str]) -> str:
+    """The group of one sample's stack (innermost frame first)."""
+    for frame in frames:
+        for group, needle in FRAMES:
+            if needle in frame:
+                return group
+    return "other"
+
+
+def samples_by_group(recording: Path) -> dict[str, int]:
+    """The execution samples of a JFR recording, counted per group."""
+    printed = subprocess.run(
+        [jfr_tool(), "print", "--json", "--events", "jdk.ExecutionSample", "--stack-depth", "96",
+         str(recording)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    counts: collections.Counter[str] = collections.Counter()
+    for event in json.loads(printed)["recording"]["events"]:
+        trace = event["values"].get("stackTrace") or {"frames": []}
+        names = [f"{f['method']['type']['name']}.{f['method']['name']}" for f in trace["frames"]]
+        counts[group_of(names)] += 1
+    return {group: counts.get(group, 0) for group in GROUPS}
+
+
+def one_run(ws: Workspace, engine: str, tag: str) -> dict[str, Any]:
+    """`pulse pipeline all --once` over the topic on a fresh lake, local[1], its JVM recorded."""
+    recording = ws.home / f"{tag}.jfr"
+    env = ws.env(
+        PULSE_LAKE=str(ws.home / f"lake-{tag}"),
+        PULSE_KAFKA_TOPIC=TOPIC,
+        PULSE_SPARK_MASTER="local[1]",
+        PULSE_ENGINE=engine,
+        JAVA_TOOL_OPTIONS=f"-XX:StartFlightRecording=filename={recording},settings=profile,dumponexit=true",
+    )
+    log_path = ws.home / f"pipeline-{tag}.log"
+    with log_path.open("wb") as out:
+        done = subprocess.run([sys.executable, "-m", "pulse.cli", "pipeline", "all", "--once"], cwd=REPO,
+                              env=env, stdout=out, stderr=subprocess.STDOUT, check=False)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"pulse pipeline all --once failed:\n{log_path.read_text(errors='replace')[-3000:]}"
+        )
+    counts = samples_by_group(recording)
+    shutil.rmtree(ws.home / f"lake-{tag}", ignore_errors=True)
+    recording.unlink()
+    return counts
+
+
+def run(quick: bool) -> Result:
+    """Fill the topic; then, round after round, each engine once; samples per group summed over rounds."""
+    size = QUICK if quick else FULL
+    chosen = engines()
+    per_engine: dict[str, list[dict[str, int]]] = {engine: [] for engine in chosen}
+    with workspace(NAME) as ws, broker(ws):
+        fill_topic(ws, TOPIC, size["events"], skewed=False)
+        for round_no in range(size["rounds"]):
+            for engine in chosen:
+                counts = one_run(ws, engine, f"{engine}-{round_no}")
+                log(f"jvm_profile round {round_no + 1}/{size['rounds']}, {engine}: {counts}")
+                per_engine[engine].append(counts)
+    totals = {e: {g: sum(r[g] for r in runs) for g in GROUPS} for e, runs in per_engine.items()}
+    rows = []
+    for group in GROUPS:
+        shares = {e: t[group] / max(1, sum(t.values())) for e, t in totals.items()}
+        row: dict[str, Any] = {
+            "label": f"{group}: samples "
+            + " / ".join(f"{e} {totals[e][group]:,}" for e in chosen)
+            + "; share "
+            + " / ".join(f"{shares[e]:.0%}" for e in chosen),
+            "unit": "samples",
+        }
+        if {"driver", "keyed"} <= set(chosen):
+            row |= {"baseline": totals["driver"][group], "candidate": totals["keyed"][group],
+                    "ratio": ratio(totals["keyed"][group], totals["driver"][group])}  # fmt: skip
+        rows.append(row)
+
+    def per_event(engine: str) -> int:
+        return sum(count for group, count in totals[engine].items() if group != STARTUP)
+
+    both = {"driver", "keyed"} <= set(chosen)
+    return Result(
+        name=NAME,
+        quick=quick,
+        parameters=size | {"engines": list(chosen), "master": "local[1]", "topic": TOPIC},
+        metric="the Spark JVM's CPU samples past start-up, keyed ÷ driver engine",
+        unit="samples",
+        better="lower",
+        baseline={"label": "driver engine", "value": per_event("driver") if "driver" in chosen else None},
+        candidate={"label": "keyed engine", "value": per_event("keyed") if "keyed" in chosen else None},
+        ratio=ratio(per_event("keyed"), per_event("driver")) if both else None,
+        target="report: where the keyed engine's work beyond the driver engine's goes",
+        passed=None,
+        rows=rows,
+        details={"samples_by_round": per_engine, "frames": [list(f) for f in FRAMES]},
+        notes=[
+            "JFR's execution sampler (settings=profile) on the pipeline's JVM only; a sample's group is its "
+            "innermost frame of a known kind. Shares and ratios mean something, sample counts do not.",
+            "Generated code (the check's projections and filters) counts as parse and check when no frame "
+            "inside it is of another kind.",
+        ],
+    )
