@@ -5,8 +5,9 @@
 (`JAVA_TOOL_OPTIONS`, so the broker's JVM is not recorded). Each sample is put in one group by the innermost
 frame of a known kind (`GROUPS`): the Kafka read, the parse and check, the keyed operator with its state
 store and shuffle, the Arrow transfer to the driver, and start-up (class loading, code generation,
-planning). The figure is the samples per group, keyed ÷ driver engine: it says what the keyed engine's
-per-event work costs beyond the driver engine's, and where (docs/scale.md).
+planning). The figure is the samples per group, last ÷ first engine (keyed ÷ driver by default): it says
+what the keyed engine's per-event work costs beyond the driver engine's, and where (docs/scale.md). With
+`PULSE_BENCH_ENGINES=keyed@<ref>,keyed` it compares that commit's keyed engine with this one's.
 
 JFR samples a few threads each period, so only the shares and the ratios between the engines mean
 something, not the sample counts themselves.
@@ -19,13 +20,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import REPO, Workspace, broker, log, workspace
 from benchmarks.result import Result, ratio
-from benchmarks.scaleout import engines, fill_topic
+from benchmarks.scaleout import engine_command, engines, fill_topic
 
 NAME = "jvm_profile"
 FULL = {"events": 300_000, "rounds": 3}
@@ -103,16 +103,17 @@ def samples_by_group(recording: Path) -> dict[str, int]:
 def one_run(ws: Workspace, engine: str, tag: str) -> dict[str, Any]:
     """`pulse pipeline all --once` over the topic on a fresh lake, local[1], its JVM recorded."""
     recording = ws.home / f"{tag}.jfr"
+    command, code_env = engine_command(engine)
     env = ws.env(
         PULSE_LAKE=str(ws.home / f"lake-{tag}"),
         PULSE_KAFKA_TOPIC=TOPIC,
         PULSE_SPARK_MASTER="local[1]",
-        PULSE_ENGINE=engine,
         JAVA_TOOL_OPTIONS=f"-XX:StartFlightRecording=filename={recording},settings=profile,dumponexit=true",
+        **code_env,
     )
     log_path = ws.home / f"pipeline-{tag}.log"
     with log_path.open("wb") as out:
-        done = subprocess.run([sys.executable, "-m", "pulse.cli", "pipeline", "all", "--once"], cwd=REPO,
+        done = subprocess.run([*command, "pipeline", "all", "--once"], cwd=REPO,
                               env=env, stdout=out, stderr=subprocess.STDOUT, check=False)  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(
@@ -133,10 +134,13 @@ def run(quick: bool) -> Result:
         fill_topic(ws, TOPIC, size["events"], skewed=False)
         for round_no in range(size["rounds"]):
             for engine in chosen:
-                counts = one_run(ws, engine, f"{engine}-{round_no}")
+                counts = one_run(ws, engine, f"{engine.replace('@', '-')}-{round_no}")
                 log(f"jvm_profile round {round_no + 1}/{size['rounds']}, {engine}: {counts}")
                 per_engine[engine].append(counts)
     totals = {e: {g: sum(r[g] for r in runs) for g in GROUPS} for e, runs in per_engine.items()}
+    # The first engine is the before, the last the after (`driver,keyed` by default; `keyed@<ref>,keyed`
+    # compares a commit's keyed engine with this one's).
+    before, after = chosen[0], chosen[-1]
     rows = []
     for group in GROUPS:
         shares = {e: t[group] / max(1, sum(t.values())) for e, t in totals.items()}
@@ -147,26 +151,25 @@ def run(quick: bool) -> Result:
             + " / ".join(f"{shares[e]:.0%}" for e in chosen),
             "unit": "samples",
         }
-        if {"driver", "keyed"} <= set(chosen):
-            row |= {"baseline": totals["driver"][group], "candidate": totals["keyed"][group],
-                    "ratio": ratio(totals["keyed"][group], totals["driver"][group])}  # fmt: skip
+        if len(chosen) == 2:
+            row |= {"baseline": totals[before][group], "candidate": totals[after][group],
+                    "ratio": ratio(totals[after][group], totals[before][group])}  # fmt: skip
         rows.append(row)
 
     def per_event(engine: str) -> int:
         return sum(count for group, count in totals[engine].items() if group != STARTUP)
 
-    both = {"driver", "keyed"} <= set(chosen)
     return Result(
         name=NAME,
         quick=quick,
         parameters=size | {"engines": list(chosen), "master": "local[1]", "topic": TOPIC},
-        metric="the Spark JVM's CPU samples past start-up, keyed ÷ driver engine",
+        metric=f"the Spark JVM's CPU samples past start-up, {after} ÷ {before} engine",
         unit="samples",
         better="lower",
-        baseline={"label": "driver engine", "value": per_event("driver") if "driver" in chosen else None},
-        candidate={"label": "keyed engine", "value": per_event("keyed") if "keyed" in chosen else None},
-        ratio=ratio(per_event("keyed"), per_event("driver")) if both else None,
-        target="report: where the keyed engine's work beyond the driver engine's goes",
+        baseline={"label": f"{before} engine", "value": per_event(before)},
+        candidate={"label": f"{after} engine", "value": per_event(after)},
+        ratio=ratio(per_event(after), per_event(before)) if len(chosen) == 2 else None,
+        target=f"report: where the {after} engine's work beyond the {before} engine's goes",
         passed=None,
         rows=rows,
         details={"samples_by_round": per_engine, "frames": [list(f) for f in FRAMES]},

@@ -30,7 +30,18 @@ from typing import Any
 
 import psutil
 
-from benchmarks.harness import REPO, Workspace, broker, checked, create_topic, log, pulse, workspace
+from benchmarks.harness import (
+    REPO,
+    Workspace,
+    baseline_tree,
+    broker,
+    checked,
+    create_topic,
+    log,
+    pulse,
+    pulse_cli,
+    workspace,
+)
 from benchmarks.pipeline_progress import caught_up
 from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.spread import Target, all_met, compare
@@ -45,7 +56,8 @@ QUICK = {"events": 30_000, "rounds": 2}
 TARGET = Target(1.7, "higher")
 TARGET_SKEWED = Target(1.6, "higher")
 MASTERS = ("local[1]", "local[2]")
-# `PULSE_BENCH_ENGINES` (comma-separated) runs a subset; the headline is the last one run.
+# `PULSE_BENCH_ENGINES` (comma-separated) runs a subset; the headline is the last one run. An engine may
+# name a git ref (`keyed@2fcf848`): that checkout's pipeline runs it, a before in the same run.
 ENGINES = ("driver", "keyed")
 TOPICS = {"scaleout-even": False, "scaleout-skewed": True}  # topic: one video holds 90% of the events
 
@@ -98,12 +110,11 @@ def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict
     """One `pulse pipeline all --once` over `topic` on a fresh lake; its time and the driver's CPU and RSS."""
     lake = ws.home / f"lake-{tag}"
     progress_log = ws.home / f"progress-{tag}.jsonl"
-    env = ws.env(PULSE_LAKE=str(lake), PULSE_KAFKA_TOPIC=topic, PULSE_SPARK_MASTER=master,
-                 PULSE_ENGINE=engine)  # fmt: skip
+    command, code_env = engine_command(engine)
+    env = ws.env(PULSE_LAKE=str(lake), PULSE_KAFKA_TOPIC=topic, PULSE_SPARK_MASTER=master, **code_env)
     with (ws.home / f"pipeline-{tag}.log").open("wb") as out:
         child = subprocess.Popen(
-            [sys.executable, "-m", "pulse.cli", "pipeline", "all", "--once",
-             "--progress-log", str(progress_log)],
+            [*command, "pipeline", "all", "--once", "--progress-log", str(progress_log)],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     driver = psutil.Process(child.pid)
@@ -170,13 +181,28 @@ def where_the_time_went(records: list[dict[str, Any]], seconds: float) -> dict[s
     }
 
 
+def engine_command(engine: str) -> tuple[list[str], dict[str, str]]:
+    """The `pulse` command that runs `engine` (of `engines`), and its environment: `PULSE_ENGINE`, and for
+    `engine@ref` the PYTHONPATH of that ref's checkout (`harness.baseline_tree`)."""
+    name, _, ref = engine.partition("@")
+    if not ref:
+        return [sys.executable, "-m", "pulse.cli"], {"PULSE_ENGINE": name}
+    command, pythonpath = pulse_cli(baseline_tree(ref))
+    return command, {"PULSE_ENGINE": name, "PYTHONPATH": pythonpath}
+
+
 def engines() -> tuple[str, ...]:
-    """The engines to run: `PULSE_BENCH_ENGINES`, or both."""
+    """The engines to run: `PULSE_BENCH_ENGINES`, or both; in the order given, where `engine@ref` runs
+    that git ref's pipeline."""
     asked = [e.strip() for e in os.environ.get("PULSE_BENCH_ENGINES", ",".join(ENGINES)).split(",")]
-    unknown = sorted(set(asked) - set(ENGINES) - {""})
-    if unknown:
-        raise ValueError(f"PULSE_BENCH_ENGINES: unknown {unknown}; choose from {', '.join(ENGINES)}")
-    return tuple(e for e in ENGINES if e in asked)
+    asked = [e for e in asked if e]
+    unknown = sorted({e for e in asked if e.partition("@")[0] not in ENGINES})
+    if unknown or not asked:
+        raise ValueError(
+            f"PULSE_BENCH_ENGINES: unknown {unknown}; choose from {', '.join(ENGINES)}, each optionally "
+            "@<git ref>"
+        )
+    return tuple(dict.fromkeys(asked))
 
 
 def run(quick: bool) -> Result:
@@ -224,11 +250,12 @@ def run(quick: bool) -> Result:
         for (engine, topic), verdict in verdicts.items()
     ]  # fmt: skip
     if len(chosen) == 2:
+        before, after = chosen
         rows += [
             compared_rounds(
-                f"{topic.split('-')[1]} topic, {master}: keyed ÷ driver engine, events/s",
-                compare(figures("driver", topic, master, "events_per_s"),
-                        figures("keyed", topic, master, "events_per_s"), "higher", None),
+                f"{topic.split('-')[1]} topic, {master}: {after} ÷ {before} engine, events/s",
+                compare(figures(before, topic, master, "events_per_s"),
+                        figures(after, topic, master, "events_per_s"), "higher", None),
                 "events/s",
             )
             for topic in TOPICS for master in MASTERS

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
+from pulse.jobs import keyed
 from pulse.jobs.runner import PipelineOptions, run_pipeline
 from pulse_core.settings import load_settings
 from tests.e2e.conftest import Broker
@@ -129,7 +130,8 @@ def test_state_partitions_follow_the_setting_through_a_rebuild(
 ) -> None:
     """`PULSE_STATE_PARTITIONS` sets a new checkpoint's state partitions. A checkpoint that holds another
     count is moved aside and its state rebuilt from the lake in the count asked for; without the setting a
-    checkpoint keeps its own. Every table stays exact throughout."""
+    checkpoint keeps its own. A checkpoint of another state layout is moved aside and rebuilt too. Every
+    table stays exact throughout."""
     lake = broker.home / "lake"
     monkeypatch.setenv("PULSE_ENGINE", "keyed")
     monkeypatch.setenv("PULSE_STATE_PARTITIONS", "3")
@@ -156,3 +158,17 @@ def test_state_partitions_follow_the_setting_through_a_rebuild(
     assert _state_partitions(lake) == 5, "without the setting a checkpoint keeps its partitions"
     assert len(list((lake / "_checkpoints" / "_repartitioned").iterdir())) == 1
     assert_every_table_exact(lake, *astuple(_total(first, second, third)))
+
+    # A checkpoint of the operator's first layout (a string key over a second check of the records)
+    # carries no layout file: it is moved aside, and the state rebuilt from the lake in today's layout.
+    marker = lake / "_checkpoints" / "pipeline" / keyed.FORMAT_FILE
+    assert marker.read_text() == keyed.FORMAT
+    marker.unlink()
+    fourth = produce_late_stream(load_settings(), events=2000, seed=34)
+    run_pipeline(PipelineOptions("all", once=True), load_settings())
+    reformatted = [r.message for r in caplog.records if "_reformatted" in r.message]
+    assert reformatted, "a checkpoint in another layout is reported"
+    assert f"in layout 1, and this version keeps it in layout {keyed.FORMAT}" in reformatted[0], reformatted
+    assert len(list((lake / "_checkpoints" / "_reformatted").iterdir())) == 1
+    assert marker.read_text() == keyed.FORMAT
+    assert_every_table_exact(lake, *astuple(_total(first, second, third, fourth)))

@@ -4,7 +4,7 @@ The operator's Java source ships in the wheel (`java/`). A local session compile
 against pyspark's own jars, so the classes match the Spark that runs them, and caches the jar in the jar
 cache (`$PULSE_HOME/jars/engine/`, or under `PULSE_JARS`), named after the sources' hash.
 `pulse.spark.get_spark` puts it on the driver's classpath (locally the driver and the executors are one
-JVM). `changes` is the operator's Python face.
+JVM). `keyed` and `grouped` are the operator's Python face.
 """
 
 from __future__ import annotations
@@ -120,24 +120,33 @@ def operator(spark: SparkSession):  # type: ignore[no-untyped-def]
     return found
 
 
-def changes(
-    parsed: DataFrame,
+def keyed(checked: DataFrame, horizon_us: int, partitions: int) -> DataFrame:
+    """Checked records (with the operator's columns: event_id, event, user_id, video_id, t in µs,
+    kafka_partition, kafka_offset, reason) watermarked on their minute's end and hash-partitioned by
+    viewer into the operator's `partitions` (`ViewerChanges.keyed`): the one dataset both the batch
+    and `grouped` read, so Spark checks each record once."""
+    from pyspark.sql import DataFrame
+
+    spark = checked.sparkSession
+    return DataFrame(operator(spark).keyed(checked._jdf, horizon_us, partitions), spark)
+
+
+def grouped(
+    keyed_rows: DataFrame,
     gap_us: int,
     horizon_us: int,
     initial: DataFrame | None = None,
     floor_us: int | None = None,
 ) -> DataFrame:
-    """The operator's changes (`ViewerChanges.CHANGES`) from parsed events (event_id, event, user_id,
-    video_id, t in µs, partition, offset), keyed by viewer; with each viewer's state starting from
-    `initial` (held events from `floor_us` on, and the segments of sessions before it) after a reset,
-    and with `floor_us` alone when a query built that way resumes from its checkpoint."""
+    """The operator's changes (`ViewerChanges.CHANGES`) over `keyed` records, grouped by viewer; with
+    each viewer's state starting from `initial` (held events from `floor_us` on, and the segments of
+    sessions before it) after a reset, and with `floor_us` alone when a query built that way resumes
+    from its checkpoint."""
     from pyspark.sql import DataFrame
 
-    spark = parsed.sparkSession
+    spark = keyed_rows.sparkSession
     cls = operator(spark)
-    if floor_us is None:
-        assert initial is None, "an initial state starts at a floor"
-        return DataFrame(cls.changes(parsed._jdf, gap_us, horizon_us), spark)
-    # A query resumed from its checkpoint keeps the floor its state was built from, without the rows.
+    assert floor_us is not None or initial is None, "an initial state starts at a floor"
+    floor = floor_us if floor_us is not None else -(2**63)
     initial_jdf = initial._jdf if initial is not None else None
-    return DataFrame(cls.changes(parsed._jdf, initial_jdf, gap_us, horizon_us, floor_us), spark)
+    return DataFrame(cls.grouped(keyed_rows._jdf, initial_jdf, gap_us, horizon_us, floor), spark)

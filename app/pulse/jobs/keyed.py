@@ -1,12 +1,14 @@
 """The keyed engine (`PULSE_ENGINE=keyed`): Gold's per-viewer work in Spark tasks, its state in Spark's.
 
-`pulse pipeline all` reads Kafka once into a query with two branches: the raw records, which the batch
-writes to Bronze, Silver and quarantine as the driver engine does, and the records' valid events through
-`ViewerChanges` (`pulse.engine`), a JVM operator keyed by viewer whose state lives in Spark's state store
-and is checkpointed with the query. Per micro-batch the operator emits each viewer's change to the
-per-minute figures and its new, changed and merged-away sessions. One Spark job brings those rows to the
-driver with the checked records; the driver sums the former per (video, window) over viewers, adds the
-sums to the window cells (`gold.WindowCells`) and commits the touched Gold rows.
+`pulse pipeline all` reads Kafka once and checks each record once, in the query: the checked records are
+partitioned by viewer (user_id, video_id), and two branches read that one exchange. The records
+themselves, which the batch writes to Bronze, Silver and quarantine as the driver engine does; and
+`ViewerChanges` (`pulse.engine`), a JVM operator grouped by the same columns, which skips the rejected
+records and keeps its state in Spark's state store, checkpointed with the query. Per micro-batch the
+operator emits each viewer's change to the per-minute figures and its new, changed and merged-away
+sessions. One Spark job brings those rows to the driver with the checked records; the driver sums the
+former per (video, window) over viewers, adds the sums to the window cells (`gold.WindowCells`) and
+commits the touched Gold rows.
 
 What the operator cannot hold exactly goes through the driver's path from Silver instead, for that batch
 (its "suspects", `MedallionWriter._fold_keyed`), and the operator's state is then rebuilt from the lake:
@@ -38,8 +40,9 @@ from pyspark.sql import functions as F
 
 from pulse import engine, io
 from pulse.jobs.recent import RecentState
+from pulse.tables import BRONZE_EVENTS_RAW, SILVER_EVENTS, SILVER_QUARANTINE
 from pulse.transforms import gold
-from pulse.transforms.silver import check_events, split_checked
+from pulse.transforms.silver import BRONZE_PREFIX, check_events, checked_rows
 from pulse_core.semantics import SESSION_GAP_S
 from pulse_core.settings import PulseSettings
 
@@ -53,6 +56,15 @@ RAW = "_is_record"
 # Files the keyed engine keeps in its checkpoint folder, beside Spark's.
 FLOOR_FILE = "pulse-keyed-floor.json"
 REBUILD_FILE = "pulse-keyed-rebuild"
+# The layout of the operator's state: its key and its input. A checkpoint without this file, or with
+# another layout in it, is moved aside and its state rebuilt (`reformat`). 2: keyed by the (user_id,
+# video_id) columns of the checked records, which the batch shares (1, unmarked: a string key over a
+# second check of the records).
+FORMAT_FILE = "pulse-keyed-format"
+FORMAT = "2"
+BRONZE_COLUMNS = tuple(BRONZE_EVENTS_RAW.fieldNames())
+# The checked records' columns the driver reads: Silver's and the quarantine's (`split_checked_rows`).
+CHECKED_COLUMNS = tuple(dict.fromkeys([*SILVER_EVENTS.fieldNames(), *SILVER_QUARANTINE.fieldNames()]))
 # The operator's change columns, as `gold.ACTIVITY` names them.
 ACTIVITY_OF_CHANGE = {
     "active": "active_viewers",
@@ -109,6 +121,25 @@ def switch_engine(spark: SparkSession, checkpoint: str, keyed: bool) -> bool:
     return True
 
 
+def reformat(spark: SparkSession, checkpoint: str) -> bool:
+    """Move aside a keyed checkpoint whose state has another layout than this operator's (`FORMAT`), to
+    `_reformatted/<time>/` beside it: Spark cannot read state under another key, so the state is rebuilt
+    from the lake, and the query starts after what Bronze holds, as after an engine switch (every table
+    stays exact). True when it did."""
+    if not io.path_exists(spark, f"{checkpoint}/state"):
+        return False
+    held = (io.read_small_file(spark, f"{checkpoint}/{FORMAT_FILE}") or "1").strip()
+    if held == FORMAT:
+        return False
+    target = _move_aside(spark, checkpoint, "_reformatted")
+    log.warning(
+        f"keyed engine: the checkpoint holds the operator's state in layout {held}, and this version "
+        f"keeps it in layout {FORMAT}: it moved to {target}, and the state is rebuilt from the lake (the "
+        "query starts after what Bronze holds; every table stays exact)"
+    )
+    return True
+
+
 def checkpoint_partitions(spark: SparkSession, checkpoint: str) -> int | None:
     """The state partitions a keyed checkpoint holds (one folder each under its operator's), or None
     before its first batch committed state."""
@@ -144,18 +175,14 @@ def state_partitions(spark: SparkSession, settings: PulseSettings, checkpoint: s
     return settings.state_partitions or int(spark.conf.get(PARTITIONS_CONF) or 1)
 
 
-def operator_input(records: DataFrame) -> DataFrame:
-    """The records' valid events as the operator reads them: t in µs, and the Kafka record they came in."""
-    valid, _ = split_checked(check_events(records))
-    return valid.select(
-        "event_id",
-        "event",
-        "user_id",
-        "video_id",
-        F.unix_micros("event_time").alias("t"),
-        F.col("kafka_partition").alias("partition"),
-        F.col("kafka_offset").alias("offset"),
-    )
+def checked_input(records: DataFrame) -> DataFrame:
+    """The records checked once, as both the batch and the operator read them: `checked_rows` with every
+    Bronze column beside (`BRONZE_PREFIX`), and the valid events' time in µs (`t`, null on a rejected
+    record)."""
+    t = F.when(F.col("_reason").isNull(), F.unix_micros("_event_time")).alias("t")
+    # Without `ingested_at` under its own name (`checked_records` takes Bronze's): the optimizer drops
+    # that alias in the operator's branch and keeps it in the other, and the two exchanges would differ.
+    return checked_rows(check_events(records), BRONZE_COLUMNS, (t,)).drop("ingested_at")
 
 
 @dataclass(frozen=True)
@@ -176,23 +203,39 @@ class EngineStart:
     initial: DataFrame | None
 
 
-def with_changes(records: DataFrame, settings: PulseSettings, start: EngineStart) -> DataFrame:
-    """The query's one output: the raw records (`KIND` null) and the operator's changes (`KIND` set).
-    Sets the session's state store to `STATE_CONF`, which the query's checkpoint then records."""
+def with_changes(
+    records: DataFrame, settings: PulseSettings, start: EngineStart, partitions: int
+) -> DataFrame:
+    """The query's one output: the checked records (`KIND` null) and the operator's changes (`KIND`
+    set), from one read and one check of each micro-batch (`engine.keyed`): the records are partitioned
+    by viewer into the operator's `partitions`, and both branches read that one exchange. Sets the
+    session's state store to `STATE_CONF`, which the query's checkpoint then records."""
     for key, value in STATE_CONF.items():
         records.sparkSession.conf.set(key, value)
-    changes = engine.changes(
-        operator_input(records), GAP_US, horizon_us(settings), start.initial, start.floor_us
-    )
-    raw = records.withColumn(KIND, F.lit(None).cast("string")).withColumn(RAW, F.lit(True))
+    keyed_rows = engine.keyed(checked_input(records), horizon_us(settings), partitions)
+    changes = engine.grouped(keyed_rows, GAP_US, horizon_us(settings), start.initial, start.floor_us)
+    raw = keyed_rows.withColumn(KIND, F.lit(None).cast("string")).withColumn(RAW, F.lit(True))
     changes = changes.withColumnRenamed("kind", KIND).withColumn(RAW, F.lit(False))
     return raw.unionByName(changes, allowMissingColumns=True)
 
 
-def raw_records(batch: DataFrame, raw_columns: list[str]) -> DataFrame:
-    """The raw records of a micro-batch of `with_changes` (for Spark's Bronze append, over a cached
+def raw_records(batch: DataFrame) -> DataFrame:
+    """The Bronze rows of a micro-batch of `with_changes` (for Spark's Bronze append, over a cached
     batch: foreachBatch hands the batch over as one dataset, which a filter does not split)."""
-    return batch.where(F.col(RAW)).select(*raw_columns)
+    bronze = (F.col(BRONZE_PREFIX + name).alias(name) for name in BRONZE_COLUMNS)
+    return batch.where(F.col(RAW)).select(*bronze)
+
+
+def checked_records(batch: DataFrame, bronze_columns: tuple[str, ...]) -> DataFrame:
+    """A micro-batch of `with_changes` as the driver reads it: the checked records' Silver and quarantine
+    columns, `bronze_columns` (named with `BRONZE_PREFIX`), and the operator's rows (`carried`). The
+    check ran in the query, once."""
+    checked = (
+        F.col(BRONZE_PREFIX + name).alias(name) if name == "ingested_at" else F.col(name)
+        for name in CHECKED_COLUMNS
+    )
+    bronze = (F.col(BRONZE_PREFIX + name) for name in bronze_columns)
+    return batch.select(*checked, *bronze, *carried())
 
 
 def state_floor(settings: PulseSettings) -> Callable[[datetime], datetime]:
@@ -227,6 +270,7 @@ def _start_state(
         text = io.read_small_file(spark, f"{checkpoint}/{FLOOR_FILE}")
         floor = json.loads(text)["floor_us"] if text else None
         return EngineStart(floor, None)
+    io.write_small_file(spark, f"{checkpoint}/{FORMAT_FILE}", FORMAT)
     if state.newest is None:
         return EngineStart(None, None)
     floor = floor_of(_micros(state.newest), settings)

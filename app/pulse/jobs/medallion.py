@@ -285,8 +285,8 @@ class MedallionWriter:
             self.guard()
             bronze_columns = tuple(BRONZE_EVENTS_RAW.fieldNames()) if self.write_bronze and delta_rs else ()
             if self.keyed_run is not None:
-                checked, changes = self._read_check_and_change(batch, bronze_columns)
-                rows = keyed.raw_records(batch, list(BRONZE_EVENTS_RAW.fieldNames()))
+                checked, changes = self._read_and_change(batch, bronze_columns)
+                rows = keyed.raw_records(batch)
             else:
                 checked = self._read_and_check(rows, bronze_columns)
             valid, rejected = split_checked_rows(checked)
@@ -439,15 +439,16 @@ class MedallionWriter:
         to the driver; all that follows works from there."""
         return checked_rows(check_events(rows), bronze_columns).toArrow()
 
-    def _read_check_and_change(
+    def _read_and_change(
         self, batch: DataFrame, bronze_columns: tuple[str, ...]
     ) -> tuple[pa.Table, pd.DataFrame]:
-        """The keyed engine's read → check: one Spark job brings the checked records and the operator's
-        rows to the driver. The batch is one Spark dataset of both (foreachBatch hands it over whole), so
-        one pass over it runs the operator once: the check is a projection, and leaves the operator's
-        columns as they are."""
-        rows = checked_rows(check_events(batch), bronze_columns, keyed.carried()).toArrow()
-        return keyed.split_rows(rows)
+        """The keyed engine's read: one Spark job brings the checked records (checked in the query, once)
+        and the operator's rows to the driver, the records in Kafka order (the query partitioned them by
+        viewer). The batch is one Spark dataset of both (foreachBatch hands it over whole), so one pass
+        over it runs the operator once."""
+        rows = keyed.checked_records(batch, bronze_columns).toArrow()
+        checked, changes = keyed.split_rows(rows)
+        return checked.sort_by([("kafka_partition", "ascending"), ("kafka_offset", "ascending")]), changes
 
     def _appendable(self, rows: pa.Table, table: catalogue.Table) -> pa.Table | DataFrame:
         """Rows as `_append` takes them: Arrow for delta-rs, a Spark frame when Spark appends."""

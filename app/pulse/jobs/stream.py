@@ -155,7 +155,7 @@ def start_from_kafka(
     keyed_engine = settings.engine == "keyed"
     keyed.switch_engine(spark, checkpoint, keyed_engine)
     if keyed_engine:
-        keyed.repartition(spark, settings, checkpoint)
+        keyed.reformat(spark, checkpoint) or keyed.repartition(spark, settings, checkpoint)
     records = positions.kafka_records(spark, settings, checkpoint, limit, partitions)
     sink = io.StreamSink(FROM_KAFKA, checkpoint, trigger)
     if not keyed_engine:
@@ -171,7 +171,7 @@ def start_from_kafka(
     session_partitions = spark.conf.get(keyed.PARTITIONS_CONF)
     spark.conf.set(keyed.PARTITIONS_CONF, str(partitions))
     try:
-        return io.write_foreach_batch(keyed.with_changes(records, settings, start), handler, sink)
+        return io.write_foreach_batch(keyed.with_changes(records, settings, start, partitions), handler, sink)
     finally:
         spark.conf.set(keyed.PARTITIONS_CONF, session_partitions or str(partitions))
 

@@ -14,6 +14,7 @@ import org.apache.spark.api.java.function.MapFunction;
 import org.apache.spark.sql.Column;
 import org.apache.spark.sql.Dataset;
 import org.apache.spark.sql.Encoders;
+import org.apache.spark.sql.KeyValueGroupedDataset;
 import org.apache.spark.sql.Row;
 import org.apache.spark.sql.RowFactory;
 import org.apache.spark.sql.functions;
@@ -74,7 +75,7 @@ import scala.jdk.javaapi.CollectionConverters;
  * dedupe keyed by event_id sees it. The pipeline's driver names such copies and recounts their windows
  * from Silver, then rebuilds this state (`MedallionWriter._fold_keyed`).
  */
-public final class ViewerChanges extends StatefulProcessorWithInitialState<String, Row, Row, Row> {
+public final class ViewerChanges extends StatefulProcessorWithInitialState<Row, Row, Row, Row> {
   private static final long MINUTE_US = 60_000_000L;
   /** The key of a viewer's rows: its user_id and video_id. */
   public static final MapFunction<Row, String> VIEWER =
@@ -106,10 +107,16 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
     this.floorUs = floorUs;
   }
 
+  /** The key the operator groups by: the viewer. */
+  public static final StructType KEY = new StructType()
+      .add("user_id", DataTypes.StringType)
+      .add("video_id", DataTypes.StringType);
+
   /**
    * The changes from parsed events (event_id, event, user_id, video_id, t in µs, partition,
    * offset), keyed by viewer; `gapUs` is the session gap and `horizonUs` the lateness horizon, in µs
-   * (whole seconds).
+   * (whole seconds). The pipeline's own query takes its checked records instead ({@link
+   * #keyed(Dataset, long, int)}); this form serves the operator's tests and benchmarks.
    */
   public static Dataset<Row> changes(Dataset<Row> parsed, long gapUs, long horizonUs) {
     return changes(parsed, null, gapUs, horizonUs, Long.MIN_VALUE);
@@ -123,27 +130,66 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
    */
   public static Dataset<Row> changes(
       Dataset<Row> parsed, Dataset<Row> initial, long gapUs, long horizonUs, long floorUs) {
-    MapFunction<Row, String> viewer = VIEWER;
-    // The watermark runs on the end of each event's minute, so it is minute-aligned, and the rows
-    // Spark drops as late (at or before it) are exactly those before the watermark's window: a
-    // subset of the ones this operator counts as late itself, whichever batch's watermark Spark
-    // filters with. The pipeline takes both from the batch's own rows (`pulse.jobs.keyed`).
+    Dataset<Row> checked = parsed
+        .withColumnRenamed("partition", "kafka_partition")
+        .withColumnRenamed("offset", "kafka_offset")
+        .withColumn("reason", functions.lit(null).cast(DataTypes.StringType));
+    int partitions = Integer.parseInt(
+        parsed.sparkSession().conf().get("spark.sql.shuffle.partitions"));
+    return grouped(keyed(checked, horizonUs, partitions), initial, gapUs, horizonUs, floorUs);
+  }
+
+  /**
+   * Checked records as the operator and the pipeline's batch both read them: with the end of each
+   * valid event's minute (`minute_end`, null on a rejected record) as the event-time watermark's
+   * column, and hash-partitioned by viewer (user_id, video_id) into the operator's `partitions`.
+   *
+   * <p>The records need the columns the operator reads: event_id, event, user_id, video_id, t (µs),
+   * kafka_partition, kafka_offset, and reason (null on a valid event). When the pipeline's batch
+   * reads this same dataset beside {@link #grouped}, Spark reads and checks the micro-batch once: the
+   * second use of the exchange is a reused one. The operator is grouped by the same two columns, so
+   * it reads that exchange with no shuffle of its own.
+   *
+   * <p>The watermark runs on the end of each event's minute, so it is minute-aligned, and the rows
+   * Spark drops as late (at or before it) are exactly those before the watermark's window: a subset of
+   * the ones this operator counts as late itself, whichever batch's watermark Spark filters with. The
+   * pipeline takes both from the batch's own rows (`pulse.jobs.keyed`). A rejected record has no
+   * minute: it neither moves the watermark nor is dropped as late, and the operator skips it.
+   */
+  public static Dataset<Row> keyed(Dataset<Row> checked, long horizonUs, int partitions) {
     Column t = functions.col("t");
-    Dataset<Row> timed = parsed
-        .withColumn("minute_end",
-            functions.timestamp_micros(t.minus(functions.pmod(t, functions.lit(MINUTE_US)))
-                .plus(functions.lit(MINUTE_US))))
-        .withWatermark("minute_end", (horizonUs / 1_000_000L) + " seconds");
+    Column minuteEnd = functions.when(functions.col("reason").isNull(),
+        functions.timestamp_micros(
+            t.minus(functions.pmod(t, functions.lit(MINUTE_US))).plus(functions.lit(MINUTE_US))));
+    return checked
+        .withColumn("minute_end", minuteEnd)
+        .withWatermark("minute_end", (horizonUs / 1_000_000L) + " seconds")
+        .repartition(partitions, functions.col("user_id"), functions.col("video_id"));
+  }
+
+  /**
+   * The operator over {@link #keyed} records, grouped by viewer (user_id, video_id), with each
+   * viewer's state starting from `initial` as in {@link #changes(Dataset, Dataset, long, long,
+   * long)} (null: from the checkpoint, or empty).
+   */
+  public static Dataset<Row> grouped(
+      Dataset<Row> keyed, Dataset<Row> initial, long gapUs, long horizonUs, long floorUs) {
     ViewerChanges processor = new ViewerChanges(gapUs, horizonUs, floorUs);
+    KeyValueGroupedDataset<Row, Row> viewers = keyed
+        .groupBy(functions.col("user_id"), functions.col("video_id"))
+        .as(Encoders.row(KEY), Encoders.row(keyed.schema()));
     if (initial == null) {
-      return timed.groupByKey(viewer, Encoders.STRING()).transformWithState(
+      return viewers.transformWithState(
           processor, TimeMode.EventTime(), OutputMode.Update(), Encoders.row(CHANGES));
     }
-    return timed.groupByKey(viewer, Encoders.STRING()).transformWithState(
+    KeyValueGroupedDataset<Row, Row> initialViewers = initial
+        .groupBy(functions.col("user_id"), functions.col("video_id"))
+        .as(Encoders.row(KEY), Encoders.row(initial.schema()));
+    return viewers.transformWithState(
         processor,
         TimeMode.EventTime(),
         OutputMode.Update(),
-        initial.groupByKey(viewer, Encoders.STRING()),
+        initialViewers,
         Encoders.row(CHANGES),
         Encoders.row(initial.schema()));
   }
@@ -162,7 +208,7 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
   }
 
   @Override
-  public void handleInitialState(String key, Row row, TimerValues timerValues) {
+  public void handleInitialState(Row key, Row row, TimerValues timerValues) {
     long newest;
     if ("event".equals(row.<String>getAs("kind"))) {
       newest = row.<Long>getAs("t");
@@ -288,9 +334,17 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
 
   @Override
   public scala.collection.Iterator<Row> handleInputRows(
-      String key, scala.collection.Iterator<Row> rows, TimerValues timerValues) {
+      Row key, scala.collection.Iterator<Row> rows, TimerValues timerValues) {
+    // The checked records of the viewer's key; the rejected ones (all under a null key) are the
+    // quarantine's, not the operator's.
     List<Row> batch = new ArrayList<>();
-    rows.foreach(batch::add);
+    int[] reasonAt = {-1};
+    rows.foreach(row -> {
+      if (reasonAt[0] < 0) {
+        reasonAt[0] = row.fieldIndex("reason");
+      }
+      return row.isNullAt(reasonAt[0]) ? batch.add(row) : false;
+    });
     List<Row> out = new ArrayList<>();
     if (batch.isEmpty()) {
       return CollectionConverters.asScala(out.iterator());
@@ -299,8 +353,8 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
     int idAt = first.fieldIndex("event_id");
     int tAt = first.fieldIndex("t");
     int kindAt = first.fieldIndex("event");
-    int partitionAt = first.fieldIndex("partition");
-    int offsetAt = first.fieldIndex("offset");
+    int partitionAt = first.fieldIndex("kafka_partition");
+    int offsetAt = first.fieldIndex("kafka_offset");
     String video = first.getString(first.fieldIndex("video_id"));
     String user = first.getString(first.fieldIndex("user_id"));
     long watermark = timerValues.getCurrentWatermarkInMs() * 1000L;
@@ -402,7 +456,7 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Strin
 
   @Override
   public scala.collection.Iterator<Row> handleExpiredTimer(
-      String key, TimerValues timerValues, ExpiredTimerInfo expiredTimerInfo) {
+      Row key, TimerValues timerValues, ExpiredTimerInfo expiredTimerInfo) {
     long[] newest = {Long.MIN_VALUE};
     held.get().foreach(e -> newest[0] = Math.max(newest[0], e._2()));
     // A timer left from before the viewer's newest event (its events had all been dropped) is stale.
