@@ -16,6 +16,7 @@ Spark session is up, dashboard before a browser connects), measured in the same 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -41,6 +42,7 @@ from benchmarks.harness import (
 from benchmarks.pipeline_progress import baseline_records, batch_stats, committed_within
 from benchmarks.result import Result, compared_rounds, ratio
 from benchmarks.rss import RssSampler, tree_rss
+from benchmarks.scaleout import engines
 from benchmarks.spread import against_limit, all_met, consecutive
 from benchmarks.stats import percentile, summary_stats
 from infra.config import DATABRICKS_GOLD_WRITER
@@ -76,6 +78,9 @@ FULL: dict[str, Any] = {
     "baseline_steady_s": 120.0,
     "drain_timeout_s": 300,
 }
+# `PULSE_BENCH_ENGINES` (`benchmarks.scaleout.engines`) narrows the run to those engines' settings; each
+# `engine@ref` among them adds that commit's pipeline in the same settings.
+ENGINES_ENV = "PULSE_BENCH_ENGINES"
 QUICK: dict[str, Any] = {
     "triggers_s": [DEFAULT_TRIGGER_S],
     "background_rates": [200.0],
@@ -248,12 +253,29 @@ def run(quick: bool) -> list[Result]:
         idle["broker"] = tree_rss(broker_pid)
         sampler = RssSampler({"broker": broker_pid}).start()
         try:
-            for trigger_s, rate, writer, engine in zip(
-                size["triggers_s"], size["background_rates"], size["writers"], size["engines"], strict=True
-            ):
-                settings.append(
-                    one_setting(ws, trigger_s, rate, size, sampler, idle, writer=writer, engine=engine)
+            planned = list(
+                zip(
+                    size["triggers_s"],
+                    size["background_rates"],
+                    size["writers"],
+                    size["engines"],
+                    strict=True,
                 )
+            )
+            chosen = engines() if ENGINES_ENV in os.environ else None
+            for trigger_s, rate, writer, engine in planned:
+                if chosen is None or engine in chosen:
+                    settings.append(
+                        one_setting(ws, trigger_s, rate, size, sampler, idle, writer=writer, engine=engine)
+                    )
+            # `engine@ref`: that commit's pipeline in each of the engine's settings, a before of the same run.
+            for name, _, ref in (e.partition("@") for e in chosen or () if "@" in e):
+                for trigger_s, rate, writer, engine in planned:
+                    if engine == name:
+                        log(f"freshness: {engine} engine of {ref}, {rate:g} events/s")
+                        settings.append(
+                            one_setting(ws, trigger_s, rate, size, sampler, idle, ref, writer, engine)
+                        )
             baseline = baseline_ref()
             if baseline:
                 log(f"freshness: baseline, the pipeline of {baseline}, same load")
@@ -323,23 +345,29 @@ def _freshness_result(quick: bool, size: dict[str, Any], settings: list[dict[str
                     "unit": "jobs",
                 }
             )
-    before = [s for s in settings if s["code"] != "this commit"]
-    if before and before[0]["latency_s"]["p95"] is not None:
+    # Each before (a commit's pipeline) beside this commit's in the same setting.
+    for before in (s for s in settings if s["code"] != "this commit" and s["latency_s"]["p95"] is not None):
         same = next(
-            s
-            for s in ours
-            if s["background_rate"] == before[0]["background_rate"]
-            and s.get("gold_writer", DEFAULT_WRITER) == DEFAULT_WRITER
-            and s.get("engine", "driver") == "driver"
+            (
+                s
+                for s in ours
+                if s["background_rate"] == before["background_rate"]
+                and s.get("gold_writer", DEFAULT_WRITER) == before.get("gold_writer", DEFAULT_WRITER)
+                and s.get("engine", "driver") == before.get("engine", "driver")
+            ),
+            None,
         )
+        if same is None:
+            continue
+        engine = f", PULSE_ENGINE={same['engine']}" if same.get("engine", "driver") != "driver" else ""
         rows.append(
             {
-                "label": f"p95 after ÷ before ({before[0]['code']}), {same['background_rate']:g} ev/s "
+                "label": f"p95 after ÷ before ({before['code']}), {same['background_rate']:g} ev/s{engine} "
                 "(one pipeline run each, not alternated: indicative)",
-                "baseline": before[0]["latency_s"]["p95"],
+                "baseline": before["latency_s"]["p95"],
                 "candidate": same["latency_s"]["p95"],
                 "unit": "s",
-                "ratio": ratio(same["latency_s"]["p95"], before[0]["latency_s"]["p95"]),
+                "ratio": ratio(same["latency_s"]["p95"], before["latency_s"]["p95"]),
             }
         )
     return Result(

@@ -85,13 +85,24 @@ def group_of(frames: list[str]) -> str:
     return "other"
 
 
+class UnreadableRecordingError(RuntimeError):
+    """`jfr print` could not read a recording (seen once: a JVM that ended before JFR finished its dump)."""
+
+
 def samples_by_group(recording: Path) -> dict[str, int]:
-    """The execution samples of a JFR recording, counted per group."""
-    printed = subprocess.run(
+    """The execution samples of a JFR recording, counted per group.
+
+    Raises:
+        UnreadableRecordingError: `jfr print` failed on it.
+    """
+    done = subprocess.run(
         [jfr_tool(), "print", "--json", "--events", "jdk.ExecutionSample", "--stack-depth", "96",
          str(recording)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise UnreadableRecordingError(f"jfr print failed on {recording}: {done.stderr.strip()[-500:]}")
+    printed = done.stdout
     counts: collections.Counter[str] = collections.Counter()
     for event in json.loads(printed)["recording"]["events"]:
         trace = event["values"].get("stackTrace") or {"frames": []}
@@ -134,7 +145,12 @@ def run(quick: bool) -> Result:
         fill_topic(ws, TOPIC, size["events"], skewed=False)
         for round_no in range(size["rounds"]):
             for engine in chosen:
-                counts = one_run(ws, engine, f"{engine.replace('@', '-')}-{round_no}")
+                tag = f"{engine.replace('@', '-')}-{round_no}"
+                try:
+                    counts = one_run(ws, engine, tag)
+                except UnreadableRecordingError as exc:  # once, then the run counts as failed
+                    log(f"jvm_profile: {exc}; running {engine} again")
+                    counts = one_run(ws, engine, f"{tag}-again")
                 log(f"jvm_profile round {round_no + 1}/{size['rounds']}, {engine}: {counts}")
                 per_engine[engine].append(counts)
     totals = {e: {g: sum(r[g] for r in runs) for g in GROUPS} for e, runs in per_engine.items()}
