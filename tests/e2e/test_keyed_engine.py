@@ -88,6 +88,25 @@ def test_keyed_engine_matches_reference_and_replays_idempotently(
     assert_lake_exact(lake, sent)
 
 
+def test_keyed_engine_with_sparks_commits_is_exact(
+    spark, broker: Broker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Spark's commits (`PULSE_GOLD_WRITER=spark`, a cloud lake without a delta-rs credential) the
+    keyed engine appends Bronze from the checked records' Bronze columns and Silver and the quarantine
+    from the driver's rows, and commits Gold by MERGE: every table exact, as with delta-rs."""
+    lake = broker.home / "lake"
+    caplog.set_level(logging.INFO, logger="pulse.pipeline")
+    monkeypatch.setenv("PULSE_ENGINE", "keyed")
+    monkeypatch.setenv("PULSE_GOLD_WRITER", "spark")
+    sent = produce_late_stream(load_settings(), events=3000, seed=41)
+    run_pipeline(PipelineOptions("all", once=True, max_offsets_per_trigger=1500), load_settings())
+    assert any(r.message == "appends: Spark" for r in caplog.records)
+    operations = [h.get("operation") for h in DeltaTable(str(lake / "gold" / "video_activity")).history()]
+    assert "MERGE" in operations, operations
+    assert (lake / "_checkpoints" / "pipeline" / "state").is_dir()
+    assert_every_table_exact(lake, *astuple(sent))
+
+
 def test_switching_engines_moves_the_other_engines_checkpoint_aside_and_stays_exact(
     spark, broker: Broker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

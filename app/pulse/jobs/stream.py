@@ -154,8 +154,10 @@ def start_from_kafka(
     checkpoint = settings.checkpoint_path(FROM_KAFKA)
     keyed_engine = settings.engine == "keyed"
     keyed.switch_engine(spark, checkpoint, keyed_engine)
-    if keyed_engine:
-        keyed.reformat(spark, checkpoint) or keyed.repartition(spark, settings, checkpoint)
+    # A keyed checkpoint of another state layout, or in other state partitions, is moved aside: the
+    # state is then rebuilt from the lake.
+    if keyed_engine and not keyed.reformat(spark, checkpoint):
+        keyed.repartition(spark, settings, checkpoint)
     records = positions.kafka_records(spark, settings, checkpoint, limit, partitions)
     sink = io.StreamSink(FROM_KAFKA, checkpoint, trigger)
     if not keyed_engine:
