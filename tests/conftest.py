@@ -25,7 +25,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 E2E_DIR = REPO / "tests" / "e2e"
 # Fixtures that start a Spark session, a Kafka broker or a browser: a test that uses one is e2e.
-SERVICE_FIXTURES = frozenset({"spark", "broker", "secure_broker"})
+SERVICE_FIXTURES = frozenset({"spark", "kafka", "broker", "own_broker", "secure_broker"})
 # Fixtures that build the wheel, install it into clean venvs, or build the dashboard image's wheels.
 ARTIFACT_FIXTURES = frozenset({"built_wheel", "job_cluster", "image_wheels"})
 # Command words that build, install or scan an artifact: the unit run refuses to start them.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from pulse.devstack.broker import free_port_pair
+from pulse_core.settings import PulseSettings
 
 
 def run_pulse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -51,19 +53,65 @@ def wait_for_log_line(log: Path, text: str, process: subprocess.Popen, timeout_s
 
 @dataclass(frozen=True)
 class Broker:
-    """A broker started by `pulse broker up` for one test."""
+    """A real broker for one test: `home` is the test's PULSE_HOME (its lake is `home / "lake"`), `port`
+    the broker's, and `topic` the events topic PULSE_KAFKA_TOPIC names."""
 
     home: Path
     port: int
+    topic: str
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
 
 
+# What `pulse broker up` gives the events topic by default.
+TOPIC_PARTITIONS = 3
+_topics = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[int]:
+    """One real Kafka broker (`pulse broker up`) for the whole run, in a home of its own: its port.
+
+    Starting and stopping a broker took about 8 s a test; tests that share this one get a topic each
+    (`broker`). A test that stops or restarts its broker asks for `own_broker`.
+    """
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PULSE_")}
+    env |= {"PULSE_HOME": str(tmp_path_factory.mktemp("kafka-home")), "PULSE_JARS": str(jars_dir)}
+    port = free_port_pair()
+
+    def pulse(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pulse.cli", "broker", *args],
+                              capture_output=True, text=True, timeout=180, env=env, check=False)  # fmt: skip
+
+    started = pulse("up", "--port", str(port))
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        yield port
+    finally:
+        pulse("down")
+
+
 @pytest.fixture
-def broker(pulse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
-    """A real Kafka broker on a free port, stopped after the test whatever happens."""
+def broker(pulse_home: Path, monkeypatch: pytest.MonkeyPatch, kafka: int) -> Broker:
+    """The run's broker (`kafka`), with a new events topic for this test alone: no test sees another's
+    records."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    topic = f"events-{next(_topics)}"
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{kafka}"})  # kept until the topic exists
+    created = admin.create_topics([NewTopic(topic, num_partitions=TOPIC_PARTITIONS, replication_factor=1)])
+    created[topic].result(timeout=30)
+    monkeypatch.setenv("PULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{kafka}")
+    monkeypatch.setenv("PULSE_KAFKA_TOPIC", topic)
+    return Broker(pulse_home, kafka, topic)
+
+
+@pytest.fixture
+def own_broker(pulse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker]:
+    """A broker of this test's own (`pulse broker up` in its PULSE_HOME, on a free port), for a test that
+    stops or restarts it; stopped after the test whatever happens."""
     port = free_port_pair()
     monkeypatch.setenv("PULSE_KAFKA_BOOTSTRAP", f"127.0.0.1:{port}")
     started = run_pulse("broker", "up", "--port", str(port))
@@ -72,6 +120,6 @@ def broker(pulse_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Broker
         started.stdout + started.stderr + (log.read_text() if log.exists() else "")
     )
     try:
-        yield Broker(pulse_home, port)
+        yield Broker(pulse_home, port, PulseSettings.model_fields["kafka_topic"].default)
     finally:
         run_pulse("broker", "down")

@@ -58,40 +58,40 @@ def _broker_pids(home: Path) -> list[int]:
     return pids
 
 
-def test_round_trip_then_down_frees_everything_and_up_reuses_data(broker: Broker) -> None:
+def test_round_trip_then_down_frees_everything_and_up_reuses_data(own_broker: Broker) -> None:
     topic = "user-interactions"
-    _produce(broker.bootstrap, topic, 1000, "first")
-    values = _consume_all(broker.bootstrap, topic, 1000, "round-trip")
+    _produce(own_broker.bootstrap, topic, 1000, "first")
+    values = _consume_all(own_broker.bootstrap, topic, 1000, "round-trip")
     assert sorted(values) == sorted(f"first-{i}" for i in range(1000))
 
     status = run_pulse("broker", "status")
     assert status.returncode == 0
-    assert f"127.0.0.1:{broker.port}" in status.stdout
+    assert f"127.0.0.1:{own_broker.port}" in status.stdout
     assert "user-interactions (3 partitions)" in status.stdout
 
-    meta = (broker.home / "kafka" / "data" / "meta.properties").read_text()
+    meta = (own_broker.home / "kafka" / "data" / "meta.properties").read_text()
     down = run_pulse("broker", "down")
     assert down.returncode == 0, down.stderr
     assert "Stopped the broker" in down.stdout
-    assert _broker_pids(broker.home) == []
-    assert port_is_free(broker.port)
-    assert port_is_free(broker.port + 1)
+    assert _broker_pids(own_broker.home) == []
+    assert port_is_free(own_broker.port)
+    assert port_is_free(own_broker.port + 1)
     assert run_pulse("broker", "status").returncode == 1
 
-    again = run_pulse("broker", "up", "--port", str(broker.port))
+    again = run_pulse("broker", "up", "--port", str(own_broker.port))
     assert again.returncode == 0, again.stdout + again.stderr
     assert "Formatting" not in again.stdout
-    assert (broker.home / "kafka" / "data" / "meta.properties").read_text() == meta
+    assert (own_broker.home / "kafka" / "data" / "meta.properties").read_text() == meta
     # The data survived the restart: a new group still reads the first 1,000 messages.
-    assert len(_consume_all(broker.bootstrap, topic, 1000, "after-restart")) == 1000
+    assert len(_consume_all(own_broker.bootstrap, topic, 1000, "after-restart")) == 1000
 
 
-def test_up_is_idempotent(broker: Broker) -> None:
-    pids = _broker_pids(broker.home)
-    second = run_pulse("broker", "up", "--port", str(broker.port))
+def test_up_is_idempotent(own_broker: Broker) -> None:
+    pids = _broker_pids(own_broker.home)
+    second = run_pulse("broker", "up", "--port", str(own_broker.port))
     assert second.returncode == 0, second.stderr
     assert "already running" in second.stdout
-    assert _broker_pids(broker.home) == pids
+    assert _broker_pids(own_broker.home) == pids
 
 
 def test_port_in_use_names_the_port(pulse_home: Path) -> None:

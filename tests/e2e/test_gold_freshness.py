@@ -73,7 +73,7 @@ def test_gold_reflects_each_event_within_a_bound(broker: Broker, tmp_path: Path)
         for i in range(PROBES):
             event = Event(event_id=f"probe-{i}", timestamp=datetime.now(UTC), event="like",
                           user_id=f"prober-{i}", video_id=PROBE_VIDEO)  # fmt: skip
-            producer.produce("user-interactions", key=PROBE_VIDEO, value=event.to_json().encode())
+            producer.produce(broker.topic, key=PROBE_VIDEO, value=event.to_json().encode())
             producer.flush(10)
             sent_at.append(time.monotonic())
             seen = _probe_count(gold_path)

@@ -60,7 +60,7 @@ def test_sigkilled_pipeline_resumes_exactly_once(
 
 def test_broker_restart_during_production_loses_and_duplicates_nothing(
     spark,
-    broker: Broker,
+    own_broker: Broker,
     long_run: bool,
     tmp_path: Path,
 ) -> None:
@@ -76,7 +76,7 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
     time.sleep(4)
     assert run_pulse("broker", "down").returncode == 0
     time.sleep(2)
-    restarted = run_pulse("broker", "up", "--port", str(broker.port))
+    restarted = run_pulse("broker", "up", "--port", str(own_broker.port))
     assert restarted.returncode == 0, restarted.stderr
     producer.wait(timeout=300)
     output = (tmp_path / "producer.log").read_text()
@@ -90,7 +90,7 @@ def test_broker_restart_during_production_loses_and_duplicates_nothing(
         assert summary["delivered"] == summary["sent"] == events
 
     run_pipeline(PipelineOptions("all", once=True), settings)
-    lake = broker.home / "lake"
+    lake = own_broker.home / "lake"
     bronze_values = Counter(
         bytes(r["value"]) for r in DeltaTable(str(lake / "bronze" / "events_raw")).to_pyarrow_table(
             columns=["value"]).cast(_binary_value_schema()).to_pylist()

@@ -16,13 +16,13 @@ pytestmark = pytest.mark.e2e
 def test_kafka_to_delta_round_trip(spark, broker: Broker, tmp_path: Path) -> None:
     producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True})
     for i in range(500):
-        producer.produce("user-interactions", key=f"video_{i % 50}", value=f'{{"n": {i}}}')
+        producer.produce(broker.topic, key=f"video_{i % 50}", value=f'{{"n": {i}}}')
     assert producer.flush(30) == 0
 
     raw = (
         spark.read.format("kafka")
         .option("kafka.bootstrap.servers", broker.bootstrap)
-        .option("subscribe", "user-interactions")
+        .option("subscribe", broker.topic)
         .option("startingOffsets", "earliest")
         .option("endingOffsets", "latest")
         .load()
