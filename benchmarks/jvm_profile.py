@@ -9,6 +9,11 @@ planning). The figure is the samples per group, last ÷ first engine (keyed ÷ d
 what the keyed engine's per-event work costs beyond the driver engine's, and where (docs/scale.md). With
 `PULSE_BENCH_ENGINES=keyed@<ref>,keyed` it compares that commit's keyed engine with this one's.
 
+A second view puts each sample in the place it ran (`STAGES`): the map stage (the Kafka read, the check,
+the shuffle write), the result stage (the shuffle read, the keyed operator, the Arrow conversion), other
+task work, or off the tasks (the session's start, py4j, each micro-batch's planning). On a cluster the two
+stages spread over the executors and the rest stays on the driver.
+
 JFR samples a few threads each period, so only the shares and the ratios between the engines mean
 something, not the sample counts themselves.
 """
@@ -64,6 +69,23 @@ FRAMES = (
 )
 GROUPS = (*dict.fromkeys(group for group, _ in FRAMES), "other")
 STARTUP = "start-up: classes, code generation, planning"
+# Where a sample ran, the second view: the Spark stage of its task (a frame of the task's class, the
+# outermost of the stack), any other task work, or a thread of the driver's own (the session's start,
+# py4j, each micro-batch's planning on the stream thread). On a cluster the stages spread over the
+# executors and the rest does not.
+STAGES = (
+    ("map stage: Kafka read, parse and check, shuffle write", "org/apache/spark/scheduler/ShuffleMapTask"),
+    ("result stage: shuffle read, operator and state, Arrow", "org/apache/spark/scheduler/ResultTask"),
+)
+TASK_THREAD = "Executor task launch worker"
+STAGE_NAMES = (
+    *(stage for stage, _ in STAGES),
+    "other task work",
+    "off the tasks: start-up, py4j, planning",
+)
+# Deep enough to reach a task's outermost frames (Spark's iterators nest deeply).
+STACK_DEPTH = 256
+STAGE_PREFIX = "by stage: "
 
 
 def jfr_tool() -> str:
@@ -85,18 +107,27 @@ def group_of(frames: list[str]) -> str:
     return "other"
 
 
+def stage_of(thread: str, frames: list[str]) -> str:
+    """Where one sample ran (`STAGES`): its task's stage, other task work, or off the tasks."""
+    for stage, needle in STAGES:
+        if any(needle in frame for frame in frames):
+            return stage
+    return STAGE_NAMES[-2] if thread.startswith(TASK_THREAD) else STAGE_NAMES[-1]
+
+
 class UnreadableRecordingError(RuntimeError):
     """`jfr print` could not read a recording (seen once: a JVM that ended before JFR finished its dump)."""
 
 
 def samples_by_group(recording: Path) -> dict[str, int]:
-    """The execution samples of a JFR recording, counted per group.
+    """The execution samples of a JFR recording, counted per group (`GROUPS`) and per stage
+    (`STAGE_NAMES`, each prefixed with `STAGE_PREFIX`).
 
     Raises:
         UnreadableRecordingError: `jfr print` failed on it.
     """
     done = subprocess.run(
-        [jfr_tool(), "print", "--json", "--events", "jdk.ExecutionSample", "--stack-depth", "96",
+        [jfr_tool(), "print", "--json", "--events", "jdk.ExecutionSample", "--stack-depth", str(STACK_DEPTH),
          str(recording)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
@@ -107,8 +138,10 @@ def samples_by_group(recording: Path) -> dict[str, int]:
     for event in json.loads(printed)["recording"]["events"]:
         trace = event["values"].get("stackTrace") or {"frames": []}
         names = [f"{f['method']['type']['name']}.{f['method']['name']}" for f in trace["frames"]]
+        thread = (event["values"].get("sampledThread") or {}).get("javaName") or ""
         counts[group_of(names)] += 1
-    return {group: counts.get(group, 0) for group in GROUPS}
+        counts[STAGE_PREFIX + stage_of(thread, names)] += 1
+    return {key: counts.get(key, 0) for key in (*GROUPS, *(STAGE_PREFIX + s for s in STAGE_NAMES))}
 
 
 def one_run(ws: Workspace, engine: str, tag: str) -> dict[str, Any]:
@@ -153,27 +186,30 @@ def run(quick: bool) -> Result:
                     counts = one_run(ws, engine, f"{tag}-again")
                 log(f"jvm_profile round {round_no + 1}/{size['rounds']}, {engine}: {counts}")
                 per_engine[engine].append(counts)
-    totals = {e: {g: sum(r[g] for r in runs) for g in GROUPS} for e, runs in per_engine.items()}
+    stages = tuple(STAGE_PREFIX + stage for stage in STAGE_NAMES)
+    totals = {e: {k: sum(r[k] for r in runs) for k in (*GROUPS, *stages)} for e, runs in per_engine.items()}
     # The first engine is the before, the last the after (`driver,keyed` by default; `keyed@<ref>,keyed`
     # compares a commit's keyed engine with this one's).
     before, after = chosen[0], chosen[-1]
     rows = []
-    for group in GROUPS:
-        shares = {e: t[group] / max(1, sum(t.values())) for e, t in totals.items()}
-        row: dict[str, Any] = {
-            "label": f"{group}: samples "
-            + " / ".join(f"{e} {totals[e][group]:,}" for e in chosen)
-            + "; share "
-            + " / ".join(f"{shares[e]:.0%}" for e in chosen),
-            "unit": "samples",
-        }
-        if len(chosen) == 2:
-            row |= {"baseline": totals[before][group], "candidate": totals[after][group],
-                    "ratio": ratio(totals[after][group], totals[before][group])}  # fmt: skip
-        rows.append(row)
+    # Two views of the same samples, each summing to all of them: by frame group, then by stage.
+    for family in (GROUPS, stages):
+        for key in family:
+            shares = {e: t[key] / max(1, sum(t[k] for k in family)) for e, t in totals.items()}
+            row: dict[str, Any] = {
+                "label": f"{key}: samples "
+                + " / ".join(f"{e} {totals[e][key]:,}" for e in chosen)
+                + "; share "
+                + " / ".join(f"{shares[e]:.0%}" for e in chosen),
+                "unit": "samples",
+            }
+            if len(chosen) == 2:
+                row |= {"baseline": totals[before][key], "candidate": totals[after][key],
+                        "ratio": ratio(totals[after][key], totals[before][key])}  # fmt: skip
+            rows.append(row)
 
     def per_event(engine: str) -> int:
-        return sum(count for group, count in totals[engine].items() if group != STARTUP)
+        return sum(totals[engine][group] for group in GROUPS if group != STARTUP)
 
     return Result(
         name=NAME,
@@ -194,5 +230,7 @@ def run(quick: bool) -> Result:
             "innermost frame of a known kind. Shares and ratios mean something, sample counts do not.",
             "Generated code (the check's projections and filters) counts as parse and check when no frame "
             "inside it is of another kind.",
+            "By stage: the Spark stage of the task a sample ran in (its outermost ShuffleMapTask or "
+            "ResultTask frame), other task work, or off the tasks (the driver's own threads).",
         ],
     )
