@@ -17,14 +17,16 @@ from pulse.devstack.broker import free_port_pair
 from pulse_core.settings import PulseSettings
 
 
-def run_pulse(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """Run the real `pulse` CLI in a child process with the current environment."""
+def run_pulse(
+    *args: str, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real `pulse` CLI in a child process with `env` (default: the current environment)."""
     return subprocess.run(
         [sys.executable, "-m", "pulse.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=os.environ.copy(),
+        env=os.environ.copy() if env is None else env,
         check=False,
     )
 
@@ -80,17 +82,12 @@ def kafka(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[
     env = {key: value for key, value in os.environ.items() if not key.startswith("PULSE_")}
     env |= {"PULSE_HOME": str(tmp_path_factory.mktemp("kafka-home")), "PULSE_JARS": str(jars_dir)}
     port = free_port_pair()
-
-    def pulse(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "pulse.cli", "broker", *args],
-                              capture_output=True, text=True, timeout=180, env=env, check=False)  # fmt: skip
-
-    started = pulse("up", "--port", str(port))
+    started = run_pulse("broker", "up", "--port", str(port), env=env)
     assert started.returncode == 0, started.stdout + started.stderr
     try:
         yield port
     finally:
-        pulse("down")
+        run_pulse("broker", "down", env=env)
 
 
 @pytest.fixture
