@@ -9,7 +9,10 @@ tasks (`pulse.jobs.keyed`). The figures, per engine:
   rounds, and the ratio of the medians (target ≥ 1.7x at the quartiles, benchmarks.spread); the
   headline is the keyed engine's, the driver engine's is the before of the same run;
 - the same when one video holds 90% of the events (target ≥ 1.6x): no single key may bound the work;
-- the driver's Python process: CPU seconds per 100k events and its peak RSS (the JVM's are apart).
+- the driver's Python process: CPU seconds per 100k events and its peak RSS (the JVM's are apart);
+- the Spark JVM's CPU by kind of thread (`benchmarks.jvm_threads`): the JIT compiler, the task threads, the
+  garbage collector, the rest; and the task threads' CPU an event, the per-event work a cluster spreads;
+- events/s after the first batch, when the JIT compiler is less busy.
 
 Both topics are filled once; every run reads the whole topic from a lake of its own.
 """
@@ -42,6 +45,7 @@ from benchmarks.harness import (
     pulse_cli,
     workspace,
 )
+from benchmarks.jvm_threads import KINDS, TASKS, ThreadCpu
 from benchmarks.pipeline_progress import caught_up
 from benchmarks.result import Result, compared_rounds, headline
 from benchmarks.spread import Target, all_met, compare
@@ -120,6 +124,7 @@ def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict
     driver = psutil.Process(child.pid)
     cpu_s, rss = 0.0, 0
     jvm_cpu: dict[int, float] = {}  # the Spark JVM (the driver's child): CPU seconds by pid
+    threads = ThreadCpu()  # the same, by thread: the JIT compiler's apart from the tasks'
     machine_before, began = _busy_seconds(), time.monotonic()
     while child.poll() is None:
         try:
@@ -130,6 +135,7 @@ def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict
                 with contextlib.suppress(psutil.Error):
                     jvm_times = process.cpu_times()
                     jvm_cpu[process.pid] = jvm_times.user + jvm_times.system
+                    threads.sample(process.pid)
         except psutil.NoSuchProcess:
             break
         time.sleep(0.25)
@@ -140,15 +146,21 @@ def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict
     records = read_progress_log(progress_log)
     seconds = caught_up(records)["all"]
     shutil.rmtree(lake, ignore_errors=True)
+    jvm = threads.busiest()
+    if jvm is None:
+        raise RuntimeError(f"pulse pipeline all --once ({tag}): no Spark JVM was seen to sample")
     return {
         "seconds": seconds,
         "driver_cpu_s": round(cpu_s, 1),
         "driver_peak_rss_mib": rss // 2**20,
         "jvm_cpu_s": round(sum(jvm_cpu.values()), 1),
+        # The Spark JVM's CPU by kind of thread (benchmarks.jvm_threads): JFR never samples the JIT compiler.
+        "jvm_threads_s": threads.by_kind(jvm),
         # Cores busy on average over the whole process (Spark's start included), every process counted:
         # with 2 cores, a local[1] run near 2 has no idle core left for local[2] to use.
         "machine_busy_cores": round(machine_busy_s / wall_s, 2),
         **where_the_time_went(records, seconds),
+        "after_first_batch_events_per_s": after_first_batch(records),
     }
 
 
@@ -179,6 +191,18 @@ def where_the_time_went(records: list[dict[str, Any]], seconds: float) -> dict[s
         "driver_batch_s": round(in_batches - spark, 2),
         "outside_batches_s": round(max(seconds - in_batches, 0.0), 2),
     }
+
+
+def after_first_batch(records: list[dict[str, Any]]) -> float | None:
+    """Events/s from the first batch's commit to the last's: the batches a warmer JVM ran (the JIT compiler
+    is busiest in the first), their planning included. None with one batch."""
+    batches = sorted((r for r in records if r["kind"] == BATCH), key=itemgetter("committed_at"))
+    if len(batches) < 2:
+        return None
+    span = datetime.fromisoformat(batches[-1]["committed_at"]) - datetime.fromisoformat(
+        batches[0]["committed_at"]
+    )
+    return round(sum(int(r["rows_in"]) for r in batches[1:]) / max(span.total_seconds(), 1e-3))
 
 
 def engine_command(engine: str) -> tuple[list[str], dict[str, str]]:
@@ -230,11 +254,16 @@ def run(quick: bool) -> Result:
                         run_["driver_cpu_s_per_100k"] = round(
                             run_["driver_cpu_s"] * 100_000 / delivered[topic], 2
                         )
+                        for kind, seconds in run_["jvm_threads_s"].items():
+                            run_[f"jvm_cpu_s {kind}"] = seconds
+                        run_["task_cpu_us_per_event"] = round(
+                            run_["jvm_threads_s"][TASKS] * 1e6 / delivered[topic], 1
+                        )
                         measured[engine][topic][master].append(run_)
                         log(f"  {run_}")
 
     def figures(engine: str, topic: str, master: str, key: str) -> list[float]:
-        return [r[key] for r in measured[engine][topic][master]]
+        return [r[key] for r in measured[engine][topic][master] if r.get(key) is not None]
 
     verdicts = {
         (engine, topic): compare(
@@ -264,6 +293,9 @@ def run(quick: bool) -> Result:
         ("driver_cpu_s_per_100k", "driver CPU s per 100k events", "s", statistics.median),
         *[(key, f"{label} s", "s", statistics.median) for key, label in PARTS.items()],
         ("jvm_cpu_s", "Spark JVM CPU", "s", statistics.median),
+        *[(f"jvm_cpu_s {kind}", f"Spark JVM CPU, {kind}", "s", statistics.median) for kind in KINDS],
+        ("task_cpu_us_per_event", "task threads' CPU an event", "µs", statistics.median),
+        ("after_first_batch_events_per_s", "events/s after the first batch", "events/s", statistics.median),
         ("machine_busy_cores", "machine's busy cores", "cores", statistics.median),
         ("driver_peak_rss_mib", "driver peak RSS", "MiB", max),
     ]
@@ -273,6 +305,7 @@ def run(quick: bool) -> Result:
          "candidate": pick(figures(engine, topic, master, key)), "unit": unit}
         for key, label, unit, pick in keyed_rows
         for engine in chosen for topic in TOPICS for master in MASTERS
+        if figures(engine, topic, master, key)
     ]  # fmt: skip
     headline_engine = chosen[-1]
     met = [verdicts[(headline_engine, topic)]["met"] for topic in TOPICS]

@@ -150,6 +150,11 @@ def spark(tmp_path_factory: pytest.TempPathFactory, jars_dir: Path) -> Iterator[
     home = tmp_path_factory.mktemp("spark-home")
     session = get_spark("pulse-tests", PulseSettings(home=home, jars=jars_dir))
     yield session
+    # The state stores' maintenance thread first: left to the session's stop, it can run once more after
+    # Spark's environment is gone and warn "StateStore maintenance: SparkEnv not active".
+    for query in session.streams.active:
+        query.stop()
+    session._jvm.org.apache.spark.sql.execution.streaming.state.StateStore.stop()
     session.stop()
 
 
