@@ -23,7 +23,7 @@ KINDS = (JIT, TASKS, GC, OTHER)
 NAMES = (
     (JIT, "C1 CompilerThre"),
     (JIT, "C2 CompilerThre"),
-    (TASKS, "Executor task l"),
+    (TASKS, "Executor task"),  # "… launch worker" while it runs a task, "… idle worker" between
     (GC, "GC Thread"),
     (GC, "G1 "),
     (GC, "VM Thread"),

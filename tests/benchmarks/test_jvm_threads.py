@@ -15,6 +15,7 @@ def test_hotspot_and_spark_thread_names_get_their_kind() -> None:
     assert kind_of("C2 CompilerThre") == JIT
     assert kind_of("C1 CompilerThre") == JIT
     assert kind_of("Executor task l") == TASKS
+    assert kind_of("Executor task i") == TASKS  # an idle one (Spark 4 renames it between tasks)
     assert kind_of("GC Thread#1") == GC
     assert kind_of("G1 Conc#0") == GC
     assert kind_of("stream executio") == OTHER
