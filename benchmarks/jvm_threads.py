@@ -3,9 +3,9 @@ collector, and the rest (the driver's own threads: py4j, planning, the stream th
 shuffle's clients).
 
 Java Flight Recorder samples only Java threads, so `jvm_profile` never sees the JIT compiler. /proc counts
-every thread. Over a 30-s `--once` run with one task slot, HotSpot's C2 compiler took 19 to 21 s of CPU beside
-10 to 11 s in the task threads (docs/scale.md, session 19): the work a second task slot on 2 cores competes
-with, and a warm-up a long-lived executor pays once.
+every thread. Over a keyed `--once` run of 26 s with one task slot, the JIT compiler took 24 s of CPU beside
+10 s in the task threads (docs/scale.md, session 19): the work a second task slot on 2 cores competes with,
+and a warm-up a long-lived executor pays once.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ NAMES = (
     (TASKS, "Executor task"),  # "… launch worker" while it runs a task, "… idle worker" between
     (GC, "GC Thread"),
     (GC, "G1 "),
-    (GC, "VM Thread"),
+    (GC, "VM Thread"),  # the safepoint operations, the collector's pauses among them
 )
 _TICKS = os.sysconf("SC_CLK_TCK")
 _COMM = re.compile(r"^\d+ \((.*)\) ")
