@@ -27,6 +27,7 @@ BENCHMARKS = {
     "sustained": "benchmarks.sustained",
     "floor": "benchmarks.floor",
     "scaleout": "benchmarks.scaleout",
+    "scaleout_warm": "benchmarks.scaleout_warm",
     "driver_windows": "benchmarks.driver_windows",
     "keyed_state": "benchmarks.keyed_state",
     "dedupe_index": "benchmarks.dedupe_index",

@@ -26,7 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -110,21 +110,26 @@ def fill_topic(ws: Workspace, topic: str, events: int, skewed: bool) -> int:
     return len(stream)
 
 
-def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict[str, Any]:
-    """One `pulse pipeline all --once` over `topic` on a fresh lake; its time and the driver's CPU and RSS."""
+def once(
+    ws: Workspace, topic: str, master: str, engine: str, tag: str, extra_args: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One `pulse pipeline all --once` (with `extra_args`) over `topic` on a fresh lake; its time, the
+    driver's CPU and RSS, the Spark JVM's CPU by kind of thread, and the same over its second half
+    (`second_half`)."""
     lake = ws.home / f"lake-{tag}"
     progress_log = ws.home / f"progress-{tag}.jsonl"
     command, code_env = engine_command(engine)
     env = ws.env(PULSE_LAKE=str(lake), PULSE_KAFKA_TOPIC=topic, PULSE_SPARK_MASTER=master, **code_env)
     with (ws.home / f"pipeline-{tag}.log").open("wb") as out:
         child = subprocess.Popen(
-            [*command, "pipeline", "all", "--once", "--progress-log", str(progress_log)],
+            [*command, "pipeline", "all", "--once", "--progress-log", str(progress_log), *extra_args],
             cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     driver = psutil.Process(child.pid)
     cpu_s, rss = 0.0, 0
     jvm_cpu: dict[int, float] = {}  # the Spark JVM (the driver's child): CPU seconds by pid
     threads = ThreadCpu()  # the same, by thread: the JIT compiler's apart from the tasks'
+    timeline: list[tuple[float, dict[int, dict[str, float]]]] = []  # (epoch s, each JVM's CPU by kind)
     machine_before, began = _busy_seconds(), time.monotonic()
     while child.poll() is None:
         try:
@@ -136,6 +141,7 @@ def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict
                     jvm_times = process.cpu_times()
                     jvm_cpu[process.pid] = jvm_times.user + jvm_times.system
                     threads.sample(process.pid)
+            timeline.append((time.time(), {pid: threads.by_kind(pid) for pid in jvm_cpu}))
         except psutil.NoSuchProcess:
             break
         time.sleep(0.25)
@@ -161,6 +167,7 @@ def _once(ws: Workspace, topic: str, master: str, engine: str, tag: str) -> dict
         "machine_busy_cores": round(machine_busy_s / wall_s, 2),
         **where_the_time_went(records, seconds),
         "after_first_batch_events_per_s": after_first_batch(records),
+        **second_half(records, [(at, kinds.get(jvm, {})) for at, kinds in timeline]),
     }
 
 
@@ -203,6 +210,41 @@ def after_first_batch(records: list[dict[str, Any]]) -> float | None:
         batches[0]["committed_at"]
     )
     return round(sum(int(r["rows_in"]) for r in batches[1:]) / max(span.total_seconds(), 1e-3))
+
+
+def second_half(
+    records: list[dict[str, Any]], timeline: list[tuple[float, dict[str, float]]]
+) -> dict[str, Any]:
+    """The run's second half, by events: from the commit of the batch that brings the events past half the
+    run's to the last commit, the events/s, and the Spark JVM's CPU by kind of thread from `timeline`
+    ((epoch seconds, CPU seconds by kind), in time order). A warm JVM's figures, when the run is long
+    enough for its JIT compiler to have settled: that CPU says how far it had. Empty with one batch."""
+    batches = sorted((r for r in records if r["kind"] == BATCH), key=itemgetter("committed_at"))
+    total = sum(int(r["rows_in"]) for r in batches)
+    done, half = 0, None
+    for index, record in enumerate(batches[:-1]):
+        done += int(record["rows_in"])
+        if done * 2 >= total:
+            half = index
+            break
+    if half is None or not timeline:
+        return {}
+    began = datetime.fromisoformat(batches[half]["committed_at"]).timestamp()
+    ended = datetime.fromisoformat(batches[-1]["committed_at"]).timestamp()
+    rows = sum(int(r["rows_in"]) for r in batches[half + 1 :])
+
+    def cpu_at(moment: float) -> dict[str, float]:
+        """The CPU by kind at the last sample at or before `moment` (the first sample if none is)."""
+        return next((kinds for at, kinds in reversed(timeline) if at <= moment), timeline[0][1])
+
+    before, after = cpu_at(began), cpu_at(ended)
+    cpu = {kind: round(after.get(kind, 0.0) - before.get(kind, 0.0), 2) for kind in KINDS}
+    return {
+        "second_half_events": rows,
+        "second_half_events_per_s": round(rows / max(ended - began, 1e-3)),
+        "second_half_jvm_threads_s": cpu,
+        "second_half_task_cpu_us_per_event": round(cpu[TASKS] * 1e6 / max(rows, 1), 1),
+    }
 
 
 def engine_command(engine: str) -> tuple[list[str], dict[str, str]]:
@@ -249,7 +291,7 @@ def run(quick: bool) -> Result:
                     for master in MASTERS:
                         tag = f"{topic}-{engine}-{master[6:-1]}-{round_no}"
                         log(f"scaleout round {round_no + 1}/{size['rounds']}: {topic}, {engine}, {master}")
-                        run_ = _once(ws, topic, master, engine, tag)
+                        run_ = once(ws, topic, master, engine, tag)
                         run_["events_per_s"] = round(delivered[topic] / run_["seconds"])
                         run_["driver_cpu_s_per_100k"] = round(
                             run_["driver_cpu_s"] * 100_000 / delivered[topic], 2

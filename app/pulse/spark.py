@@ -41,6 +41,12 @@ def extra_conf() -> dict[str, str]:
 
 
 CLASSPATH_CONF = "spark.driver.extraClassPath"
+# The local JVM's options. The parallel collector, not G1 (Java 17's default): with G1's 1-MiB regions at
+# this heap, each large batch's buffers (Arrow, the sort's pages) are humongous allocations, and every one
+# started a concurrent marking cycle. In a keyed `--once` over 1.2M events that was 14 s of collector CPU
+# in a 67-s run; the parallel collector took 2.3 s (docs/scale.md, session 20). A PULSE_SPARK_CONF value
+# of the same key replaces these options.
+DRIVER_JAVA_OPTIONS = "-Duser.timezone=UTC -XX:+UseParallelGC"
 
 
 def _engine_jar(settings: PulseSettings) -> Path | None:
@@ -100,7 +106,7 @@ def get_spark(app_name: str = "pulse", settings: PulseSettings | None = None) ->
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
         .config("spark.ui.enabled", os.environ.get("PULSE_SPARK_UI", "false"))
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.driver.extraJavaOptions", DRIVER_JAVA_OPTIONS)
         .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
     )
     conf = extra_conf()
