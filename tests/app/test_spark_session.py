@@ -19,6 +19,9 @@ def test_the_local_jvm_runs_the_parallel_collector_in_utc(spark) -> None:
     assert spark.sparkContext.getConf().get("spark.driver.extraJavaOptions").endswith(DRIVER_JAVA_OPTIONS)
 
 
-def test_a_pulse_spark_conf_value_replaces_the_jvm_options(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pulse_spark_conf_carries_jvm_options_with_spaces_as_one_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # get_spark applies these after its own settings, so this value replaces DRIVER_JAVA_OPTIONS.
     monkeypatch.setenv("PULSE_SPARK_CONF", "spark.driver.extraJavaOptions=-Duser.timezone=UTC -XX:+UseG1GC")
     assert extra_conf() == {"spark.driver.extraJavaOptions": "-Duser.timezone=UTC -XX:+UseG1GC"}
