@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from benchmarks.jvm_threads import GC, JIT, OTHER, TASKS
-from benchmarks.scaleout import second_half
+from benchmarks.scaleout import machine_ceiling, second_half
 from pulse.progress_log import BATCH, CAUGHT_UP
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -51,3 +51,11 @@ def test_uneven_batches_count_the_events_not_the_batches() -> None:
 def test_one_batch_has_no_second_half() -> None:
     assert second_half([batch(300_000, 20)], [(T0.timestamp(), cpu(1, 1))]) == {}
     assert second_half([], []) == {}
+
+
+def test_the_machine_ceiling_is_its_cores_over_a_one_slot_runs_busy_cores() -> None:
+    # A one-slot run keeping 1.65 of 2 cores busy leaves room for 1.21x at most; the median decides.
+    assert machine_ceiling([1.63, 1.65, 1.70], cores=2) == 1.21
+    # A one-slot run that keeps only its one task slot busy leaves room for the second slot's whole core.
+    assert machine_ceiling([1.0], cores=2) == 2.0
+    assert machine_ceiling([], cores=2) is None

@@ -80,15 +80,21 @@ def scenario(seed: int) -> list[list[dict[str, Any]]]:
 STREAM_HORIZON_S = 180
 
 
+# A viewer of the streaming scenarios who leaves for good after 8 minutes: the operator's timer must
+# clear its state once the watermark passes its last event by the horizon and the session gap.
+QUIET = "user_6"
+
+
 def streaming(seed: int) -> list[list[dict[str, Any]]]:
     """40 minutes of 6 viewers on 2 videos delivered a minute at a time, each event up to 90 s late:
-    heartbeats every 20-40 s, chat, likes, leaves and rejoins, and quiet spells of over 300 s. The last
-    batch also carries a record from 20 minutes before (`too_late`), older than the watermark."""
+    heartbeats every 20-40 s, chat, likes, leaves and rejoins, and quiet spells of over 300 s; and a
+    seventh viewer (`QUIET`) for the first 8 minutes only. The last batch also carries a record from 20
+    minutes before (`too_late`), older than the watermark."""
     rng = random.Random(seed)
     events: list[dict[str, Any]] = []
-    for viewer in range(6):
+    for viewer in range(7):
         t = rng.randrange(0, 60)
-        while t < 40 * 60:
+        while t < (8 if f"user_{viewer}" == QUIET else 40) * 60:
             kind = rng.choice(("heartbeat",) * 10 + ("message", "message", "like", "share", "leave"))
             events.append({"event_id": f"s{seed}-{len(events)}", "event": kind, "user_id": f"user_{viewer}",
                            "video_id": f"video_{viewer % 2}", "t": T0 + t * 1_000_000})  # fmt: skip
@@ -232,9 +238,21 @@ def run_operator(root: Path) -> dict[str, Any]:
                 .start()
             )
             query.awaitTermination(300)
-        # The events the operator holds at the end, read back with Spark's state reader.
-        held = spark.read.format("statestore").option("stateVarName", "events").load(str(checkpoint))
-        emitted[name] = {"rows": rows, "held": held.count()}
+
+        # The events the operator holds at the end, and its timers, read back with Spark's state reader.
+        def state(option: str, value: str, checkpoint: Path = checkpoint) -> Any:
+            return spark.read.format("statestore").option(option, value).load(str(checkpoint))
+
+        held, segments = state("stateVarName", "events"), state("stateVarName", "segments")
+        timers = state("readRegisteredTimers", "true")
+        emitted[name] = {
+            "rows": rows,
+            "held": held.count(),
+            "quiet": held.where(f"key.user_id = '{QUIET}'").count()
+            + segments.where(f"key.user_id = '{QUIET}'").count(),
+            "viewers": held.select("key.user_id").distinct().count(),
+            "timers": [row.asDict(recursive=True) for row in timers.collect()],
+        }
     spark.stop()
     return emitted
 
@@ -288,6 +306,11 @@ def test_viewer_changes_follow_the_driver_windows_and_sessions_after_every_batch
             recent = {r["event_id"] for b in delivered for r in b if r["t"] >= last - 6 * 60_000_000}
             held = emitted[name]["held"]
             assert 0 < held <= len(recent), f"{name}: {held} events held, {len(recent)} in the last 6 min"
+            # The viewer who left after 8 minutes is cleared by its timer; the others hold one timer
+            # each, which no batch moved.
+            assert emitted[name]["quiet"] == 0, f"{name}: {QUIET} still holds state"
+            timers = emitted[name]["timers"]
+            assert len(timers) == emitted[name]["viewers"], f"{name}: {timers}"
 
 
 if __name__ == "__main__":

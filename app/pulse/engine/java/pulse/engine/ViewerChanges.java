@@ -231,9 +231,9 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Row, 
   }
 
   /**
-   * The timer, in ms, past which a viewer whose newest event is at `newest` µs can be cleared: every
+   * The time, in ms, past which a viewer whose newest event is at `newest` µs can be cleared: every
    * event below the floor, and no later event able to chain with its last session. Rounded up to the
-   * minute, so that most batches leave it where it is.
+   * minute.
    */
   private long expiry(long newest) {
     long ms = (newest + horizonUs + gapUs + 2 * MINUTE_US) / 1000L;
@@ -404,15 +404,11 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Row, 
     long floor = watermark - Math.floorMod(watermark, MINUTE_US) - MINUTE_US;
     List<Event> kept = new ArrayList<>();
     List<Event> dropped = new ArrayList<>();
-    long newestBefore = Long.MIN_VALUE;
     for (Event event : before) {
       (event.t() >= floor ? kept : dropped).add(event);
-      newestBefore = Math.max(newestBefore, event.t());
     }
-    long newest = newestBefore;
     for (Event event : fresh) {
       (event.t() >= floor ? kept : dropped).add(event);
-      newest = Math.max(newest, event.t());
     }
     if (!dropped.isEmpty() || parts.stream().anyMatch(part -> part.end() < floor - gapUs)) {
       List<Tuple5<Long, Long, Long, Long, Boolean>> summaries = new ArrayList<>();
@@ -434,13 +430,12 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Row, 
         held.put(stored(kept));
       }
     }
-    // One timer a viewer, at the expiry of its newest event: moved only when that minute moves.
-    long at = expiry(newest);
-    if (before.isEmpty() || expiry(newestBefore) != at) {
-      if (!before.isEmpty()) {
-        getHandle().deleteTimer(expiry(newestBefore));
-      }
-      getHandle().registerTimer(at);
+    // One timer a viewer, registered with its first state and never moved by a batch: it fires at the
+    // expiry of the newest event it knew of, and moves on from there (handleExpiredTimer). Moving it
+    // whenever the newest event's minute moved cost a delete and a register in the state store per
+    // viewer and minute: 9% of a live batch's task time (docs/scale.md, session 20).
+    if (before.isEmpty() && parts.isEmpty()) {
+      getHandle().registerTimer(expiry(fresh.stream().mapToLong(Event::t).max().getAsLong()));
     }
   }
 
@@ -457,12 +452,18 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Row, 
   @Override
   public scala.collection.Iterator<Row> handleExpiredTimer(
       Row key, TimerValues timerValues, ExpiredTimerInfo expiredTimerInfo) {
+    // The viewer's newest event: held, or the end of a summary segment (the held events are newer).
     long[] newest = {Long.MIN_VALUE};
     held.get().foreach(e -> newest[0] = Math.max(newest[0], e._2()));
-    // A timer left from before the viewer's newest event (its events had all been dropped) is stale.
-    if (newest[0] == Long.MIN_VALUE || expiry(newest[0]) <= expiredTimerInfo.getExpiryTimeInMs()) {
+    segments.get().foreach(segment -> newest[0] = Math.max(newest[0], segment._2()));
+    // The viewer is cleared once the watermark passes the expiry of its newest event. A timer that
+    // fires before that, set when an earlier event was the newest, moves to the newest's expiry.
+    long passed = Math.max(expiredTimerInfo.getExpiryTimeInMs(), timerValues.getCurrentWatermarkInMs());
+    if (newest[0] == Long.MIN_VALUE || expiry(newest[0]) <= passed) {
       held.clear();
       segments.clear();
+    } else {
+      getHandle().registerTimer(expiry(newest[0]));
     }
     return CollectionConverters.asScala(new ArrayList<Row>().iterator());
   }
