@@ -433,7 +433,7 @@ public final class ViewerChanges extends StatefulProcessorWithInitialState<Row, 
     // One timer a viewer, registered with its first state and never moved by a batch: it fires at the
     // expiry of the newest event it knew of, and moves on from there (handleExpiredTimer). Moving it
     // whenever the newest event's minute moved cost a delete and a register in the state store per
-    // viewer and minute: 9% of a live batch's task time (docs/scale.md, session 20).
+    // viewer and minute: 14-24% of a live batch's task CPU (docs/scale.md, session 21).
     if (before.isEmpty() && parts.isEmpty()) {
       getHandle().registerTimer(expiry(fresh.stream().mapToLong(Event::t).max().getAsLong()));
     }
