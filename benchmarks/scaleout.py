@@ -15,8 +15,9 @@ tasks (`pulse.jobs.keyed`). The figures, per engine:
 - events/s after the first batch, when the JIT compiler is less busy;
 - the ratio this machine allows at all (`machine_ceiling`): its cores ÷ the cores a one-slot run already
   keeps busy. The JIT compiler, the collector, the driver's Python thread and the broker share the cores
-  with the task slots, so on 2 cores a one-slot run near 1.65 busy cores leaves room for about 1.2x,
-  whatever the engine: the 1.7x target can only be met where the rest of the work leaves a core idle.
+  with the task slots, so on 2 cores a one-slot run near 1.65 busy cores leaves room for about 1.2x
+  unless the engine needs less CPU outside its slots: the 1.7x target can only be met where the rest of
+  the work leaves most of a core idle.
 
 Both topics are filled once; every run reads the whole topic from a lake of its own.
 """
@@ -404,7 +405,7 @@ def run(quick: bool) -> Result:
             "Each run on a fresh lake; the Spark session start is excluded (the caught-up record).",
             "machine_ceiling: the most local[2] ÷ local[1] this machine allows if a run's CPU work stays "
             "the same (its cores ÷ a one-slot run's busy cores, every process counted, over the whole "
-            "process); the target is met only where it lies above the target.",
+            "process); the target can be met only where the ceiling lies above it.",
             "The driver engine's rows are the before of the same run; the headline is the keyed engine's.",
         ],
     )
