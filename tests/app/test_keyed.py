@@ -129,3 +129,29 @@ def test_without_a_jdk_the_driver_engine_starts_and_the_keyed_engine_says_what_t
     assert _engine_jar(PulseSettings(home=tmp_path, jars=tmp_path / "jars")) is None
     with pytest.raises(engine.EngineUnavailableError, match="JDK 17"):
         _engine_jar(PulseSettings(home=tmp_path, jars=tmp_path / "jars", engine="keyed"))
+
+
+@pytest.mark.parametrize("records_first", [True, False])
+def test_split_rows_parts_records_from_changes_in_either_order(records_first: bool) -> None:
+    # The union puts the records first, and the split then copies nothing; any other order splits as well.
+    records = [{keyed.RAW: True, "event_id": f"e{i}", "reason": None} for i in range(4)]
+    changes = [
+        {keyed.RAW: False, **{keyed.CHANGE_PREFIX + name: None for name in keyed.CHANGE_COLUMNS}}
+        | {keyed.CHANGE_PREFIX + keyed.KIND: "type", keyed.CHANGE_PREFIX + "events": n}
+        for n in (1, 2)
+    ]
+    rows = records + changes if records_first else [changes[0], *records[:2], changes[1], *records[2:]]
+    schema = pa.schema(
+        [(keyed.RAW, pa.bool_()), ("event_id", pa.string()), ("reason", pa.string())]
+        + [
+            (keyed.CHANGE_PREFIX + name, pa.int64() if name in keyed.ACTIVITY_OF_CHANGE else pa.string())
+            for name in keyed.CHANGE_COLUMNS
+        ]
+    )
+    table = pa.Table.from_pylist([{name: row.get(name) for name in schema.names} for row in rows], schema)
+    checked, frame = keyed.split_rows(table)
+    assert checked.column_names == ["event_id", "reason"]
+    assert checked["event_id"].to_pylist() == ["e0", "e1", "e2", "e3"]
+    assert list(frame.columns) == list(keyed.CHANGE_COLUMNS)
+    assert frame["events"].tolist() == [1, 2]
+    assert (frame[keyed.KIND] == "type").all()

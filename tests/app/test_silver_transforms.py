@@ -6,12 +6,14 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pytest
 from pyspark.sql import functions as F
 
 from pulse.producer.faults import BAD_EVENT_BUILDERS
 from pulse.tables import BRONZE_EVENTS_RAW
-from pulse.transforms.silver import first_per_event_id, validate
+from pulse.transforms.silver import first_per_event_id, split_checked_rows, validate
+from pulse_core import catalogue
 from pulse_core.contract import REASON_CODES, Event
 
 INGESTED = datetime(2025, 7, 13, 12, 31, 0, tzinfo=UTC)
@@ -155,3 +157,21 @@ def test_seed_format_rows_are_valid(spark, line_number: int) -> None:
     valid, rejected = validate(_bronze(spark, [line], ingested=datetime(2025, 7, 14, tzinfo=UTC)))
     assert rejected.count() == 0
     assert valid.count() == 1
+
+
+@pytest.mark.parametrize("rejected_at", [None, 1])
+def test_split_checked_rows_parts_valid_events_from_rejected_records(rejected_at: int | None) -> None:
+    fields = {
+        f.name: f for s in (catalogue.SILVER_EVENTS, catalogue.SILVER_QUARANTINE) for f in s.arrow_schema()
+    }
+    schema = pa.schema(list(fields.values()))
+    rows = [
+        {name: None for name in schema.names}
+        | {"event_id": f"e{i}", "kafka_offset": i, "reason": "bad_json" if i == rejected_at else None}
+        for i in range(3)
+    ]
+    valid, quarantined = split_checked_rows(pa.Table.from_pylist(rows, schema))
+    assert valid.column_names == catalogue.SILVER_EVENTS.arrow_schema().names
+    assert quarantined.column_names == catalogue.SILVER_QUARANTINE.arrow_schema().names
+    assert valid["kafka_offset"].to_pylist() == [i for i in range(3) if i != rejected_at]
+    assert quarantined["kafka_offset"].to_pylist() == ([] if rejected_at is None else [rejected_at])

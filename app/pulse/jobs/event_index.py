@@ -23,7 +23,11 @@ ABSENT = -1
 _KEYS = (secrets.token_hex(8), secrets.token_hex(8))
 
 
-def id_hashes(ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+# An id's two 64-bit hashes, per id (`id_hashes`).
+Hashes = tuple[np.ndarray, np.ndarray]
+
+
+def id_hashes(ids: pa.Array | pa.ChunkedArray) -> Hashes:
     """The ids' two 64-bit hashes (uint64), which together name an id."""
     values = ids.to_numpy(zero_copy_only=False)
     return tuple(pd.util.hash_array(values, hash_key=key, categorize=False) for key in _KEYS)  # type: ignore[return-value]
@@ -83,13 +87,18 @@ class EventIndex:
         return sum(column.nbytes for run in self._runs for column in run.columns())
 
     def add(
-        self, ids: pa.Array | pa.ChunkedArray, records: np.ndarray, times: np.ndarray, viewers: np.ndarray
+        self,
+        ids: pa.Array | pa.ChunkedArray,
+        records: np.ndarray,
+        times: np.ndarray,
+        viewers: np.ndarray,
+        hashes: Hashes | None = None,
     ) -> None:
         """Hold these ids (none of them held yet) with their records, event times in µs and viewers
-        (`viewer_hashes`)."""
+        (`viewer_hashes`); `hashes`, their `id_hashes` if the caller has them already."""
         if not len(ids):
             return
-        first, second = id_hashes(ids)
+        first, second = hashes or id_hashes(ids)
         columns = (np.asarray(records, np.int64), np.asarray(times, np.int64), np.asarray(viewers, np.uint64))
         self._runs.append(_Run.sorted(first, second, *columns))
         while len(self._runs) > 1 and 2 * len(self._runs[-1]) >= len(self._runs[-2]):
@@ -97,17 +106,20 @@ class EventIndex:
             merged = (np.concatenate(pair) for pair in zip(older.columns(), newer.columns(), strict=True))
             self._runs.append(_Run.sorted(*merged))
 
-    def records(self, ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    def records(self, ids: pa.Array | pa.ChunkedArray, hashes: Hashes | None = None) -> np.ndarray:
         """Each id's record (int64), or `ABSENT` where the index does not hold it."""
-        return self.find(ids)[0]
+        return self.find(ids, hashes)[0]
 
-    def find(self, ids: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-        """Each id's record (int64, `ABSENT` where the index does not hold it) and viewer (uint64)."""
+    def find(
+        self, ids: pa.Array | pa.ChunkedArray, hashes: Hashes | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each id's record (int64, `ABSENT` where the index does not hold it) and viewer (uint64);
+        `hashes`, the ids' `id_hashes` if the caller has them already."""
         found = np.full(len(ids), ABSENT, np.int64)
         viewers = np.zeros(len(ids), np.uint64)
         if not self._runs or not len(ids):
             return found, viewers
-        first, second = id_hashes(ids)
+        first, second = hashes or id_hashes(ids)
         for run in self._runs:
             at = np.minimum(np.searchsorted(run.first, first), len(run) - 1)
             same_first = run.first[at] == first

@@ -25,6 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -443,12 +444,10 @@ class MedallionWriter:
         self, batch: DataFrame, bronze_columns: tuple[str, ...]
     ) -> tuple[pa.Table, pd.DataFrame]:
         """The keyed engine's read: one Spark job brings the checked records (checked in the query, once)
-        and the operator's rows to the driver, the records in Kafka order (the query partitioned them by
-        viewer). The batch is one Spark dataset of both (foreachBatch hands it over whole), so one pass
-        over it runs the operator once."""
-        rows = keyed.checked_records(batch, bronze_columns).toArrow()
-        checked, changes = keyed.split_rows(rows)
-        return checked.sort_by([("kafka_partition", "ascending"), ("kafka_offset", "ascending")]), changes
+        and the operator's rows to the driver. The batch is one Spark dataset of both (foreachBatch hands
+        it over whole), so one pass over it runs the operator once. The records come grouped by viewer,
+        as the query partitioned them, and stay so: nothing after this needs Kafka order."""
+        return keyed.split_rows(keyed.checked_records(batch, bronze_columns).toArrow())
 
     def _appendable(self, rows: pa.Table, table: catalogue.Table) -> pa.Table | DataFrame:
         """Rows as `_append` takes them: Arrow for delta-rs, a Spark frame when Spark appends."""
@@ -510,22 +509,28 @@ class MedallionWriter:
         run = self.keyed_run
         watermark = keyed.batch_watermark_us(self.spark, run.checkpoint, batch_id)
         counted = keyed.counted_from(watermark, run.floor_us)
-        batch = gold.events_frame(new)
-        held_before = ~batch["event_id"].isin(absent["event_id"].to_pylist())
+        # Found in Arrow, and only they become frames: building a frame of the whole batch cost the driver
+        # more than the rest of the fold (docs/scale.md, session 22).
+        late = gold.micros(new["event_time"]) < counted
+        # `absent` is a part of `new`: as large, it is all of it.
+        held_before = (
+            ~pc.is_in(new["event_id"], value_set=absent["event_id"]).to_numpy(zero_copy_only=False)
+            if absent.num_rows < new.num_rows
+            else np.zeros(new.num_rows, dtype=bool)
+        )
         # Only a batch with copies (valid records that are not new) can hold another viewer's event.
-        copies = (
-            gold.events_frame(state.copies_of_other_viewers(valid))
-            if valid.num_rows > new.num_rows
-            else batch.iloc[:0]
+        copies = gold.events_frame(
+            state.copies_of_other_viewers(valid) if valid.num_rows > new.num_rows else new.slice(0, 0)
         )
         copies = copies[copies["t"] >= counted]
-        suspects = pd.concat([batch[(batch["t"] < counted) | held_before], copies], ignore_index=True)
+        uncounted = gold.events_frame(new.filter(pa.array(late | held_before, pa.bool_())))
+        suspects = pd.concat([uncounted, copies], ignore_index=True)
         activity, types, sessions = keyed.sum_changes(changes)
         if not suspects.empty:
-            late, replayed = int((batch["t"] < counted).sum()), int(held_before.sum())
+            older, replayed = int(late.sum()), int(held_before.sum())
             self.rebuild_requested = True
             keyed.request_rebuild(self.spark, run.checkpoint,
-                                  f"batch {batch_id}: events older than the operator counts: {late:,}; "
+                                  f"batch {batch_id}: events older than the operator counts: {older:,}; "
                                   f"held by Silver already: {replayed:,}; copies of another viewer's "
                                   f"event: {len(copies):,}")  # fmt: skip
         cells = state.cells
@@ -560,9 +565,8 @@ class MedallionWriter:
         upsert, stale = keyed.session_rows(sessions, viewers)
         session_starts = [*gold.micros(upsert["session_start"]), *gold.micros(stale["session_start"])]
         rebuilt = False
-        pairs = pd.Series(list(zip(batch["user_id"], batch["video_id"], strict=True)), index=batch.index)
         # A copy's viewer may have no new event: its Gold sessions, which never took the copy, then stand.
-        theirs = batch[pairs.isin(viewers)] if viewers else batch.iloc[:0]
+        theirs = _events_of(new, viewers)
         if not theirs.empty:
             first = _instant(int(theirs["t"].min()))
             rows_of, stale_of = self._sessions(reader, theirs, first)
@@ -698,6 +702,16 @@ APPENDED_TABLES = {
     "silver": catalogue.SILVER_EVENTS,
     "quarantine": catalogue.SILVER_QUARANTINE,
 }
+
+
+def _events_of(events: pa.Table, viewers: set[tuple[str, str]]) -> pd.DataFrame:
+    """The events of these viewers (user_id, video_id), as `gold.events_frame`."""
+    if not viewers:
+        return gold.events_frame(events.slice(0, 0))
+    users = pa.array(sorted({user for user, _ in viewers}), pa.string())
+    frame = gold.events_frame(events.filter(pc.is_in(events["user_id"], value_set=users)))
+    pairs = pd.Series(list(zip(frame["user_id"], frame["video_id"], strict=True)), index=frame.index)
+    return frame[pairs.isin(viewers)]
 
 
 def bronze_rows(checked: pa.Table) -> pa.Table:

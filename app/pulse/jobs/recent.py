@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
 from pulse import io
-from pulse.jobs.event_index import ABSENT, EventIndex, viewer_hashes
+from pulse.jobs.event_index import ABSENT, EventIndex, Hashes, id_hashes, viewer_hashes
 from pulse.preflight import on_local_disk
 from pulse.transforms import gold
 from pulse_core import catalogue
@@ -48,15 +48,18 @@ def at(instant: datetime) -> pa.Scalar:
 
 def first_per_event_id(events: pa.Table) -> pa.Table:
     """One row per event_id, the first by (Kafka partition, offset): `transforms.silver.first_per_event_id`
-    on an Arrow table, in (partition, offset) order."""
-    order = pc.sort_indices(events, [("kafka_partition", "ascending"), ("kafka_offset", "ascending")])
-    # Hashing in pandas over one column: a Python set over the ids cost 0.4 s per 200,000 events, and
-    # taking every column before it cost as much again.
-    ids = events["event_id"].take(order).to_numpy(zero_copy_only=False)
-    keep = ~pd.Series(ids).duplicated(keep="first").to_numpy()
-    if keep.all() and np.array_equal(order.to_numpy(), np.arange(len(order))):
-        return events  # already in order, and no copies: the batch as Spark delivered it
-    return events.take(order.filter(pa.array(keep, pa.bool_())))
+    on an Arrow table. The rows kept stay in the batch's order, and a batch without copies is returned as
+    it is: the keyed engine's records arrive grouped by viewer, and putting a whole batch back into Kafka
+    order cost its driver more than any other step after the Spark job (docs/scale.md, session 22)."""
+    # Hashing in pandas over one column: a Python set over the ids cost 0.4 s per 200,000 events.
+    ids = events["event_id"].to_numpy(zero_copy_only=False)
+    if not pd.Series(ids).duplicated().any():
+        return events
+    kafka_order = [("kafka_partition", "ascending"), ("kafka_offset", "ascending")]
+    order = pc.sort_indices(events, kafka_order).to_numpy()
+    keep = np.zeros(len(ids), dtype=bool)
+    keep[order[~pd.Series(ids[order]).duplicated(keep="first").to_numpy()]] = True
+    return events.filter(pa.array(keep, pa.bool_()))
 
 
 class RecentState:
@@ -134,9 +137,9 @@ class RecentState:
         )
         return state
 
-    def _index(self, events: pa.Table) -> None:
+    def _index(self, events: pa.Table, hashes: Hashes | None = None) -> None:
         viewers = viewer_hashes(events["user_id"], events["video_id"])
-        self._records.add(events["event_id"], _coordinates(events), _times(events), viewers)
+        self._records.add(events["event_id"], _coordinates(events), _times(events), viewers, hashes)
 
     def release_events(self) -> None:
         """Keep only the ids of the events, for deduplication (the keyed engine, whose operator holds its
@@ -188,14 +191,16 @@ class RecentState:
         them in the window cells."""
         if self.floor is not None:
             new = new.filter(pc.greater_equal(new["event_time"], at(self.floor)))
-        fresh = self._records.records(new["event_id"]) == ABSENT
+        hashes = id_hashes(new["event_id"])  # once: for the lookup and the index
+        fresh = self._records.records(new["event_id"], hashes) == ABSENT
         if not fresh.any():
             return
         rows = new.select(list(EVENT_COLUMNS))
         if not fresh.all():
             rows = rows.filter(pa.array(fresh, pa.bool_()))
+            hashes = (hashes[0][fresh], hashes[1][fresh])
         rows = rows.cast(self.events.schema)
-        self._index(rows)
+        self._index(rows, hashes)
         if self.holds_events:
             self.events = pa.concat_tables([self.events, rows])
         newest = pc.max(rows["event_time"]).as_py()

@@ -185,10 +185,12 @@ def checked_rows(
 
 def split_checked_rows(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
     """Split `checked_rows` brought to the driver into (valid Silver events, rejected rows)."""
+    valid = rows.select([field.name for field in SILVER_EVENTS])
+    quarantined = rows.select([field.name for field in SILVER_QUARANTINE])
+    if rows["reason"].null_count == rows.num_rows:
+        return valid, quarantined.slice(0, 0)  # no rejected record: nothing is copied
     rejected = pc.is_valid(rows["reason"])
-    valid = rows.filter(pc.invert(rejected)).select([field.name for field in SILVER_EVENTS])
-    quarantined = rows.filter(rejected).select([field.name for field in SILVER_QUARANTINE])
-    return valid, quarantined
+    return valid.filter(pc.invert(rejected)), quarantined.filter(rejected)
 
 
 def unseen_events(unique: DataFrame, silver: DataFrame) -> DataFrame:
