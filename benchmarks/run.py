@@ -31,6 +31,7 @@ BENCHMARKS = {
     "driver_windows": "benchmarks.driver_windows",
     "keyed_state": "benchmarks.keyed_state",
     "dedupe_index": "benchmarks.dedupe_index",
+    "sessions_merge": "benchmarks.sessions_merge",
     "jvm_profile": "benchmarks.jvm_profile",
 }
 ALIASES = {"memory": "freshness"}

@@ -724,6 +724,11 @@ def merge_with_delta_rs(
     dropped, the batch's rows are added, and one overwrite with the range as its predicate replaces the
     range (`replaceWhere`): delta-rs writes that with the table's own types. The write is checked against
     the version read, so a concurrent OPTIMIZE makes it fail and be redone, never lose or double a row.
+
+    The range is written unsorted. At a large audience every open session is in `gold.user_sessions`'
+    range, and sorting a million of them by the prune column took about as long as reading and writing
+    them (`benchmarks/sessions_merge.py`). No reader relies on the order, and delta-rs's write does not
+    keep the order of a table of several chunks anyway.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -750,7 +755,7 @@ def merge_with_delta_rs(
                 matchable.join(changed, list(keys), join_type="left anti").select(rows.column_names),
             ]
         )
-        result = pa.concat_tables([kept, rows]).sort_by([(prune.column, "ascending")])
+        result = pa.concat_tables([kept, rows])
         write_deltalake(
             table, result, mode="overwrite", predicate=replaced.delta_rs_sql(), commit_properties=commit
         )
