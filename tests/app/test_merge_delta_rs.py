@@ -120,3 +120,69 @@ def test_files_it_writes_filter_on_strings_with_pyarrow(gold: Path) -> None:
     shown = table.to_pyarrow_table(filters=[("video_id", "=", "video_1")])
     assert shown.num_rows == 5
     assert table.to_pyarrow_table(filters=[("event", "in", ["like", "share"])]).num_rows == 7
+
+
+class _Reads:
+    """Counts the range reads `merge_with_delta_rs` makes (deltalake's `to_pyarrow_table`)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        read = DeltaTable.to_pyarrow_table
+
+        def counted(table: DeltaTable, *args: object, **kwargs: object) -> pa.Table:
+            self.count += 1
+            return read(table, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(DeltaTable, "to_pyarrow_table", counted)
+
+
+def test_a_merge_starts_from_what_the_last_one_left_while_its_commit_is_the_newest(
+    gold: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pipeline's batches in a row: the second MERGE reuses the rows the first wrote in its range
+    instead of reading them, and the table is the same as with two reads."""
+    written: dict[str, io.WrittenRange] = {}
+    reads = _Reads(monkeypatch)
+    io.merge_with_delta_rs(
+        str(gold), _windows((1, "v1", "join", 20)), KEYS, _minutes(1), "b1", written=written
+    )
+    io.merge_with_delta_rs(
+        str(gold), _windows((2, "v1", "like", 30)), KEYS, _minutes(2), "b2", written=written
+    )
+    assert reads.count == 1
+    assert written[str(gold)].user_metadata == "b2"
+    assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 20), (2, "v1", "like", 30),
+                               (2, "v2", "like", 4), (9, "v1", "join", 5)]  # fmt: skip
+
+
+def test_another_commit_in_between_makes_it_read_the_range(
+    gold: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row another writer committed into the range after the last MERGE is kept: the record of that
+    MERGE no longer describes the table, so the range is read again."""
+    written: dict[str, io.WrittenRange] = {}
+    io.merge_with_delta_rs(
+        str(gold), _windows((1, "v1", "join", 20)), KEYS, _minutes(1), "b1", written=written
+    )
+    write_deltalake(str(gold), _windows((5, "v7", "share", 2)), mode="append")
+    reads = _Reads(monkeypatch)
+    io.merge_with_delta_rs(
+        str(gold), _windows((2, "v1", "like", 30)), KEYS, _minutes(2), "b2", written=written
+    )
+    assert reads.count == 1
+    assert (5, "v7", "share", 2) in _contents(gold)
+    assert len(_contents(gold)) == 6
+
+
+def test_a_range_reaching_below_the_recorded_one_is_read(gold: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    written: dict[str, io.WrittenRange] = {}
+    io.merge_with_delta_rs(
+        str(gold), _windows((2, "v1", "like", 30)), KEYS, _minutes(2), "b1", written=written
+    )
+    reads = _Reads(monkeypatch)
+    io.merge_with_delta_rs(
+        str(gold), _windows((1, "v1", "join", 20)), KEYS, _minutes(1), "b2", written=written
+    )
+    assert reads.count == 1
+    assert _contents(gold) == [(0, "v1", "join", 1), (1, "v1", "join", 20), (2, "v1", "like", 30),
+                               (2, "v2", "like", 4), (9, "v1", "join", 5)]  # fmt: skip

@@ -140,16 +140,20 @@ class GoldUpdate:
         user_metadata: str,
         delta_rs: bool,
         storage_options: Callable[[str], dict[str, str] | None] = lambda _: None,
+        written: dict[str, io.WrittenRange] | None = None,
     ) -> None:
         """MERGE the rows: upsert them by key, and delete the stale ones; with delta-rs when `delta_rs`
         (Spark's commits take `user_metadata` from the session, see `USER_METADATA_CONF`), authenticated
-        with `storage_options(path)` on a cloud lake."""
+        with `storage_options(path)` on a cloud lake, starting from what the last batch left in the range
+        where `written` still holds it (`io.merge_with_delta_rs`)."""
         if delta_rs:
             arrow = to_arrow_schema(self.schema, timezone="UTC")
             rows = self.rows.select(arrow.names).cast(arrow)
             stale = self.stale.select(arrow.names).cast(arrow) if self.stale is not None else None
             options = storage_options(self.path)
-            io.merge_with_delta_rs(self.path, rows, self.keys, self.prune, user_metadata, stale, options)
+            io.merge_with_delta_rs(
+                self.path, rows, self.keys, self.prune, user_metadata, stale, options, written
+            )
             return
         rows = spark.createDataFrame(self.rows, schema=self.schema)
         if self.stale is None or not self.stale.num_rows:
@@ -248,6 +252,8 @@ class MedallionWriter:
         # How delta-rs authenticates to a cloud lake (a Unity Catalog service credential on Databricks).
         self.lake_access = delta_rs_access(settings) if settings.gold_writer != "spark" else None
         self._gold_by_delta_rs: dict[str, bool] | None = None
+        # What each delta-rs Gold MERGE left in its range, so the next batch's need not read it again.
+        self.gold_written: dict[str, io.WrittenRange] = {}
         self._appends_by_delta_rs: bool | None = None
         self.state = state
         # Called before every commit: raises when this run may no longer write (its lease is lost).
@@ -592,7 +598,10 @@ class MedallionWriter:
         self.spark.conf.set(USER_METADATA_CONF, metadata)
         try:
             options = self.storage_options
-            merges = [pool.submit(u.merge, self.spark, metadata, delta_rs[u.path], options) for u in updates]
+            merges = [
+                pool.submit(u.merge, self.spark, metadata, delta_rs[u.path], options, self.gold_written)
+                for u in updates
+            ]
             for merge in merges:
                 merge.result()
         finally:
