@@ -743,10 +743,9 @@ def merge_with_delta_rs(
     range (`replaceWhere`): delta-rs writes that with the table's own types. The write is checked against
     the version read, so a concurrent OPTIMIZE makes it fail and be redone, never lose or double a row.
 
-    The range is written unsorted. At a large audience every open session is in `gold.user_sessions`'
-    range, and sorting a million of them by the prune column took about as long as reading and writing
-    them (`benchmarks/sessions_merge.py`). No reader relies on the order, and delta-rs's write does not
-    keep the order of a table of several chunks anyway.
+    The range is written unsorted: no reader relies on the order, delta-rs's write does not keep the order
+    of a table of several chunks anyway, and at a large audience, where every open session is in
+    `gold.user_sessions`' range, the sort was one more copy of every row (`benchmarks/sessions_merge.py`).
 
     With `written` (the caller's, kept from batch to batch), each MERGE records there what it left in its
     range, and the next MERGE into the same table starts from that instead of reading the range again,
