@@ -84,3 +84,31 @@ def test_an_event_costs_40_bytes_and_runs_stay_few() -> None:
     assert len(index) == 25_000
     assert index.records(pa.array(["149-0", "150-0", "199-499"]))[0] == ABSENT
     assert index.records(pa.array(["150-7"]))[0] == 7
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["u1", "u2", "ü3", ""]), st.sampled_from(["v1", "v2", "v3"])), max_size=40
+    ),
+    st.integers(1, 3),
+)
+def test_a_viewer_hashes_as_its_values_do_however_the_rows_are_chunked(
+    pairs: list[tuple[str, str]], chunks: int
+) -> None:
+    """Each distinct user and video is hashed once (`_hash_repeated`); the viewer's hash is what hashing
+    every row's values gives, and the same for chunked and null-holding columns."""
+    users, videos = [p[0] for p in pairs], [p[1] for p in pairs]
+    key = event_index._KEYS[0]
+    per_row = [pd.util.hash_array(np.array(values, dtype=object), hash_key=key) for values in (users, videos)]
+    expected = pd.util.hash_array(per_row[0] * np.uint64(0x9E3779B97F4A7C15) ^ per_row[1], categorize=False)
+    step = max(1, -(-len(pairs) // chunks))
+
+    def chunked(values: list[str]) -> pa.ChunkedArray:
+        return pa.chunked_array([values[i : i + step] for i in range(0, len(values), step)], pa.string())
+
+    assert (event_index.viewer_hashes(chunked(users), chunked(videos)) == expected).all()
+    assert (event_index.viewer_hashes(pa.array(users), pa.array(videos)) == expected).all()
+    with_null = pa.array([*users, None], pa.string())
+    nulls = event_index.viewer_hashes(with_null, pa.array([*videos, "v1"]))
+    assert (nulls[:-1] == expected).all()

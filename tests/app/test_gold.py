@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from pulse.jobs.recent import RecentState
 from pulse.transforms import gold
 from testkit.gold_reference import differences, reference_gold
 
@@ -251,5 +252,44 @@ def test_window_cells_follow_the_batches_as_a_recount_would(seed: int) -> None:
     assert all(start - gold.MINUTE_US >= floor + 5 * gold.MINUTE_US for _, start in cells.activity)
 
 
+@pytest.mark.parametrize("seed", [8, 9])
+def test_the_recent_state_keeps_its_cells_as_a_recount_would(seed: int) -> None:
+    """`RecentState.add` marks a batch's own events among its viewers' held ones by position: its windows,
+    batch after batch (copies and replays of held events among them), equal a recount of all events."""
+    rows = random_events(seed, n=900)
+    rng = random.Random(seed)
+    for offset, row in enumerate(rows):
+        row |= {"kafka_partition": offset % 3, "kafka_offset": offset}
+    state = RecentState(timedelta(minutes=60), None, table(rows[:0]).append_column(
+        "kafka_partition", pa.array([], pa.int32())).append_column("kafka_offset", pa.array([], pa.int64())),
+        gold.SESSIONS_SCHEMA.empty_table())  # fmt: skip
+    seen: list[dict] = []
+    start, compared = 0, 0
+    while start < len(rows):
+        size = rng.randint(1, 120)
+        batch = rows[start : start + size] + rng.sample(seen, min(len(seen), rng.randint(0, 5)))
+        start += size
+        state.add(pa.Table.from_pylist(batch, schema=state.events.schema))
+        seen += [row for row in batch if row not in seen]
+        frame = gold.events_frame(table(batch))
+        got = state.cells.rows(frame)
+        recount = gold.window_rows(frame, gold.events_frame(table(seen)))
+        assert _rows(got["video_activity"]) == _rows(recount["video_activity"])
+        assert _rows(got["events_by_type"]) == _rows(recount["events_by_type"])
+        compared += got["video_activity"].num_rows
+    assert compared > 50
+
+
 def _at(micros: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def test_repeated_strings_share_one_string_per_value() -> None:
+    column = pa.chunked_array([["like", "join", "like"], ["like", None], []], pa.string())
+    values = gold.repeated_strings(column)
+    assert list(values) == ["like", "join", "like", "like", None]
+    dense = gold.repeated_strings(pa.chunked_array([["like", "join"], ["like"]]))
+    assert list(dense) == ["like", "join", "like"]
+    assert dense.dtype == object
+    assert dense[0] is dense[2]
+    assert len(gold.repeated_strings(pa.chunked_array([], pa.string()))) == 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 # A record's coordinate where an id is not held.
 ABSENT = -1
@@ -35,11 +36,21 @@ def id_hashes(ids: pa.Array | pa.ChunkedArray) -> Hashes:
 
 def viewer_hashes(users: pa.Array | pa.ChunkedArray, videos: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """A 64-bit hash (uint64) of each (user_id, video_id); viewers repeat, so each is hashed once."""
-    user, video = (
-        pd.util.hash_array(column.to_numpy(zero_copy_only=False), hash_key=_KEYS[0], categorize=True)
-        for column in (users, videos)
-    )
+    user, video = (_hash_repeated(column) for column in (users, videos))
     return pd.util.hash_array(user * np.uint64(0x9E3779B97F4A7C15) ^ video, categorize=False)
+
+
+def _hash_repeated(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Each value's hash (uint64), hashing each distinct value once: Arrow finds them on the bytes, with no
+    Python string a row (`pd.util.hash_array(..., categorize=True)` built one a row first)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    encoded = pc.dictionary_encode(column)
+    if encoded.null_count:
+        return pd.util.hash_array(column.to_numpy(zero_copy_only=False), hash_key=_KEYS[0], categorize=True)
+    names = encoded.dictionary.to_numpy(zero_copy_only=False)
+    hashes = pd.util.hash_array(np.asarray(names, dtype=object), hash_key=_KEYS[0], categorize=False)
+    return hashes[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 @dataclass(frozen=True)
