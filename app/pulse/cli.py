@@ -172,8 +172,8 @@ def pipeline_command(
     max_offsets_per_trigger: Annotated[
         int | None,
         typer.Option(
-            help="all, bronze: at most this many Kafka records per micro-batch (all: 340,000 when unset, "
-            "200,000 with the keyed engine, as each batch comes to the driver whole).",
+            help="all, bronze: at most this many Kafka records per micro-batch (all: 200,000 when unset, "
+            "as each batch comes to the driver whole).",
             min=1,
         ),
     ] = None,

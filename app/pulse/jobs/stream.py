@@ -28,12 +28,10 @@ from pulse_core.settings import PulseSettings
 FROM_KAFKA = "pipeline"
 # Records per micro-batch when none is given: each batch comes to the driver whole (Arrow), so a backlog
 # (a restart after a long stop, `--once` over millions of events) is split rather than collected at once.
-# A live batch at 2,000 events/s holds a few thousand, far below it. The driver engine's batches are of
-# 340,000: a `--once` over 1M events took 0.88x the time it took in batches of 200,000 (fewer batches'
-# fixed costs: planning, commits, the state's upkeep; docs/scale.md, session 24). The keyed engine's
-# stay at 200,000: its operator's work grows with a batch's viewers, and a 1M cap stalled it (session 23).
-DEFAULT_MAX_OFFSETS_PER_TRIGGER = 340_000
-KEYED_MAX_OFFSETS_PER_TRIGGER = 200_000
+# A live batch at 2,000 events/s holds a few thousand, far below it. Batches of 340,000 were tried and
+# not kept: no gain `make bench` could tell from noise, for 150 MiB more of the driver (docs/scale.md,
+# session 24).
+DEFAULT_MAX_OFFSETS_PER_TRIGGER = 200_000
 FROM_BRONZE = "refine"
 log = logging.getLogger("pulse.pipeline")
 
@@ -154,11 +152,9 @@ def start_from_kafka(
     `progress_log`; `guard` is called before every commit (the run's lease); `partitions` is the topic's
     partition count, for where a query without a checkpoint starts."""
     ensure_tables(spark, settings)
+    limit = max_offsets_per_trigger or DEFAULT_MAX_OFFSETS_PER_TRIGGER
     checkpoint = settings.checkpoint_path(FROM_KAFKA)
     keyed_engine = settings.engine == "keyed"
-    limit = max_offsets_per_trigger or (
-        KEYED_MAX_OFFSETS_PER_TRIGGER if keyed_engine else DEFAULT_MAX_OFFSETS_PER_TRIGGER
-    )
     keyed.switch_engine(spark, checkpoint, keyed_engine)
     # A keyed checkpoint of another state layout, or in other state partitions, is moved aside: the
     # state is then rebuilt from the lake.
